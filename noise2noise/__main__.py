@@ -1,0 +1,5 @@
+import sys
+
+from noise2noise.cli import main
+
+sys.exit(main())

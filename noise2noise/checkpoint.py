@@ -1,0 +1,76 @@
+"""Checkpoints: plain dicts of tensors and numbers, written atomically, loaded safely.
+
+A checkpoint holds the weights, the run's config (as a dict) and, for resuming, the
+optimiser, step, clock and random states. ``torch.load(..., weights_only=True)`` never
+runs code from the file.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from noise2noise.config import TrainConfig
+from noise2noise.errors import N2NError
+from noise2noise.images import atomic_write
+from noise2noise.unet import build_model
+
+FORMAT = "noise2noise-checkpoint-v1"
+
+
+def code_version() -> str:
+    """The git SHA of the code that ran (plus '-dirty'), or the package version."""
+    from noise2noise import __version__
+
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"],
+                             capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", "."],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{sha}{'-dirty' if sha and dirty else ''}" if sha else f"v{__version__}"
+
+
+def model_args(model: nn.Module, arch: str) -> dict[str, Any]:
+    return {"arch": arch, "in_channels": model.in_channels, "out_channels": model.out_channels,
+            "width": model.width, "depth": model.depth}
+
+
+def save(path: str | Path, model: nn.Module, config: TrainConfig, **state: Any) -> Path:
+    """Write a checkpoint atomically (temp file + rename)."""
+    payload = {"format": FORMAT, "config": config.to_dict(), "model_args": model_args(model, config.arch),
+               "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+               "code_version": code_version(), **state}
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """A checkpoint's dict, refusing files that are not ours or that would run code."""
+    path = Path(path)
+    if not path.is_file():
+        raise N2NError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise N2NError(f"{path}: not a safe noise2noise checkpoint, refused to load ({reason})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise N2NError(f"{path}: not a noise2noise checkpoint (no '{FORMAT}' marker)")
+    return payload
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the network of a checkpoint on the CPU, in eval mode."""
+    payload = load(path)
+    model = build_model(**payload["model_args"])
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as exc:
+        raise N2NError(f"{path}: weights do not fit the recorded network ({str(exc).splitlines()[0]})") from None
+    return model.eval(), payload

@@ -1,0 +1,225 @@
+"""The ``n2n`` command: a thin shell over the Python API (torch is imported lazily)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from noise2noise.config import TrainConfig
+from noise2noise.errors import N2NError
+
+_ALIASES = {"time_budget_s": ["--time-budget"]}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _optional(convert):
+    def parse(text: str):
+        return None if text.strip().lower() == "none" else convert(text)
+
+    parse.__name__ = convert.__name__
+    return parse
+
+
+def _field_parser(f: dataclasses.Field):
+    kind = str(f.type)
+    if f.name == "time_budget_s":
+        return _optional(str)  # durations such as 10m are parsed by the config
+    base = {"int": int, "float": float, "bool": _bool, "str": str}.get(kind.split(" |")[0], str)
+    return _optional(base) if "None" in kind else base
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per TrainConfig field (--batch-size for batch_size ...)."""
+    group = parser.add_argument_group("training config (defaults are the recommended setting)")
+    for f in dataclasses.fields(TrainConfig):
+        flags = [f"--{f.name.replace('_', '-')}", *_ALIASES.get(f.name, [])]
+        default = f.default if not isinstance(f.default, tuple) else ",".join(f"{v:g}" for v in f.default)
+        group.add_argument(*flags, dest=f.name, type=_field_parser(f), default=argparse.SUPPRESS,
+                           metavar=f.name.split("_")[-1].upper() if f.name != "data" else "SOURCE",
+                           help=f"{f.metadata.get('help', '')} (default: {default})")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    values: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        values = TrainConfig.from_file(args.config).to_dict()
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    values |= {k: v for k, v in vars(args).items() if k in names}
+    return TrainConfig.from_dict(values, source=getattr(args, "config", None) or "command line")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="n2n", description="Train and use Noise2Noise image denoisers: "
+                     "learn from pairs of noisy images, no clean image needed.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train a denoiser (default: embedded photos, "
+                                "Gaussian sigma=25, 10-minute budget)",
+                                description="Train a denoiser, validate it on held-out images and "
+                                "write config.json, metrics.jsonl, checkpoint.pt, results.json and "
+                                "samples.png to --out.")
+    train.add_argument("--out", type=Path, default=Path("runs/train"), help="run folder (default: runs/train)")
+    train.add_argument("--config", type=Path, help="TOML file of config fields (options override it)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    train.add_argument("--overwrite", action="store_true", help="replace the outputs of an existing run in --out")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_config_arguments(train)
+
+    evaluate = commands.add_parser("evaluate", help="PSNR/SSIM of a model on clean images with added noise",
+                                   description="Add noise to clean images (whole images, any size), "
+                                   "denoise them and report PSNR/SSIM of the noisy input and the output.")
+    evaluate.add_argument("--model", type=Path, help="checkpoint.pt (default: the shipped pretrained model)")
+    evaluate.add_argument("--data", default="embedded", help="'embedded' (held-out bundled photos), a "
+                          "folder of clean images, or a course val_data.pkl (default: embedded)")
+    evaluate.add_argument("--noise", default="gaussian", help="noise model (default: gaussian)")
+    evaluate.add_argument("--noise-level", default="25", help="noise level, e.g. 25 (default: 25)")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the added noise (default: 0)")
+    evaluate.add_argument("--max-images", type=int, default=None, help="evaluate at most N images")
+    evaluate.add_argument("--out", type=Path, help="write results.json and samples.png here")
+
+    denoise = commands.add_parser("denoise", help="denoise image files or folders",
+                                  description="Denoise PNG/JPEG/TIFF images of any size, keeping size, "
+                                  "bit depth and alpha.")
+    denoise.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE", help="image files or folders")
+    denoise.add_argument("-o", "--out", type=Path, required=True,
+                         help="output file (one input) or folder")
+    denoise.add_argument("--model", type=Path, help="checkpoint.pt (default: the shipped pretrained model)")
+    denoise.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+
+    data = commands.add_parser("data", help="data tools")
+    data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    export = data_commands.add_parser("export-course", help="write course-format train_data.pkl and "
+                                      "val_data.pkl from clean photos",
+                                      description="Cut random crops from clean photos (split by image) "
+                                      "and write noisy pairs as the course's train_data.pkl "
+                                      "(noisy_1, noisy_2) and val_data.pkl (noisy, clean), uint8 N×C×H×W.")
+    export.add_argument("source", help="'embedded' or a folder of clean images")
+    export.add_argument("--out", type=Path, required=True, help="folder for the two .pkl files")
+    export.add_argument("--pairs", type=int, default=50_000, help="training pairs (default: 50000)")
+    export.add_argument("--val-pairs", type=int, default=1000, help="validation pairs (default: 1000)")
+    export.add_argument("--crop-px", type=int, default=32, help="crop side (default: 32)")
+    export.add_argument("--noise", default="gaussian", help="noise model (default: gaussian)")
+    export.add_argument("--noise-level", default="25", help="noise level (default: 25)")
+    export.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    return parser
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from noise2noise.train import run_training
+
+    cfg = None if args.resume else config_from_args(args)  # a resumed run uses its saved config
+    result = run_training(cfg, args.out, resume=args.resume, overwrite=args.overwrite,
+                          progress=not args.quiet)
+    print(f"trained {result.steps} steps in {result.train_time_s:.0f} s; outputs in {args.out}")
+    if result.metrics:
+        m = result.metrics
+        print(f"validation ({m['n_images']} images): {m['psnr_db']:.2f} dB PSNR, SSIM {m['ssim']:.4f} "
+              f"(noisy input {m['psnr_noisy_db']:.2f} dB, SSIM {m['ssim_noisy']:.4f})")
+
+
+def _load_network(path: Path | None):
+    from noise2noise.checkpoint import load_model
+    from noise2noise.denoise import default_model_path
+
+    return load_model(path or default_model_path())[0]
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from noise2noise.data import clean_images, is_course_file, load_course_file
+    from noise2noise.evaluate import evaluate_images, evaluate_pairs
+    from noise2noise.figures import sample_figure
+    from noise2noise.images import load_folder
+    from noise2noise.noise import build_noise
+    from noise2noise.train import write_json
+
+    model = _load_network(args.model)
+    if is_course_file(args.data):
+        noisy, clean = load_course_file(args.data)
+        means = evaluate_pairs(model, noisy[: args.max_images], clean[: args.max_images])
+        rows = []
+        samples = list(zip(noisy[:4], clean[:4], _denoise(model, noisy[:4])))
+    else:
+        level = TrainConfig(noise=args.noise, noise_level=args.noise_level).noise_level
+        images = clean_images("embedded", 0)[1] if args.data == "embedded" else load_folder(args.data)
+        rows, means, samples = evaluate_images(model, images[: args.max_images],
+                                               build_noise(args.noise, level, clip=True), args.seed)
+    print(f"{'image':<28} {'noisy dB':>9} {'n2n dB':>9} {'noisy SSIM':>11} {'n2n SSIM':>9}")
+    for row in [*rows, {"image": f"mean ({means['n_images']})", **means}]:
+        print(f"{row['image']:<28} {row['psnr_noisy_db']:9.2f} {row['psnr_db']:9.2f} "
+              f"{row['ssim_noisy']:11.4f} {row['ssim']:9.4f}")
+    if args.out:
+        write_json(args.out / "results.json", {"data": args.data, "noise": args.noise,
+                   "noise_level": args.noise_level, "mean": means, "images": rows})
+        sample_figure([tuple(t.float() for t in s) for s in samples[:4]], args.out / "samples.png")
+        print(f"wrote {args.out / 'results.json'} and {args.out / 'samples.png'}")
+
+
+def _denoise(model, noisy):
+    from noise2noise.denoise import denoise_tensor
+
+    return denoise_tensor(model, noisy)
+
+
+def _cmd_denoise(args: argparse.Namespace) -> None:
+    from noise2noise.denoise import denoise_files, resolve_device
+
+    model = _load_network(args.model).to(resolve_device(args.device))
+    for path in args.inputs:
+        if not path.exists():
+            raise N2NError(f"{path}: no such file or folder")
+    written = denoise_files(model, args.inputs, args.out)
+    print(f"wrote {len(written)} image(s) to {args.out}")
+
+
+def _cmd_data(args: argparse.Namespace) -> None:
+    from noise2noise.data import export_course
+
+    train_path, val_path = export_course(args.source, args.out, args.pairs, args.val_pairs, args.crop_px,
+                                         args.noise, args.noise_level, args.seed)
+    print(f"wrote {train_path} ({args.pairs} pairs) and {val_path} ({args.val_pairs} pairs)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = {"train": _cmd_train, "evaluate": _cmd_evaluate, "denoise": _cmd_denoise,
+               "data": _cmd_data}[args.command]
+    try:
+        command(args)
+    except N2NError as exc:
+        if args.debug:
+            raise
+        print(f"n2n {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"n2n {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"n2n {args.command}: unexpected error: {type(exc).__name__}: {exc} "
+              "(run with --debug for the traceback)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

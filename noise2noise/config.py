@@ -1,0 +1,170 @@
+"""One typed configuration for a training run, validated when it is built.
+
+The CLI, TOML files, sweeps and the Python API all build this same object; its
+plain-dict form (``to_dict``) is saved beside every checkpoint and result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from noise2noise.errors import N2NError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*$")
+_UNIT_S = {None: 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_duration_s(text: str | float | int) -> float:
+    """'10m' -> 600.0, '90s' -> 90.0, '1.5h' -> 5400.0, 45 -> 45.0."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    match = _DURATION.match(str(text))
+    if not match:
+        raise N2NError(f"time budget {text!r} is not a duration; write e.g. 90s, 10m or 1h")
+    return float(match.group(1)) * _UNIT_S[match.group(2)]
+
+
+def _help(text: str, **extra: Any) -> dict[str, Any]:
+    return {"help": text, **extra}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run. Defaults are the recommended setting."""
+
+    # data
+    data: str = field(default="embedded", metadata=_help(
+        "training pairs: 'embedded' (photos bundled with scikit-image), a folder of clean "
+        "images, or a course train_data.pkl of noisy pairs"))
+    val_data: str | None = field(default=None, metadata=_help(
+        "validation: a course val_data.pkl (noisy, clean) or a folder of clean images; "
+        "default: held-out images of --data when it is clean photos"))
+    noise: str = field(default="gaussian", metadata=_help("noise model for clean images"))
+    noise_level: tuple[float, float] = field(default=(25.0, 25.0), metadata=_help(
+        "noise strength (Gaussian sigma in 0..255 units); one value, or 'lo,hi' for a "
+        "range drawn per image (blind training)"))
+    clip: bool = field(default=True, metadata=_help(
+        "clip noisy pixels to 0..255 as a camera would (false keeps the raw sum)"))
+    crop_px: int = field(default=32, metadata=_help("side of the random training crops"))
+    pairs_per_epoch: int = field(default=50_000, metadata=_help(
+        "crops drawn from clean images per epoch, each with two fresh noise draws"))
+    val_fraction: float = field(default=0.15, metadata=_help(
+        "share of a clean-image folder held out for validation (split by image)"))
+    val_patches: int = field(default=500, metadata=_help(
+        "validation crops cut from held-out images, with fixed noise"))
+    # model
+    arch: str = field(default="unet", metadata=_help("network architecture"))
+    width: int = field(default=48, metadata=_help("encoder channels (paper: 48)"))
+    depth: int = field(default=5, metadata=_help("number of 2x2 pools (paper: 5)"))
+    init: str = field(default="kaiming_normal", metadata=_help("weight initialisation"))
+    # optimisation
+    loss: str = field(default="l2", metadata=_help("training loss"))
+    optimizer: str = field(default="adam", metadata=_help("optimiser"))
+    lr: float = field(default=1e-3, metadata=_help("peak learning rate"))
+    weight_decay: float = field(default=0.0, metadata=_help("weight decay"))
+    schedule: str = field(default="rampdown", metadata=_help(
+        "learning-rate schedule, laid over the time budget (or the epochs)"))
+    batch_size: int = field(default=64, metadata=_help("pairs per step"))
+    time_budget_s: float | None = field(default=600.0, metadata=_help(
+        "wall-clock training budget, e.g. 90s, 10m, 1h; 'none' to train by epochs"))
+    epochs: int | None = field(default=None, metadata=_help(
+        "stop after this many epochs (with a budget too, whichever comes first)"))
+    seed: int = field(default=0, metadata=_help("seed for weights, crops and noise"))
+    # bookkeeping
+    log_every: int = field(default=50, metadata=_help("log the training loss every N steps"))
+    eval_every_s: float = field(default=60.0, metadata=_help(
+        "validate every N seconds of training (0: only at the end)"))
+    checkpoint_every_s: float = field(default=60.0, metadata=_help(
+        "write a checkpoint every N seconds of training"))
+    device: str = field(default="auto", metadata=_help("'auto', 'cpu', 'cuda' or 'cuda:N'"))
+
+    def __post_init__(self) -> None:
+        from noise2noise import registry  # the registries validate names, lazily filled
+
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        set_("noise_level", _level_pair(self.noise_level))
+        if self.time_budget_s is not None:
+            set_("time_budget_s", parse_duration_s(self.time_budget_s))
+        for name in ("crop_px", "pairs_per_epoch", "val_patches", "width", "depth",
+                     "batch_size", "log_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise N2NError(f"config field {name}={value!r} must be a positive integer")
+        for name in ("lr",):
+            if not getattr(self, name) > 0:
+                raise N2NError(f"config field {name}={getattr(self, name)!r} must be > 0")
+        for name in ("weight_decay", "eval_every_s", "checkpoint_every_s"):
+            if not getattr(self, name) >= 0:
+                raise N2NError(f"config field {name}={getattr(self, name)!r} must be >= 0")
+        if not 0 <= self.val_fraction < 1:
+            raise N2NError(f"config field val_fraction={self.val_fraction!r} must be in [0, 1)")
+        if self.time_budget_s is None and self.epochs is None:
+            raise N2NError("config needs time_budget_s or epochs (or both) to know when to stop")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            raise N2NError(f"config field time_budget_s={self.time_budget_s!r} must be > 0")
+        if self.epochs is not None and (not isinstance(self.epochs, int) or self.epochs <= 0):
+            raise N2NError(f"config field epochs={self.epochs!r} must be a positive integer")
+        if self.crop_px % 2:
+            raise N2NError(f"config field crop_px={self.crop_px} must be even")
+        for kind in ("noise", "arch", "init", "loss", "optimizer", "schedule"):
+            registry.check(kind, getattr(self, kind))
+        registry.get("noise")[self.noise].check_level(self.noise_level)
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise N2NError(f"config field device={self.device!r}: use auto, cpu, cuda or cuda:N")
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["noise_level"] = list(self.noise_level)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise N2NError(f"{source}: unknown config field {unknown[0]!r}; "
+                           f"known fields: {', '.join(sorted(known))}")
+        try:
+            return cls(**values)
+        except TypeError as exc:  # a value of the wrong type reached a comparison
+            raise N2NError(f"{source}: {exc}") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrainConfig:
+        """Read a TOML file of field = value lines, or a saved config.json."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise N2NError(f"{path}: cannot read config ({exc.strerror})") from None
+        try:
+            values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        except (ValueError, tomllib.TOMLDecodeError) as exc:
+            raise N2NError(f"{path}: not a valid config file ({exc})") from None
+        return cls.from_dict(values, source=str(path))
+
+
+def _level_pair(value: Any) -> tuple[float, float]:
+    if isinstance(value, str):
+        value = [v for v in value.replace("-", ",").split(",") if v.strip()] \
+            if not value.strip().startswith("-") else [value]
+    if isinstance(value, (int, float)):
+        value = (value, value)
+    try:
+        values = [float(v) for v in value]
+    except (TypeError, ValueError):
+        raise N2NError(f"noise_level={value!r} must be a number or 'lo,hi'") from None
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or values[0] > values[1] or values[0] < 0:
+        raise N2NError(f"noise_level={value!r} must be a number >= 0 or 'lo,hi' with lo <= hi")
+    return (values[0], values[1])

@@ -1,0 +1,121 @@
+"""Reading and writing image files, the embedded photographs, and atomic file writes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from noise2noise.errors import N2NError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+# Colour photographs inside the scikit-image wheel; split by image so that no test
+# image is ever trained on.
+EMBEDDED_TRAIN = ("rocket", "motorcycle_left", "motorcycle_right", "hubble_deep_field",
+                  "immunohistochemistry", "retina")
+EMBEDDED_TEST = ("astronaut", "chelsea", "coffee")
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place,
+    so a crash never leaves a half-written file under the final name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files under ``folder`` (recursively), sorted; a clear error when there are none."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise N2NError(f"{folder}: no such file or folder")
+    if not folder.is_dir():
+        raise N2NError(f"{folder}: expected a folder of images")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise N2NError(f"{folder}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file as an H×W×C array (uint8 or uint16), with one-line errors."""
+    import imageio.v3 as iio
+
+    path = Path(path)
+    if not path.is_file():
+        raise N2NError(f"{path}: no such image file")
+    try:
+        array = np.asarray(iio.imread(path))
+    except Exception as exc:  # imageio raises many types for bad files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise N2NError(f"{path}: not a readable image ({reason})") from None
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4) or array.size == 0:
+        raise N2NError(f"{path}: unsupported image shape {array.shape}")
+    if array.dtype not in (np.uint8, np.uint16):
+        raise N2NError(f"{path}: unsupported pixel type {array.dtype} (8- or 16-bit images only)")
+    return array
+
+
+def write_image(path: str | Path, array: np.ndarray) -> Path:
+    """Write an H×W×C uint8/uint16 array atomically; the suffix picks the format."""
+    import imageio.v3 as iio
+
+    array = array[:, :, 0] if array.shape[2] == 1 else array
+    return atomic_write(path, lambda tmp: iio.imwrite(tmp, array, extension=Path(path).suffix))
+
+
+def to_chw_255(array: np.ndarray, channels: int):
+    """H×W×C 8/16-bit array -> C×H×W torch tensor in 0..255 (uint8 for 8-bit sources,
+    float32 for 16-bit ones), converted to ``channels`` (1 or 3; alpha dropped)."""
+    import torch
+
+    colour = array[:, :, : (3 if array.shape[2] >= 3 else 1)]
+    if channels == 3 and colour.shape[2] == 1:
+        colour = np.repeat(colour, 3, axis=2)
+    elif channels == 1 and colour.shape[2] == 3:
+        colour = (colour.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+    tensor = torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1)))
+    if array.dtype == np.uint16:
+        return tensor.float() / 257.0
+    return tensor.round().to(torch.uint8) if tensor.is_floating_point() else tensor
+
+
+def load_folder(folder: str | Path, files: list[Path] | None = None) -> list[tuple[str, object]]:
+    """Clean images of a folder as (name, C×H×W tensor 0..255). All become RGB unless
+    every image is greyscale."""
+    files = list_images(folder) if files is None else files
+    arrays = [read_image(f) for f in files]
+    channels = 1 if all(a.shape[2] <= 2 for a in arrays) else 3
+    root = Path(folder)
+    return [(str(f.relative_to(root)) if f.is_relative_to(root) else f.name, to_chw_255(a, channels))
+            for f, a in zip(files, arrays)]
+
+
+def embedded_images(split: str) -> list[tuple[str, object]]:
+    """The bundled scikit-image photographs of one split ('train' or 'test')."""
+    import skimage.data
+
+    names = {"train": EMBEDDED_TRAIN, "test": EMBEDDED_TEST}[split]
+    out = []
+    for name in names:
+        if name.startswith("motorcycle"):
+            left, right, _ = skimage.data.stereo_motorcycle()
+            array = left if name.endswith("left") else right
+        else:
+            array = getattr(skimage.data, name)()
+        out.append((name, to_chw_255(np.asarray(array), 3)))
+    return out

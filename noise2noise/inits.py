@@ -1,0 +1,46 @@
+"""Weight initialisations, applied to a freshly built network."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from noise2noise.registry import Registry
+
+INITS = Registry("init")
+_SLOPE = 0.1  # leaky ReLU slope of the U-Net
+
+
+def _apply(model: nn.Module, hidden, output) -> None:
+    for conv in model.hidden_convs():
+        hidden(conv.weight)
+        nn.init.zeros_(conv.bias)
+    output(model.output_conv().weight)
+    nn.init.zeros_(model.output_conv().bias)
+
+
+@INITS.register("default")
+def default_init(model: nn.Module) -> None:
+    """Keep PyTorch's own initialisation."""
+
+
+@INITS.register("kaiming_normal")
+def kaiming_normal(model: nn.Module) -> None:
+    """He et al. 2015 for leaky ReLU 0.1; gain 1 on the linear output layer (the paper)."""
+    _apply(model, lambda w: nn.init.kaiming_normal_(w, a=_SLOPE, nonlinearity="leaky_relu"),
+           lambda w: nn.init.kaiming_normal_(w, nonlinearity="linear"))
+
+
+@INITS.register("kaiming_uniform")
+def kaiming_uniform(model: nn.Module) -> None:
+    _apply(model, lambda w: nn.init.kaiming_uniform_(w, a=_SLOPE, nonlinearity="leaky_relu"),
+           lambda w: nn.init.kaiming_uniform_(w, nonlinearity="linear"))
+
+
+@INITS.register("xavier_normal")
+def xavier_normal(model: nn.Module) -> None:
+    _apply(model, nn.init.xavier_normal_, nn.init.xavier_normal_)
+
+
+@INITS.register("xavier_uniform")
+def xavier_uniform(model: nn.Module) -> None:
+    _apply(model, nn.init.xavier_uniform_, nn.init.xavier_uniform_)

@@ -1,0 +1,51 @@
+"""The course API (EPFL EE-559 mini-project 1): ``Model()``, ``load_pretrained_model()``,
+``train(train_input, train_target, num_epochs)``, ``predict(test_input)``."""
+
+from __future__ import annotations
+
+import torch
+
+from noise2noise import checkpoint
+from noise2noise.config import TrainConfig
+from noise2noise.data import TensorPairs, check_tensor
+from noise2noise.denoise import default_model_path, denoise_tensor, resolve_device
+from noise2noise.errors import N2NError
+from noise2noise.inits import INITS
+from noise2noise.train import fit
+from noise2noise.unet import build_model
+
+
+class Model:
+    """An RGB Noise2Noise denoiser. Tensors are N×3×H×W with values 0..255 in and out;
+    it runs on the GPU when there is one and on the CPU otherwise."""
+
+    def __init__(self) -> None:
+        # the recommended config, trained by epochs as the course API asks
+        self.config = TrainConfig(time_budget_s=None, epochs=1)
+        self.device = resolve_device(self.config.device)
+        torch.manual_seed(self.config.seed)
+        self.model = build_model(self.config.arch, 3, 3, self.config.width, self.config.depth)
+        INITS[self.config.init](self.model)
+        self.model.to(self.device, memory_format=torch.channels_last)
+
+    def load_pretrained_model(self, path: str | None = None) -> None:
+        """Load the weights shipped with the package (or a checkpoint ``path``)."""
+        network, _ = checkpoint.load_model(path or default_model_path())
+        if network.in_channels != 3:
+            raise N2NError(f"{path}: the course Model is RGB, this checkpoint has "
+                           f"{network.in_channels} channels")
+        self.model = network.to(self.device, memory_format=torch.channels_last)
+
+    def train(self, train_input: torch.Tensor, train_target: torch.Tensor, num_epochs: int) -> None:
+        """Train on noisy pairs: ``train_input``, ``train_target`` N×3×H×W, 0..255
+        (uint8 or float), for ``num_epochs`` passes."""
+        pairs = TensorPairs(train_input, train_target, where="train(train_input, train_target)")
+        if pairs.channels != 3:
+            raise N2NError(f"train(): the course Model is RGB; got {pairs.channels}-channel images")
+        fit(self.config.replace(epochs=int(num_epochs)), pairs, model=self.model)
+
+    def predict(self, test_input: torch.Tensor) -> torch.Tensor:
+        """Denoise N×3×H×W images (0..255, any H×W); returns float 0..255 of the same
+        shape, on the input's device."""
+        check_tensor(test_input, "predict(test_input)", channels=(3,))
+        return denoise_tensor(self.model, test_input, batch_size=64, device=self.device)

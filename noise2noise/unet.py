@@ -1,0 +1,88 @@
+"""The Noise2Noise U-Net (Lehtinen et al. 2018, appendix table 2), any input size."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from noise2noise.registry import Registry
+
+ARCHS = Registry("arch")
+
+
+def _conv(in_channels: int, out_channels: int) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+
+
+@ARCHS.register("unet")
+class UNet(nn.Module):
+    """N×n×H×W -> N×m×H×W. Layer names follow the paper (ENC_CONV0 ... DEC_CONV1C).
+
+    ``depth`` counts the 2×2 max-pools (paper: 5) and ``width`` the encoder channels
+    (paper: 48; decoders use 2·width, DEC_CONV1A/1B use 4/3 and 2/3 of width).
+    Sides that are not multiples of 2**depth are padded (reflect) and cropped back.
+    """
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 3, width: int = 48,
+                 depth: int = 5) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.width, self.depth = width, depth
+        self.slope = 0.1
+        self.ENC_CONV0 = _conv(in_channels, width)
+        for k in range(1, depth + 2):  # ENC_CONV1 .. ENC_CONV{depth+1}
+            setattr(self, f"ENC_CONV{k}", _conv(width, width))
+        channels = width  # output of the bottleneck ENC_CONV{depth+1}
+        for k in range(depth, 1, -1):  # DEC_CONV{depth}A/B .. DEC_CONV2A/B
+            setattr(self, f"DEC_CONV{k}A", _conv(channels + width, 2 * width))
+            setattr(self, f"DEC_CONV{k}B", _conv(2 * width, 2 * width))
+            channels = 2 * width
+        dec1a, dec1b = round(width * 4 / 3), round(width * 2 / 3)
+        self.DEC_CONV1A = _conv(channels + in_channels, dec1a)
+        self.DEC_CONV1B = _conv(dec1a, dec1b)
+        self.DEC_CONV1C = _conv(dec1b, out_channels)  # linear output
+
+    @property
+    def multiple_px(self) -> int:
+        return 2**self.depth
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        x = _pad_to_multiple(x, self.multiple_px)
+        act = lambda t: F.leaky_relu(t, self.slope)  # noqa: E731
+        skips = [x]
+        h = act(self.ENC_CONV0(x))
+        for k in range(1, self.depth + 1):
+            h = F.max_pool2d(act(getattr(self, f"ENC_CONV{k}")(h)), 2)  # POOLk
+            skips.append(h)
+        h = act(getattr(self, f"ENC_CONV{self.depth + 1}")(h))
+        skips.pop()  # the deepest pool feeds the bottleneck, not a concat
+        for k in range(self.depth, 1, -1):
+            h = torch.cat([F.interpolate(h, scale_factor=2.0, mode="nearest"), skips.pop()], 1)
+            h = act(getattr(self, f"DEC_CONV{k}A")(h))
+            h = act(getattr(self, f"DEC_CONV{k}B")(h))
+        h = torch.cat([F.interpolate(h, scale_factor=2.0, mode="nearest"), skips.pop()], 1)
+        h = act(self.DEC_CONV1A(h))
+        h = act(self.DEC_CONV1B(h))
+        return self.DEC_CONV1C(h)[..., :height, :width]
+
+    def hidden_convs(self) -> list[nn.Conv2d]:
+        return [m for name, m in self.named_children() if name != "DEC_CONV1C"]
+
+    def output_conv(self) -> nn.Conv2d:
+        return self.DEC_CONV1C
+
+
+def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    height, width = x.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if not (pad_h or pad_w):
+        return x
+    # reflect needs the pad to be smaller than the side; tiny images fall back to replicate
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def build_model(arch: str, in_channels: int, out_channels: int, width: int, depth: int) -> nn.Module:
+    return ARCHS[arch](in_channels=in_channels, out_channels=out_channels, width=width, depth=depth)
