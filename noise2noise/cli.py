@@ -182,10 +182,10 @@ def _denoise(model, noisy):
 def _cmd_denoise(args: argparse.Namespace) -> None:
     from noise2noise.denoise import denoise_files, resolve_device
 
-    model = _load_network(args.model).to(resolve_device(args.device))
     for path in args.inputs:
         if not path.exists():
             raise N2NError(f"{path}: no such file or folder")
+    model = _load_network(args.model).to(resolve_device(args.device))
     written = denoise_files(model, args.inputs, args.out)
     print(f"wrote {len(written)} image(s) to {args.out}")
 

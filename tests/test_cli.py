@@ -1,0 +1,115 @@
+"""The n2n command end to end in temporary folders, and its one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+
+from noise2noise.cli import main
+
+TINY = ["--width", "8", "--depth", "2", "--batch-size", "8", "--val-patches", "16", "--quiet"]
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture()
+def trained(tmp_path, photo_folder, capsys):
+    out = tmp_path / "run"
+    code, stdout, err = run(capsys, "train", "--data", photo_folder, "--time-budget", "none", "--epochs", "1",
+                            "--pairs-per-epoch", "32", "--val-fraction", "0.4", "--out", out, *TINY)
+    assert code == 0, err
+    return out, stdout
+
+
+def test_train_writes_a_complete_run_folder(trained):
+    out, stdout = trained
+    assert "validation (16 images)" in stdout and "dB PSNR" in stdout
+    for name in ("config.json", "metrics.jsonl", "checkpoint.pt", "results.json", "samples.png"):
+        assert (out / name).stat().st_size > 0
+    assert json.loads((out / "config.json").read_text())["width"] == 8
+
+
+def test_evaluate_prints_a_table_and_writes_results(trained, photo_folder, tmp_path, capsys):
+    out, _ = trained
+    code, stdout, err = run(capsys, "evaluate", "--model", out / "checkpoint.pt", "--data", photo_folder,
+                            "--noise-level", "15", "--out", tmp_path / "eval")
+    assert code == 0, err
+    assert "mean (5)" in stdout and stdout.count("img") == 5
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert len(results["images"]) == 5 and results["mean"]["psnr_noisy_db"] > 20
+
+
+def test_denoise_keeps_size_mode_and_alpha(trained, tmp_path, capsys, photo):
+    out, _ = trained
+    rgba = np.dstack([photo[:37, :31], np.full((37, 31), 200, np.uint8)])
+    iio.imwrite(tmp_path / "rgba.png", rgba)
+    iio.imwrite(tmp_path / "grey.png", photo[:20, :50, 0])
+    code, _, err = run(capsys, "denoise", tmp_path / "rgba.png", tmp_path / "grey.png", "-o", tmp_path / "clean",
+                       "--model", out / "checkpoint.pt")
+    assert code == 0, err
+    restored = iio.imread(tmp_path / "clean" / "rgba.png")
+    assert restored.shape == (37, 31, 4) and (restored[:, :, 3] == 200).all()
+    assert iio.imread(tmp_path / "clean" / "grey.png").shape == (20, 50)
+
+
+def test_export_course_then_train_on_the_course_files(tmp_path, photo_folder, capsys):
+    code, _, err = run(capsys, "data", "export-course", photo_folder, "--out", tmp_path / "course",
+                       "--pairs", "24", "--val-pairs", "8")
+    assert code == 0, err
+    noisy_1, noisy_2 = torch.load(tmp_path / "course" / "train_data.pkl", weights_only=True)
+    assert noisy_1.shape == (24, 3, 32, 32)
+    code, stdout, err = run(capsys, "train", "--data", tmp_path / "course" / "train_data.pkl",
+                            "--val-data", tmp_path / "course" / "val_data.pkl", "--time-budget", "none",
+                            "--epochs", "1", "--out", tmp_path / "run", *TINY)
+    assert code == 0, err
+    assert "validation (8 images)" in stdout
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_missing_data_file_is_one_line(tmp_path, capsys):
+    code, _, err = run(capsys, "train", "--data", tmp_path / "nope.pkl", "--out", tmp_path / "run", *TINY)
+    assert code == 2 and "nope.pkl: no such file" in one_error_line(err)
+
+
+def test_non_image_file_is_named(tmp_path, photo_folder, capsys):
+    (photo_folder / "notes.png").write_text("this is not a picture")
+    code, _, err = run(capsys, "train", "--data", photo_folder, "--out", tmp_path / "run", *TINY)
+    assert code == 2 and "notes.png: not a readable image" in one_error_line(err)
+
+
+def test_wrong_shape_pair_is_one_line(tmp_path, capsys):
+    torch.save((torch.zeros(4, 3, 32, 32, dtype=torch.uint8), torch.zeros(4, 3, 16, 16, dtype=torch.uint8)),
+               tmp_path / "train_data.pkl")
+    code, _, err = run(capsys, "train", "--data", tmp_path / "train_data.pkl", "--out", tmp_path / "run", *TINY)
+    line = one_error_line(err)
+    assert code == 2 and "train_data.pkl" in line and "differ in shape" in line
+
+
+def test_bad_option_values_are_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--lr", "fast"])
+    assert exit_info.value.code == 2
+    assert "argument --lr: invalid float value: 'fast'" in one_error_line(capsys.readouterr().err)
+    code, _, err = run(capsys, "train", "--loss", "l3", "--out", tmp_path / "run")
+    assert code == 2 and "unknown loss 'l3'; choose from l1, l2" in one_error_line(err)
+
+
+def test_help_does_not_import_torch_and_module_entry_point_works(tmp_path):
+    probe = "import sys, noise2noise.cli; noise2noise.cli.build_parser(); print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "False"
+    done = subprocess.run([sys.executable, "-m", "noise2noise", "denoise", str(tmp_path / "missing.png"),
+                           "-o", str(tmp_path / "out")], capture_output=True, text=True)
+    assert done.returncode == 2 and "missing.png: no such file or folder" in one_error_line(done.stderr)

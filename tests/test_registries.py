@@ -1,0 +1,82 @@
+"""One parametrised walk over every registry entry."""
+
+import pytest
+import torch
+
+from noise2noise import registry
+from noise2noise.config import TrainConfig
+from noise2noise.errors import N2NError
+from noise2noise.inits import INITS
+from noise2noise.losses import LOSSES
+from noise2noise.noise import NOISES, build_noise
+from noise2noise.optim import OPTIMIZERS, SCHEDULES
+from noise2noise.unet import ARCHS, build_model
+
+
+def entries():
+    return [(kind, name) for kind in registry.kinds() for name in registry.get(kind)]
+
+
+@pytest.mark.parametrize("kind,name", entries())
+def test_every_entry_is_usable_from_a_config(kind, name):
+    cfg = TrainConfig(**{kind: name})
+    assert getattr(cfg, kind) == name
+
+
+def test_unknown_names_list_the_choices():
+    with pytest.raises(N2NError, match="unknown loss 'l3'; choose from l1, l2"):
+        LOSSES["l3"]
+
+
+@pytest.mark.parametrize("name", sorted(NOISES))
+def test_noise_keeps_shape_and_range_and_names_a_registered_loss(name):
+    clean = torch.rand(4, 3, 16, 16)
+    noisy = build_noise(name, (25.0, 25.0), clip=True)(clean, torch.Generator().manual_seed(0))
+    assert noisy.shape == clean.shape and 0 <= noisy.min() and noisy.max() <= 1
+    assert not torch.equal(noisy, clean)
+    assert NOISES[name].recommended_loss in LOSSES
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_loss_is_zero_for_a_perfect_prediction_and_positive_otherwise(name):
+    target = torch.rand(2, 3, 8, 8)
+    assert LOSSES[name](target, target, 0.5).item() == pytest.approx(0.0, abs=1e-6)
+    assert LOSSES[name](target + 0.1, target, 0.5).item() > 0
+
+
+@pytest.mark.parametrize("name", sorted(INITS))
+def test_init_gives_finite_weights_and_zero_bias(name):
+    net = build_model("unet", 3, 3, 8, 2)
+    INITS[name](net)
+    assert all(torch.isfinite(p).all() for p in net.parameters())
+    if name != "default":
+        assert torch.count_nonzero(net.DEC_CONV1C.bias) == 0
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_optimiser_reduces_a_simple_loss(name):
+    weight = torch.nn.Parameter(torch.ones(10))
+    optimizer = OPTIMIZERS[name]([weight], 0.01, 0.0)
+    for _ in range(20):
+        optimizer.zero_grad()
+        (weight**2).sum().backward()
+        optimizer.step()
+    assert (weight**2).sum().item() < 10
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_schedule_stays_within_the_peak(name):
+    values = [SCHEDULES[name](i / 100) for i in range(101)]
+    assert all(0.0 <= v <= 1.0 for v in values)
+    assert max(values) == pytest.approx(1.0, abs=0.05)
+
+
+def test_rampdown_is_flat_then_decays_to_zero():
+    schedule = SCHEDULES["rampdown"]
+    assert schedule(0.0) == schedule(0.7) == 1.0
+    assert 0 < schedule(0.85) < 1 and schedule(1.0) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("name", sorted(ARCHS))
+def test_arch_maps_images_to_images(name):
+    assert build_model(name, 3, 3, 8, 2)(torch.rand(1, 3, 20, 12)).shape == (1, 3, 20, 12)

@@ -1,0 +1,44 @@
+import pytest
+import torch
+
+from noise2noise.unet import UNet
+
+PAPER_LAYERS = ["ENC_CONV0", "ENC_CONV1", "ENC_CONV2", "ENC_CONV3", "ENC_CONV4", "ENC_CONV5", "ENC_CONV6",
+                "DEC_CONV5A", "DEC_CONV5B", "DEC_CONV4A", "DEC_CONV4B", "DEC_CONV3A", "DEC_CONV3B",
+                "DEC_CONV2A", "DEC_CONV2B", "DEC_CONV1A", "DEC_CONV1B", "DEC_CONV1C"]
+
+
+def test_paper_unet_has_991203_parameters_for_rgb():
+    assert sum(p.numel() for p in UNet(3, 3).parameters()) == 991_203
+
+
+def test_paper_unet_keeps_the_papers_layer_names_and_widths():
+    net = UNet(3, 3)
+    assert [name for name, _ in net.named_children()] == PAPER_LAYERS
+    assert net.ENC_CONV0.in_channels == 3 and net.ENC_CONV6.out_channels == 48
+    assert net.DEC_CONV5A.in_channels == 96 and net.DEC_CONV4A.in_channels == 144
+    assert (net.DEC_CONV1A.in_channels, net.DEC_CONV1A.out_channels) == (99, 64)
+    assert (net.DEC_CONV1B.out_channels, net.DEC_CONV1C.out_channels) == (32, 3)
+
+
+@pytest.mark.parametrize("height,width", [(32, 32), (37, 31), (5, 9), (64, 33)])
+def test_any_size_is_padded_and_cropped_back(height, width):
+    net = UNet(3, 3, width=8, depth=5)
+    out = net(torch.rand(2, 3, height, width))
+    assert out.shape == (2, 3, height, width)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("channels_in,channels_out,width,depth", [(1, 1, 16, 3), (3, 1, 8, 1), (4, 3, 12, 2)])
+def test_width_depth_and_channels_are_configurable(channels_in, channels_out, width, depth):
+    net = UNet(channels_in, channels_out, width=width, depth=depth)
+    assert net(torch.rand(1, channels_in, 37, 31)).shape == (1, channels_out, 37, 31)
+    assert hasattr(net, f"ENC_CONV{depth + 1}") and not hasattr(net, f"ENC_CONV{depth + 2}")
+
+
+def test_padding_does_not_leak_across_images_of_a_batch():
+    net = UNet(3, 3, width=8, depth=3).eval()
+    x = torch.rand(2, 3, 37, 31)
+    together = net(x)
+    alone = net(x[1:])
+    torch.testing.assert_close(together[1:], alone, rtol=1e-4, atol=1e-5)
