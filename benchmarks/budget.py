@@ -1,0 +1,78 @@
+"""PSNR reached within a wall-clock training budget, default config vs the seed's config.
+
+Same data, same machine, same run: CBSD432 (or any clean-photo folder) 32×32 crops with
+Gaussian sigma=25 pairs, validated on held-out images every ``--eval-every`` seconds.
+Prints the final PSNR of each config and how long the default needed to reach the seed
+config's final PSNR; writes curves.json and psnr_vs_time.png to --out.
+
+    python benchmarks/budget.py --data ../shared/datasets/cbsd432 --budget 10m --out runs/budget
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from noise2noise.config import TrainConfig, parse_duration_s
+from noise2noise.train import run_training
+
+# The seed report's best: paper U-Net, Xavier, no augmentation, L2, Adam lr 1e-3, batch 100
+SEED = dict(init="xavier_normal", loss="l2", optimizer="adam", lr=1e-3, batch_size=100, schedule="constant")
+
+
+def curve(run_dir: Path) -> list[tuple[float, float]]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [(r["time_s"], r["psnr_db"]) for r in rows if r["kind"] == "val"]
+
+
+def time_to_reach(points: list[tuple[float, float]], target_db: float) -> float | None:
+    return next((t for t, db in points if db >= target_db), None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="../shared/datasets/cbsd432")
+    parser.add_argument("--budget", default="10m")
+    parser.add_argument("--eval-every", default="30s")
+    parser.add_argument("--configs", default="default,seed", help="comma list of: default, seed")
+    parser.add_argument("--out", type=Path, default=Path("runs/budget"))
+    args = parser.parse_args()
+    base = dict(data=args.data, noise="gaussian", noise_level=25.0, crop_px=32, val_patches=500,
+                time_budget_s=parse_duration_s(args.budget), eval_every_s=parse_duration_s(args.eval_every),
+                checkpoint_every_s=0.0)
+    curves = {}
+    for name in args.configs.split(","):
+        cfg = TrainConfig(**base, **(SEED if name == "seed" else {}))
+        result = run_training(cfg, args.out / name, overwrite=True, progress=False)
+        curves[name] = {"config": cfg.to_dict(), "curve": curve(args.out / name), "final": result.metrics}
+        print(f"{name:>8}: {result.metrics['psnr_db']:.2f} dB after {result.train_time_s:.0f} s "
+              f"(noisy {result.metrics['psnr_noisy_db']:.2f} dB, {result.steps} steps)", flush=True)
+    if {"default", "seed"} <= curves.keys():
+        target = curves["seed"]["final"]["psnr_db"]
+        reached = time_to_reach(curves["default"]["curve"], target)
+        budget = base["time_budget_s"]
+        print(f"default reaches the seed config's final {target:.2f} dB after "
+              + (f"{reached:.0f} s = {reached / budget:.2f} of the budget" if reached else "never"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "curves.json").write_text(json.dumps(curves, indent=2))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, entry in curves.items():
+        times, dbs = zip(*entry["curve"])
+        ax.plot(times, dbs, marker="o", ms=3, label=name)
+    ax.set_xlabel("training time (s)")
+    ax.set_ylabel("held-out PSNR (dB)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(args.out / "psnr_vs_time.png", dpi=100)
+    print(f"wrote {args.out / 'curves.json'} and {args.out / 'psnr_vs_time.png'}")
+
+
+if __name__ == "__main__":
+    main()
