@@ -129,6 +129,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
     cfg = None if args.resume else config_from_args(args)  # a resumed run uses its saved config
     result = run_training(cfg, args.out, resume=args.resume, overwrite=args.overwrite,
                           progress=not args.quiet)
+    if result.out_dir is None:  # a data-parallel rank other than 0: rank 0 reports
+        return
     print(f"trained {result.steps} steps in {result.train_time_s:.0f} s; outputs in {args.out}")
     if result.metrics:
         m = result.metrics

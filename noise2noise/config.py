@@ -84,6 +84,8 @@ class TrainConfig:
     checkpoint_every_s: float = field(default=60.0, metadata=_help(
         "write a checkpoint every N seconds of training"))
     device: str = field(default="auto", metadata=_help("'auto', 'cpu', 'cuda' or 'cuda:N'"))
+    compile_model: bool = field(default=False, metadata=_help(
+        "torch.compile the network (measure first: it pays off on GPUs for long runs)"))
 
     def __post_init__(self) -> None:
         from noise2noise import registry  # the registries validate names, lazily filled

@@ -87,6 +87,13 @@ class TensorPairs:
     def __len__(self) -> int:
         return self.noisy_input.shape[0]
 
+    def shard(self, rank: int, world_size: int) -> TensorPairs:
+        """Keep this rank's equal share of the pairs (data-parallel training)."""
+        if world_size > 1:
+            index = torch.arange(rank, len(self) // world_size * world_size, world_size)
+            self.noisy_input, self.noisy_target = self.noisy_input[index], self.noisy_target[index]
+        return self
+
     def to(self, device: torch.device) -> TensorPairs:
         self.noisy_input = self.noisy_input.to(device)
         self.noisy_target = self.noisy_target.to(device)
@@ -114,6 +121,11 @@ class SyntheticPairs:
 
     def __len__(self) -> int:
         return self.pairs_per_epoch
+
+    def shard(self, rank: int, world_size: int) -> SyntheticPairs:
+        """Each rank draws its share of an epoch's crops from its own random stream."""
+        self.pairs_per_epoch = max(1, self.pairs_per_epoch // world_size)
+        return self
 
     def to(self, device: torch.device) -> SyntheticPairs:
         self.images = [image.to(device) for image in self.images]

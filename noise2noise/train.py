@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from noise2noise import checkpoint
+from noise2noise import checkpoint, distributed
 from noise2noise.config import TrainConfig
 from noise2noise.data import Generators, build_training_data
 from noise2noise.denoise import autocast, denoise_tensor, resolve_device
@@ -72,16 +72,25 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
     are written there."""
     from tqdm.auto import tqdm
 
-    device = resolve_device(cfg.device)
+    ranks = distributed.current()
+    if not ranks.is_main:  # rank 0 alone logs, validates and writes checkpoints
+        out_dir, val, progress = None, None, False
+    device = distributed.rank_device(resolve_device(cfg.device), ranks)
     torch.manual_seed(cfg.seed)
     if model is None:
         model = build_model(cfg.arch, source.channels, source.channels, cfg.width, cfg.depth)
         INITS[cfg.init](model)
     model.to(device, memory_format=torch.channels_last).train()
-    source.to(device)
+    source.shard(ranks.rank, ranks.world_size).to(device)
+    train_model = model
+    if ranks.active:  # averages gradients; the initial weights are broadcast from rank 0
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.compile_model:
+        train_model = torch.compile(train_model)
     optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), cfg.lr, cfg.weight_decay)
     schedule, loss_fn = SCHEDULES[cfg.schedule], LOSSES[cfg.loss]
-    gens = Generators.seeded(cfg.seed, device)
+    gens = Generators.seeded(cfg.seed + 7919 * ranks.rank, device)  # one random stream per rank
     steps_per_epoch = math.ceil(len(source) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs if cfg.epochs else None
     step, images_seen, train_time_s = 0, 0, 0.0
@@ -89,8 +98,9 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
         step, images_seen, train_time_s = resume["step"], resume["images"], resume["train_time_s"]
-        gens.cpu.set_state(resume["rng_cpu"])
-        gens.device.set_state(resume["rng_device"].to(gens.device.get_state().device))
+        if ranks.is_main:  # the checkpoint holds rank 0's streams; other ranks start afresh
+            gens.cpu.set_state(resume["rng_cpu"])
+            gens.device.set_state(resume["rng_device"].to(gens.device.get_state().device))
     log = _JsonLines(out_dir / "metrics.jsonl" if out_dir else None)
 
     def progress_now() -> float:
@@ -124,7 +134,7 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
                 group["lr"] = lr
             noisy_input = noisy_input.contiguous(memory_format=torch.channels_last)
             with autocast(device):
-                prediction = model(noisy_input)
+                prediction = train_model(noisy_input)
             loss = loss_fn(prediction.float(), noisy_target, p)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -134,10 +144,11 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
             window_steps += 1
             window_images += noisy_input.shape[0]
             images_seen += noisy_input.shape[0]
-            train_time_s = time.perf_counter() - clock_start
+            # every rank follows rank 0's clock, so all stop at the same step
+            train_time_s = distributed.broadcast_float(time.perf_counter() - clock_start, ranks, device)
 
             if step % cfg.log_every == 0 or progress_now() >= 1.0:
-                mean_loss = loss_sum.item() / window_steps
+                mean_loss = distributed.mean_over_ranks(loss_sum, ranks).item() / window_steps
                 if not math.isfinite(mean_loss):
                     bar.close()
                     raise Diverged(step, lr)
@@ -160,7 +171,7 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
                 clock_start += time.perf_counter() - paused
             if train_time_s >= next_checkpoint_s:
                 paused = time.perf_counter()
-                if not torch.isfinite(loss_sum):
+                if not torch.isfinite(distributed.mean_over_ranks(loss_sum.clone(), ranks)):
                     bar.close()
                     raise Diverged(step, lr)
                 save_checkpoint(finished=False)
@@ -206,6 +217,7 @@ def write_json(path: Path, content: dict[str, Any]) -> Path:
 def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, resume: bool = False,
           overwrite: bool = False, progress: bool = True) -> TrainResult:
     """A whole run: data, training, validation, and the run folder's outputs."""
+    ranks = distributed.init_from_env(cfg.device if cfg is not None else "auto")
     state = None
     if resume:
         if out_dir is None:
@@ -215,8 +227,10 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
         cfg = TrainConfig.from_dict(state["config"], source=str(out_dir / "checkpoint.pt"))
         if state.get("finished"):
             raise N2NError(f"{out_dir}: that run already finished; nothing to resume")
-    elif out_dir is not None:
+    elif out_dir is not None and ranks.is_main:
         out_dir = prepare_out_dir(out_dir, overwrite)
+    if not ranks.is_main:
+        out_dir = None
     source, val = build_training_data(cfg)
     if out_dir is not None and not resume:
         write_json(out_dir / "config.json", {**cfg.to_dict(), "code_version": checkpoint.code_version()})
