@@ -4,8 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from noise2noise.data import (Generators, SyntheticPairs, TensorPairs, export_course, load_course_file,
-                              split_by_image)
+from noise2noise.data import Generators, SyntheticPairs, TensorPairs, export_course, load_course_file, split_by_image
 from noise2noise.errors import N2NError
 from noise2noise.images import load_folder
 from noise2noise.noise import GaussianNoise
@@ -102,3 +101,13 @@ def test_export_course_writes_files_the_course_line_can_read(tmp_path, photo_fol
     assert not torch.equal(noisy_1, noisy_2)
     residual = noisy.float() - clean.float()
     assert 15 < residual.std().item() < 27  # sigma 25, clipped and rounded
+
+
+def test_atomic_write_leaves_no_temp_file_and_usual_permissions(tmp_path):
+    from noise2noise.images import atomic_write
+
+    target = atomic_write(tmp_path / "out.txt", lambda tmp: tmp.write_text("done"))
+    assert target.read_text() == "done" and oct(target.stat().st_mode & 0o777) != "0o600"
+    with pytest.raises(RuntimeError):
+        atomic_write(tmp_path / "out.txt", lambda tmp: (tmp.write_text("half"), (_ for _ in ()).throw(RuntimeError())))
+    assert target.read_text() == "done" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
