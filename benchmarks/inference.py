@@ -1,0 +1,62 @@
+"""Inference speed: denoising one 768×512 RGB photo, megapixels per second, next to BM3D
+on the same image in the same run (BM3D from the optional `bm3d` package).
+
+    python benchmarks/inference.py [--repeats 5] [--sigma 25]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import skimage.data
+import torch
+
+from noise2noise.checkpoint import load_model
+from noise2noise.denoise import default_model_path, denoise_array
+from noise2noise.metrics import psnr_db
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--sigma", type=float, default=25.0)
+    args = parser.parse_args()
+    clean = _photo()
+    rng = np.random.default_rng(0)
+    noisy = np.clip(clean + rng.normal(0, args.sigma, clean.shape), 0, 255).round().astype(np.uint8)
+    megapixels = clean.shape[0] * clean.shape[1] / 1e6
+    model = load_model(default_model_path())[0]
+    denoise_array(model, noisy)  # warm-up
+    start = time.perf_counter()
+    for _ in range(args.repeats):
+        ours = denoise_array(model, noisy)
+    ours_s = (time.perf_counter() - start) / args.repeats
+    unit = lambda a: torch.from_numpy(a.astype(np.float32) / 255).permute(2, 0, 1)  # noqa: E731
+    print(f"image: 768x512 RGB photo (scikit-image), Gaussian sigma={args.sigma:g}; "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(f"{'method':<12} {'s/image':>8} {'MP/s':>7} {'PSNR dB':>8}")
+    print(f"{'noisy':<12} {'':>8} {'':>7} {psnr_db(unit(noisy), unit(clean)):8.2f}")
+    print(f"{'noise2noise':<12} {ours_s:8.2f} {megapixels / ours_s:7.3f} {psnr_db(unit(ours), unit(clean)):8.2f}")
+    try:
+        import bm3d
+    except ImportError:
+        print("bm3d not installed (pip install 'noise2noise[bm3d]'): no BM3D comparison")
+        return
+    start = time.perf_counter()
+    theirs = bm3d.bm3d_rgb(noisy.astype(np.float64) / 255, args.sigma / 255)
+    bm3d_s = time.perf_counter() - start
+    theirs = np.clip(theirs * 255, 0, 255).round().astype(np.uint8)
+    print(f"{'bm3d':<12} {bm3d_s:8.2f} {megapixels / bm3d_s:7.3f} {psnr_db(unit(theirs), unit(clean)):8.2f}")
+    print(f"speed ratio noise2noise / bm3d: {bm3d_s / ours_s:.1f}x")
+
+
+def _photo() -> np.ndarray:
+    """A 768×512 crop of a bundled colour photograph (the retina image: speed does not
+    depend on content; PSNR is shown for information only)."""
+    return np.ascontiguousarray(skimage.data.retina()[450:962, 320:1088])
+
+
+if __name__ == "__main__":
+    main()
