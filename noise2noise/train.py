@@ -130,6 +130,7 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
     next_checkpoint_s = train_time_s + cfg.checkpoint_every_s if cfg.checkpoint_every_s else math.inf
     lr = cfg.lr
     clock_start = time.perf_counter() - train_time_s
+    # what a checkpoint records when the budget is already spent on resuming (no epoch starts)
     epoch_rng, epoch_batches = (gens.cpu.get_state(), gens.device.get_state()), skip_batches
     while progress_now() < 1.0:
         epoch_rng, epoch_batches = (gens.cpu.get_state(), gens.device.get_state()), 0
