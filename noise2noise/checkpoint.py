@@ -8,6 +8,7 @@ runs code from the file.
 from __future__ import annotations
 
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -50,16 +51,25 @@ def save(path: str | Path, model: nn.Module, config: TrainConfig, **state: Any) 
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
+def safe_load(path: Path, what: str) -> Any:
+    """``torch.load`` of tensors and plain data only (``weights_only``): a file whose
+    unpickling would run code, or a damaged one, raises one line calling it not a ``what``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about the pickle protocol before refusing
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        detail = str(exc).split("WeightsUnpickler error:")[-1].strip().splitlines() or [type(exc).__name__]
+        reason = detail[0].split(". ")[0][:160]  # the cause, not torch's hint on how to load it unsafely
+        raise N2NError(f"{path}: not a {what}, refused to load ({reason})") from None
+
+
 def load(path: str | Path) -> dict[str, Any]:
     """A checkpoint's dict, refusing files that are not ours or that would run code."""
     path = Path(path)
     if not path.is_file():
         raise N2NError(f"{path}: no such checkpoint file")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise N2NError(f"{path}: not a safe noise2noise checkpoint, refused to load ({reason})") from None
+    payload = safe_load(path, "safe noise2noise checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise N2NError(f"{path}: not a noise2noise checkpoint (no '{FORMAT}' marker)")
     return payload
@@ -68,9 +78,12 @@ def load(path: str | Path) -> dict[str, Any]:
 def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the network of a checkpoint on the CPU, in eval mode."""
     payload = load(path)
-    model = build_model(**payload["model_args"])
     try:
+        model = build_model(**payload["model_args"])
         model.load_state_dict(payload["model"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise N2NError(f"{path}: damaged checkpoint, no usable network ({type(exc).__name__}: {exc}); "
+                       "use another checkpoint") from None
     except RuntimeError as exc:
         raise N2NError(f"{path}: weights do not fit the recorded network ({str(exc).splitlines()[0]})") from None
     return model.eval(), payload

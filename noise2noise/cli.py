@@ -21,6 +21,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def _bool(text: str) -> bool:
     value = text.strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -57,12 +64,16 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                            help=f"{f.metadata.get('help', '')} (default: {default})")
 
 
+def _given_config_fields(args: argparse.Namespace) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return {k: v for k, v in vars(args).items() if k in names}  # options not given are absent
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     values: dict[str, Any] = {}
     if getattr(args, "config", None):
         values = TrainConfig.from_file(args.config).to_dict()
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    values |= {k: v for k, v in vars(args).items() if k in names}
+    values |= _given_config_fields(args)
     return TrainConfig.from_dict(values, source=getattr(args, "config", None) or "command line")
 
 
@@ -93,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--noise", default="gaussian", help="noise model (default: gaussian)")
     evaluate.add_argument("--noise-level", default="25", help="noise level, e.g. 25 (default: 25)")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the added noise (default: 0)")
-    evaluate.add_argument("--max-images", type=int, default=None, help="evaluate at most N images")
+    evaluate.add_argument("--max-images", type=_positive_int, default=None, help="evaluate at most N images")
     evaluate.add_argument("--out", type=Path, help="write results.json and samples.png here")
 
     denoise = commands.add_parser("denoise", help="denoise image files or folders",
@@ -126,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_train(args: argparse.Namespace) -> None:
     from noise2noise.train import run_training
 
+    if args.resume and (args.config or _given_config_fields(args)):
+        given = ["--config"] * bool(args.config) + [f"--{k.replace('_', '-')}" for k in _given_config_fields(args)]
+        raise N2NError(f"--resume continues {args.out} with its saved config; drop {', '.join(given)} "
+                       "(or start a new run in another --out)")
     cfg = None if args.resume else config_from_args(args)  # a resumed run uses its saved config
     result = run_training(cfg, args.out, resume=args.resume, overwrite=args.overwrite,
                           progress=not args.quiet)

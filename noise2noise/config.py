@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,12 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise N2NError(f"config field {name}={value!r} must be a positive integer")
+        for name in ("lr", "weight_decay", "val_fraction", "eval_every_s", "checkpoint_every_s",
+                     "time_budget_s"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value)):
+                raise N2NError(f"config field {name}={value!r} must be a finite number")
         for name in ("lr",):
             if not getattr(self, name) > 0:
                 raise N2NError(f"config field {name}={getattr(self, name)!r} must be > 0")

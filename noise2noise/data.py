@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from noise2noise.checkpoint import safe_load
 from noise2noise.config import TrainConfig
 from noise2noise.errors import N2NError
 from noise2noise.images import atomic_write, embedded_images, list_images, load_folder
@@ -66,11 +67,7 @@ def load_course_file(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise N2NError(f"{path}: no such file")
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise N2NError(f"{path}: not a course data file of tensors (refused to load: {reason})") from None
+    content = safe_load(path, "course data file of tensors")
     if not isinstance(content, (tuple, list)) or len(content) != 2:
         raise N2NError(f"{path}: expected a pair of tensors (noisy_1, noisy_2) or (noisy, clean), "
                        f"got {type(content).__name__}")

@@ -93,6 +93,9 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, progress: boo
             jobs.append((item, out))
         else:
             jobs.append((item, out / item.name))
+    for source, target in jobs:
+        if target.resolve() == source.resolve():
+            raise N2NError(f"{source}: the output would overwrite this input; choose another -o")
     written = []
     for source, target in tqdm(jobs, desc="denoise", unit="image", disable=not progress):
         array = read_image(source)

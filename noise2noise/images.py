@@ -24,8 +24,11 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place,
     so a crash never leaves a half-written file under the final name."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    except OSError as exc:  # a parent that is a file, no permission, a full disk ...
+        raise N2NError(f"{path}: cannot write there ({exc.strerror or exc}); choose another output") from None
     os.close(fd)
     try:
         write(Path(tmp))
@@ -33,6 +36,9 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise N2NError(f"{path}: writing failed ({exc.strerror or exc}); nothing was written") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -34,9 +34,9 @@ from noise2noise.unet import build_model
 class Diverged(N2NError):
     """The training loss became NaN or infinite."""
 
-    def __init__(self, step: int, lr: float) -> None:
+    def __init__(self, step: int, lr: float, kept: str = "no checkpoint was written") -> None:
         super().__init__(f"training diverged at step {step}: the loss is not finite; lower the "
-                         f"learning rate (e.g. --lr {lr / 10:.2g}); the last good checkpoint is kept")
+                         f"learning rate (e.g. --lr {lr / 10:.2g}); {kept}")
         self.step = step
 
 
@@ -81,7 +81,9 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
         model = build_model(cfg.arch, source.channels, source.channels, cfg.width, cfg.depth)
         INITS[cfg.init](model)
     model.to(device, memory_format=torch.channels_last).train()
-    source.shard(ranks.rank, ranks.world_size).to(device)
+    if ranks.active:
+        source.shard(ranks.rank, ranks.world_size)
+    source.to(device)
     train_model = model
     if ranks.active:  # averages gradients; the initial weights are broadcast from rank 0
         train_model = torch.nn.parallel.DistributedDataParallel(
@@ -93,26 +95,42 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
     gens = Generators.seeded(cfg.seed + 7919 * ranks.rank, device)  # one random stream per rank
     steps_per_epoch = math.ceil(len(source) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs if cfg.epochs else None
-    step, images_seen, train_time_s = 0, 0, 0.0
+    step, images_seen, train_time_s, skip_batches = 0, 0, 0.0, 0
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
         step, images_seen, train_time_s = resume["step"], resume["images"], resume["train_time_s"]
+        # the random states are those of the epoch's start: replaying its first batches
+        # puts the data stream exactly where the checkpoint left it
         if ranks.is_main:  # the checkpoint holds rank 0's streams; other ranks start afresh
             gens.cpu.set_state(resume["rng_cpu"])
             gens.device.set_state(resume["rng_device"].to(gens.device.get_state().device))
+        skip_batches = resume.get("epoch_batches", 0)
     log = _JsonLines(out_dir / "metrics.jsonl" if out_dir else None)
+    saved_step = None
 
     def progress_now() -> float:
         done = train_time_s / cfg.time_budget_s if cfg.time_budget_s else 0.0
         return max(done, step / total_steps) if total_steps else done
 
+    def check_finite() -> None:
+        """Stop on a non-finite loss or weights (a finite loss can still end in an infinite update)."""
+        if torch.isfinite(loss_sum) and all(torch.isfinite(p).all() for p in model.parameters()):
+            return
+        bar.close()
+        raise Diverged(step, lr, "no checkpoint was written" if saved_step is None else
+                       f"the last good checkpoint (step {saved_step}) is kept in {out_dir / 'checkpoint.pt'}")
+
     def save_checkpoint(finished: bool) -> None:
-        if out_dir is not None:
-            checkpoint.save(out_dir / "checkpoint.pt", model, cfg, optimizer=optimizer.state_dict(),
-                            step=step, images=images_seen, train_time_s=train_time_s,
-                            rng_cpu=gens.cpu.get_state(), rng_device=gens.device.get_state().cpu(),
-                            finished=finished)
+        nonlocal saved_step
+        if out_dir is None:
+            return
+        check_finite()  # never replace good weights with bad ones
+        checkpoint.save(out_dir / "checkpoint.pt", model, cfg, optimizer=optimizer.state_dict(),
+                        step=step, images=images_seen, train_time_s=train_time_s,
+                        rng_cpu=epoch_rng[0], rng_device=epoch_rng[1].cpu(), epoch_batches=epoch_batches,
+                        finished=finished)
+        saved_step = step
 
     bar = tqdm(total=round(cfg.time_budget_s) if cfg.time_budget_s else total_steps,
                unit="s" if cfg.time_budget_s else "step", disable=not progress, mininterval=1.0,
@@ -124,8 +142,18 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
     next_checkpoint_s = train_time_s + cfg.checkpoint_every_s if cfg.checkpoint_every_s else math.inf
     lr = cfg.lr
     clock_start = time.perf_counter() - train_time_s
+    # what a checkpoint records when the budget is already spent on resuming (no epoch starts)
+    epoch_rng, epoch_batches = (gens.cpu.get_state(), gens.device.get_state()), skip_batches
     while progress_now() < 1.0:
-        for noisy_input, noisy_target in source.batches(cfg.batch_size, gens):
+        epoch_rng, epoch_batches = (gens.cpu.get_state(), gens.device.get_state()), 0
+        batches = source.batches(cfg.batch_size, gens)
+        if skip_batches:  # resuming mid-epoch; not charged to the budget
+            paused = time.perf_counter()
+            for _ in zip(range(skip_batches), batches):
+                epoch_batches += 1
+            skip_batches = 0
+            clock_start += time.perf_counter() - paused
+        for noisy_input, noisy_target in batches:
             p = progress_now()
             if p >= 1.0:
                 break
@@ -141,6 +169,7 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
             optimizer.step()
             loss_sum += loss.detach()  # summed on the device: no host sync per step
             step += 1
+            epoch_batches += 1
             window_steps += 1
             window_images += noisy_input.shape[0]
             images_seen += noisy_input.shape[0]
@@ -148,10 +177,9 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
             train_time_s = distributed.broadcast_float(time.perf_counter() - clock_start, ranks, device)
 
             if step % cfg.log_every == 0 or progress_now() >= 1.0:
-                mean_loss = distributed.mean_over_ranks(loss_sum, ranks).item() / window_steps
-                if not math.isfinite(mean_loss):
-                    bar.close()
-                    raise Diverged(step, lr)
+                distributed.mean_over_ranks(loss_sum, ranks)  # every rank logs the same mean
+                check_finite()
+                mean_loss = loss_sum.item() / window_steps
                 rate = window_images / max(train_time_s - window_start_s, 1e-9)
                 log.write({"kind": "train", "step": step, "epoch": round(step / steps_per_epoch, 4),
                            "images": images_seen, "time_s": round(train_time_s, 3), "lr": lr,
@@ -171,9 +199,6 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
                 clock_start += time.perf_counter() - paused
             if train_time_s >= next_checkpoint_s:
                 paused = time.perf_counter()
-                if not torch.isfinite(distributed.mean_over_ranks(loss_sum.clone(), ranks)):
-                    bar.close()
-                    raise Diverged(step, lr)
                 save_checkpoint(finished=False)
                 next_checkpoint_s = train_time_s + cfg.checkpoint_every_s
                 clock_start += time.perf_counter() - paused
@@ -189,52 +214,113 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
     return TrainResult(model, cfg, step, train_time_s, metrics, out_dir)
 
 
-def prepare_out_dir(out_dir: str | Path, overwrite: bool = False) -> Path:
-    """Create a run folder; refuse to mix a new run into an existing one."""
-    out_dir = Path(out_dir)
+RUN_FILES = ("metrics.jsonl", "checkpoint.pt", "results.json", "samples.png", "config.json")
+
+
+def check_out_dir(out_dir: Path, overwrite: bool = False) -> list[Path]:
+    """Refuse an --out that cannot hold a new run, changing nothing; returns the folders
+    that creating it would make (deepest first)."""
     if out_dir.exists() and not out_dir.is_dir():
         raise N2NError(f"{out_dir}: exists and is not a folder; choose another --out")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
         raise N2NError(f"{out_dir}: folder exists and is not empty; use --resume to continue "
                        "that run, --overwrite to replace it, or another --out")
+    missing = []
+    while not out_dir.exists() and out_dir != out_dir.parent:
+        missing.append(out_dir)
+        out_dir = out_dir.parent
+    if not out_dir.is_dir():
+        raise N2NError(f"{missing[0]}: cannot create it, {out_dir} is a file; choose another --out")
+    return missing
+
+
+def prepare_out_dir(out_dir: str | Path, overwrite: bool = False) -> Path:
+    """Create a run folder; refuse to mix a new run into an existing one."""
+    out_dir = Path(out_dir)
+    check_out_dir(out_dir, overwrite)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         probe = out_dir / ".n2n-write-test"
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
-        raise N2NError(f"{out_dir}: cannot write there ({exc.strerror})") from None
+        raise N2NError(f"{out_dir}: cannot write there ({exc.strerror}); choose another --out") from None
     if overwrite:
-        for name in ("metrics.jsonl", "checkpoint.pt", "results.json", "samples.png", "config.json"):
+        for name in RUN_FILES:
             (out_dir / name).unlink(missing_ok=True)
     return out_dir
+
+
+def _remove_new_run(out_dir: Path, created: list[Path]) -> None:
+    """Undo a run that failed before its first checkpoint: its files, and the folders it made."""
+    for name in RUN_FILES:
+        (out_dir / name).unlink(missing_ok=True)
+    for folder in created:
+        try:
+            folder.rmdir()  # only ever removes an empty folder
+        except OSError:
+            break
+
+
+def _rewind_log(path: Path, step: int) -> None:
+    """Drop metrics logged after the checkpoint, so a resumed run has one history."""
+    def logged_step(row: str) -> float:
+        try:
+            return json.loads(row).get("step", 0)
+        except ValueError:  # a line cut short by the kill
+            return math.inf
+
+    if path.is_file():
+        kept = [row + "\n" for row in path.read_text().splitlines() if logged_step(row) <= step]
+        atomic_write(path, lambda tmp: tmp.write_text("".join(kept)))
 
 
 def write_json(path: Path, content: dict[str, Any]) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(content, indent=2) + "\n"))
 
 
+RESUME_KEYS = ("config", "model", "optimizer", "step", "images", "train_time_s", "rng_cpu", "rng_device")
+
+
 def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, resume: bool = False,
-          overwrite: bool = False, progress: bool = True) -> TrainResult:
+                 overwrite: bool = False, progress: bool = True) -> TrainResult:
     """A whole run: data, training, validation, and the run folder's outputs."""
     ranks = distributed.init_from_env(cfg.device if cfg is not None else "auto")
-    state = None
+    state, created = None, []
     if resume:
         if out_dir is None:
             raise N2NError("resuming needs the run folder (--out) that holds checkpoint.pt")
         out_dir = Path(out_dir)
+        if not (out_dir / "checkpoint.pt").is_file():
+            raise N2NError(f"{out_dir}: no checkpoint.pt to resume from; start a new run without --resume")
         state = checkpoint.load(out_dir / "checkpoint.pt")
+        missing = [k for k in RESUME_KEYS if k not in state]
+        if missing:
+            raise N2NError(f"{out_dir / 'checkpoint.pt'}: holds no training state ({', '.join(missing)} "
+                           "missing), so it cannot be resumed; start a new run")
         cfg = TrainConfig.from_dict(state["config"], source=str(out_dir / "checkpoint.pt"))
         if state.get("finished"):
             raise N2NError(f"{out_dir}: that run already finished; nothing to resume")
     elif out_dir is not None and ranks.is_main:
-        out_dir = prepare_out_dir(out_dir, overwrite)
-    if not ranks.is_main:
+        out_dir = Path(out_dir)
+        created = check_out_dir(out_dir, overwrite)  # fail fast, before the data are read
+    if not ranks.is_main:  # rank 0 alone writes the run folder
         out_dir = None
-    source, val = build_training_data(cfg)
+    source, val = build_training_data(cfg)  # bad data fail here, before the folder is touched
     if out_dir is not None and not resume:
-        write_json(out_dir / "config.json", {**cfg.to_dict(), "code_version": checkpoint.code_version()})
-    result = fit(cfg, source, val, out_dir, resume=state, progress=progress)
+        prepare_out_dir(out_dir, overwrite)
+    try:
+        if resume and out_dir is not None:
+            for stale in out_dir.glob(".*.tmp*"):  # temp files of writes cut short by a kill
+                stale.unlink()
+            _rewind_log(out_dir / "metrics.jsonl", state["step"])
+        elif out_dir is not None:
+            write_json(out_dir / "config.json", {**cfg.to_dict(), "code_version": checkpoint.code_version()})
+        result = fit(cfg, source, val, out_dir, resume=state, progress=progress)
+    except BaseException:
+        if out_dir is not None and not resume and not (out_dir / "checkpoint.pt").exists():
+            _remove_new_run(out_dir, created)
+        raise
     if out_dir is not None:
         write_json(out_dir / "results.json", {
             "steps": result.steps, "train_time_s": round(result.train_time_s, 2),

@@ -1,0 +1,475 @@
+"""Fault injection: bad input, runs killed mid-training, divergence and untrusted files.
+
+Each catalogue case builds one fault in a temporary folder, runs the ``n2n`` command on
+it and checks the promise: exit status 2, one error line naming the fault, no
+traceback, and the folder exactly as it was (no partial output, nothing deleted).
+docs/reliability.md lists the cases.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import pickle
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+
+from noise2noise import checkpoint, registry
+from noise2noise.cli import main
+from noise2noise.config import TrainConfig
+from noise2noise.data import SyntheticPairs
+from noise2noise.images import load_folder
+from noise2noise.noise import GaussianNoise
+from noise2noise.train import Diverged, fit
+from noise2noise.unet import build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--width", "8", "--depth", "2", "--batch-size", "8", "--val-patches", "16", "--quiet"]
+U8 = torch.uint8
+PROGRESS_BAR = re.compile(r"^\w+: +\d+%\|")  # tqdm's bar on stderr is not an error line
+
+
+class _RunsCode:
+    """Unpickling this creates a file: the attack that weights_only must stop."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exit_:  # argparse rejects an option
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    """Every file (size, mtime) and folder under root."""
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) if p.is_file() else "dir"
+            for p in sorted(root.rglob("*"))}
+
+
+# ---- building the faults ------------------------------------------------------------------
+
+def pkl(t: Path, content, name: str = "train_data.pkl") -> Path:
+    torch.save(content, t / name)
+    return t / name
+
+
+def pair(shape_a, shape_b=None, dtype=U8, fill=None):
+    make = (lambda s: torch.full(s, fill, dtype=dtype)) if fill is not None else (lambda s: torch.zeros(s, dtype=dtype))
+    return make(shape_a), make(shape_b or shape_a)
+
+
+def text(path: Path, content: str) -> Path:
+    path.write_text(content)
+    return path
+
+
+def floats(fill: float):
+    return pair((4, 3, 8, 8), dtype=torch.float32, fill=fill)
+
+
+def malicious(t: Path, name: str) -> Path:
+    payload = {"format": checkpoint.FORMAT, "model": _RunsCode(t / "pwned")}
+    (t / name).write_bytes(pickle.dumps(payload, protocol=2))  # torch's own protocol: the refusal names the call
+    return t / name
+
+
+def truncated(path: Path) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def folder(t: Path, name: str, files: dict[str, bytes | np.ndarray] | None = None) -> Path:
+    (t / name).mkdir()
+    for file, content in (files or {}).items():
+        if isinstance(content, bytes):
+            (t / name / file).write_bytes(content)
+        else:
+            iio.imwrite(t / name / file, content)
+    return t / name
+
+
+def png_bytes(t: Path, photos: Path) -> bytes:
+    return (photos / "img0.png").read_bytes()
+
+
+def train(t: Path, *extra) -> list:
+    return ["train", "--out", t / "run", *TINY, *extra]
+
+
+def checkpoint_file(t: Path, name: str, **payload) -> Path:
+    torch.save({"format": checkpoint.FORMAT, **payload}, t / name)
+    return t / name
+
+
+def run_folder(t: Path, payload: dict) -> Path:
+    (t / "run").mkdir()
+    torch.save(payload, t / "run" / "checkpoint.pt")
+    return t / "run"
+
+
+def finished_state(model_file: Path) -> dict:
+    state = checkpoint.load(model_file)
+    return {**state, "optimizer": {}, "step": 10, "images": 80, "train_time_s": 1.0,
+            "rng_cpu": torch.Generator().get_state(), "rng_device": torch.Generator().get_state(),
+            "finished": True}
+
+
+def unknown_name_cases():
+    return [pytest.param(lambda t, p, m, kind=kind: train(t, "--data", p, f"--{kind}", "bogus"),
+                         f"unknown {kind} 'bogus'; choose from", id=f"unknown-{kind}-name")
+            for kind in registry.kinds()]
+
+
+# Each case: build(tmp, photo_folder, model_file) -> argv, and a piece of the error line.
+CASES = [
+    # course tensor files (.pkl): the pair, its shape, dtype and values
+    pytest.param(lambda t, p, m: train(t, "--data", pkl(t, pair((4, 3, 32, 32), (4, 3, 32, 16)))),
+                 "differ in shape", id="pkl-pair-shapes-differ"),
+    pytest.param(lambda t, p, m: train(t, "--data", pkl(t, pair((4, 3, 32, 32), (5, 3, 32, 32)))),
+                 "differ in shape", id="pkl-pair-counts-differ"),
+    pytest.param(lambda t, p, m: train(t, "--data", pkl(t, pair((4, 2, 32, 32)))),
+                 "expected N×C×H×W images with C in (1, 3), got shape (4, 2, 32, 32)", id="pkl-two-channels"),
+    pytest.param(lambda t, p, m: train(t, "--data", pkl(t, pair((3, 32, 32)))),
+                 "got shape (3, 32, 32)", id="pkl-no-batch-dimension"),
+    pytest.param(lambda t, p, m: train(t, "--data", pkl(t, pair((0, 3, 32, 32)))),
+                 "got shape (0, 3, 32, 32)", id="pkl-no-images"),
+    pytest.param(lambda t, p, m: train(t, "--data", pkl(t, pair((4, 3, 8, 8), dtype=torch.int64))),
+                 "expected uint8 or float pixels, got torch.int64", id="pkl-int64-pixels"),
+    pytest.param(lambda t, p, m: train(t, "--data", pkl(t, floats(300.0))),
+                 "values must lie in 0..255, found 300..300", id="pkl-values-above-255"),
+    pytest.param(lambda t, p, m: train(t, "--data", pkl(t, floats(-1.0))),
+                 "values must lie in 0..255", id="pkl-negative-values"),
+    pytest.param(lambda t, p, m: train(t, "--data", pkl(t, floats(float("nan")))),
+                 "contains NaN or infinite values", id="pkl-nan-pixels"),
+    pytest.param(lambda t, p, m: train(t, "--data", pkl(t, floats(float("inf")))),
+                 "contains NaN or infinite values", id="pkl-inf-pixels"),
+    pytest.param(lambda t, p, m: train(t, "--data", pkl(t, {"noisy": torch.zeros(1)})),
+                 "expected a pair of tensors", id="pkl-dict-not-course-format"),
+    pytest.param(lambda t, p, m: train(t, "--data", pkl(t, (*pair((4, 3, 8, 8)), torch.zeros(1)))),
+                 "expected a pair of tensors", id="pkl-three-tensors"),
+    pytest.param(lambda t, p, m: train(t, "--data", pkl(t, ("noisy", "clean"))),
+                 "expected a tensor, got str", id="pkl-pair-of-strings"),
+    pytest.param(lambda t, p, m: train(t, "--data", text(t / "train_data.pkl", "noisy_1,noisy_2\n")),
+                 "train_data.pkl: not a course data file of tensors", id="pkl-is-a-text-file"),
+    pytest.param(lambda t, p, m: train(t, "--data", truncated(pkl(t, pair((8, 3, 32, 32))))),
+                 "train_data.pkl: not a course data file of tensors", id="pkl-truncated"),
+    pytest.param(lambda t, p, m: train(t, "--data", malicious(t, "train_data.pkl")),
+                 "refused to load", id="pkl-malicious-pickle"),
+    pytest.param(lambda t, p, m: train(t, "--data", t / "nope.pkl"), "nope.pkl: no such file", id="pkl-missing"),
+    pytest.param(lambda t, p, m: train(t, "--data", pkl(t, pair((4, 3, 32, 32))),
+                                       "--val-data", pkl(t, pair((4, 1, 32, 32)), "val_data.pkl")),
+                 "validation data has 1 channels but training data has 3", id="pkl-val-channels-differ"),
+    # folders of clean images
+    pytest.param(lambda t, p, m: train(t, "--data", t / "missing"), "missing: no such file or folder",
+                 id="folder-missing"),
+    pytest.param(lambda t, p, m: train(t, "--data", folder(t, "empty")), "empty: no images found",
+                 id="folder-empty"),
+    pytest.param(lambda t, p, m: train(t, "--data", folder(t, "notes", {"notes.png": b"not a picture"})),
+                 "notes.png: not a readable image", id="image-not-an-image"),
+    pytest.param(lambda t, p, m: train(t, "--data", folder(t, "cut", {"cut.png": png_bytes(t, p)[:300]})),
+                 "cut.png: not a readable image", id="image-truncated"),
+    pytest.param(lambda t, p, m: train(t, "--data", folder(t, "float", {"f.tif": np.zeros((40, 40), np.float32)})),
+                 "f.tif: unsupported pixel type float32", id="image-float-pixels"),
+    pytest.param(lambda t, p, m: train(t, "--data", p, "--crop-px", "96"),
+                 "img0.png: image is 75×67 px, smaller than the 96 px crop", id="image-smaller-than-crop"),
+    pytest.param(lambda t, p, m: train(t, "--data", p / "img0.png"), "img0.png: expected a folder of images",
+                 id="data-is-a-single-image"),
+    pytest.param(lambda t, p, m: train(t, "--data", p, "--val-data", folder(t, "val")), "val: no images found",
+                 id="val-folder-empty"),
+    # budgets, batches, learning rates and other config values
+    pytest.param(lambda t, p, m: train(t, "--batch-size", "0"), "batch_size=0 must be a positive integer",
+                 id="batch-size-zero"),
+    pytest.param(lambda t, p, m: train(t, "--batch-size", "-4"), "batch_size=-4 must be a positive integer",
+                 id="batch-size-negative"),
+    pytest.param(lambda t, p, m: train(t, "--lr", "0"), "lr=0.0 must be > 0", id="lr-zero"),
+    pytest.param(lambda t, p, m: train(t, "--lr=-1e-3"), "lr=-0.001 must be > 0", id="lr-negative"),
+    pytest.param(lambda t, p, m: train(t, "--lr", "nan"), "lr=nan must be a finite number", id="lr-nan"),
+    pytest.param(lambda t, p, m: train(t, "--lr", "inf"), "lr=inf must be a finite number", id="lr-inf"),
+    pytest.param(lambda t, p, m: train(t, "--lr", "fast"), "argument --lr: invalid float value", id="lr-not-a-number"),
+    pytest.param(lambda t, p, m: train(t, "--time-budget", "0"), "time_budget_s=0.0 must be > 0",
+                 id="time-budget-zero"),
+    pytest.param(lambda t, p, m: train(t, "--time-budget=-5m"), "time budget '-5m' is not a duration",
+                 id="time-budget-negative"),
+    pytest.param(lambda t, p, m: train(t, "--time-budget", "none"), "needs time_budget_s or epochs",
+                 id="no-budget-no-epochs"),
+    pytest.param(lambda t, p, m: train(t, "--epochs", "0"), "epochs=0 must be a positive integer", id="epochs-zero"),
+    pytest.param(lambda t, p, m: train(t, "--pairs-per-epoch", "-1"), "pairs_per_epoch=-1 must be a positive",
+                 id="pairs-per-epoch-negative"),
+    pytest.param(lambda t, p, m: train(t, "--crop-px", "31"), "crop_px=31 must be even", id="crop-odd"),
+    pytest.param(lambda t, p, m: train(t, "--width", "0"), "width=0 must be a positive integer", id="width-zero"),
+    pytest.param(lambda t, p, m: train(t, "--noise-level", "-5"), "must be a number >= 0", id="noise-level-negative"),
+    pytest.param(lambda t, p, m: train(t, "--noise-level", "300"), "sigma above 255", id="noise-level-above-255"),
+    pytest.param(lambda t, p, m: train(t, "--val-fraction", "1"), "val_fraction=1.0 must be in [0, 1)",
+                 id="val-fraction-one"),
+    pytest.param(lambda t, p, m: train(t, "--checkpoint-every-s", "-1"), "checkpoint_every_s=-1.0 must be >= 0",
+                 id="checkpoint-interval-negative"),
+    *unknown_name_cases(),
+    pytest.param(lambda t, p, m: train(t, "--config", t / "nope.toml"), "nope.toml: cannot read config",
+                 id="config-file-missing"),
+    pytest.param(lambda t, p, m: train(t, "--config", text(t / "bad.toml", "lr = = 3\n")),
+                 "bad.toml: not a valid config file", id="config-file-not-toml"),
+    pytest.param(lambda t, p, m: train(t, "--config", text(t / "bad.toml", "learning_rate = 0.1\n")),
+                 "bad.toml: unknown config field 'learning_rate'", id="config-file-unknown-field"),
+    pytest.param(lambda t, p, m: train(t, "--config", text(t / "bad.toml", 'lr = "fast"\n')),
+                 "lr='fast' must be a finite number", id="config-file-wrong-type"),
+    pytest.param(lambda t, p, m: train(t, "--config", text(t / "bad.toml", "time_budget_s = inf\n")),
+                 "time_budget_s=inf must be a finite number", id="config-file-infinite-budget"),
+    pytest.param(lambda t, p, m: train(t, "--data", p, "--device", "cuda", "--time-budget", "none", "--epochs", "1"),
+                 "no CUDA GPU is available", id="device-cuda-without-gpu",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
+    pytest.param(lambda t, p, m: train(t, "--data", p, "--lr", "1e6", "--optimizer", "sgd", "--log-every", "1",
+                                       "--time-budget", "none", "--epochs", "1", "--pairs-per-epoch", "64"),
+                 "diverged at step", id="loss-diverges"),
+    # output folders
+    pytest.param(lambda t, p, m: text(t / "run", "a file") and train(t), "run: exists and is not a folder",
+                 id="out-is-a-file"),
+    pytest.param(lambda t, p, m: text(t / "afile", "") and ["train", "--out", t / "afile" / "run", *TINY],
+                 "afile is a file; choose another --out", id="out-unwritable-parent-is-a-file"),
+    pytest.param(lambda t, p, m: folder(t, "run", {"keep.txt": b"precious"}) and train(t, "--data", p),
+                 "folder exists and is not empty", id="out-existing-run"),
+    pytest.param(lambda t, p, m: folder(t, "run", {"config.json": b"{}", "keep.txt": b"precious"})
+                 and train(t, "--overwrite", "--data", t / "missing"),
+                 "missing: no such file or folder", id="overwrite-with-bad-data-keeps-old-run"),
+    pytest.param(lambda t, p, m: ["train", "--resume", "--out", t / "run"], "no checkpoint.pt to resume from",
+                 id="resume-without-checkpoint"),
+    pytest.param(lambda t, p, m: run_folder(t, {**checkpoint.load(m), "finished": False})
+                 and ["train", "--resume", "--out", t / "run"], "holds no training state", id="resume-weights-only"),
+    pytest.param(lambda t, p, m: run_folder(t, finished_state(m)) and ["train", "--resume", "--out", t / "run"],
+                 "that run already finished", id="resume-finished-run"),
+    pytest.param(lambda t, p, m: folder(t, "run") and malicious(t / "run", "checkpoint.pt")
+                 and ["train", "--resume", "--out", t / "run"], "refused to load", id="resume-malicious-checkpoint"),
+    pytest.param(lambda t, p, m: run_folder(t, finished_state(m)) and truncated(t / "run" / "checkpoint.pt")
+                 and ["train", "--resume", "--out", t / "run"], "refused to load", id="resume-truncated-checkpoint"),
+    pytest.param(lambda t, p, m: ["train", "--resume", "--out", t / "run", "--lr", "0.1"],
+                 "drop --lr", id="resume-with-new-options"),
+    # checkpoints given to evaluate and denoise
+    pytest.param(lambda t, p, m: ["evaluate", "--model", malicious(t, "evil.pt"), "--data", p],
+                 "evil.pt: not a safe noise2noise checkpoint, refused to load (Unsupported global",
+                 id="model-malicious-evaluate"),
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "out.png", "--model", malicious(t, "evil.pt")],
+                 "evil.pt: not a safe noise2noise checkpoint, refused to load", id="model-malicious-denoise"),
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.png", "--model", t / "nope.pt"],
+                 "nope.pt: no such checkpoint file", id="model-missing"),
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.png", "--model", pkl(t, pair((2, 3, 8, 8)))],
+                 "not a noise2noise checkpoint", id="model-is-a-course-file"),
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.png", "--model",
+                                  checkpoint_file(t, "empty.pt", config={})],
+                 "empty.pt: damaged checkpoint, no usable network", id="model-without-network"),
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.png", "--model", checkpoint_file(
+        t, "mixed.pt", **{**checkpoint.load(m), "model_args": {**checkpoint.load(m)["model_args"], "width": 16}})],
+                 "mixed.pt: weights do not fit the recorded network", id="model-weights-mismatch"),
+    # evaluate, denoise and export-course inputs and outputs
+    pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", p, "--max-images", "0"],
+                 "argument --max-images: expected a positive integer", id="evaluate-max-images-zero"),
+    pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", p, "--noise", "pink"],
+                 "unknown noise 'pink'", id="evaluate-unknown-noise"),
+    pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", t / "missing"],
+                 "missing: no such file or folder", id="evaluate-data-missing"),
+    pytest.param(lambda t, p, m: text(t / "afile", "") and ["evaluate", "--model", m, "--data", p,
+                                                                   "--max-images", "1", "--out", t / "afile" / "ev"],
+                 "cannot write there", id="evaluate-out-unwritable"),
+    pytest.param(lambda t, p, m: ["denoise", t / "missing.png", "-o", t / "o.png", "--model", m],
+                 "missing.png: no such file or folder", id="denoise-input-missing"),
+    pytest.param(lambda t, p, m: folder(t, "in", {"x.png": b"GIF89a junk"}) and
+                 ["denoise", t / "in" / "x.png", "-o", t / "o.png", "--model", m],
+                 "x.png: not a readable image", id="denoise-input-not-an-image"),
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", p / "img0.png", "--model", m],
+                 "img0.png: the output would overwrite this input", id="denoise-output-is-input"),
+    pytest.param(lambda t, p, m: ["denoise", p, "-o", t, "--model", m],
+                 "the output would overwrite this input", id="denoise-folder-onto-itself"),
+    pytest.param(lambda t, p, m: text(t / "afile", "") and ["denoise", p / "img0.png", "-o",
+                                                                   t / "afile" / "o.png", "--model", m],
+                 "cannot write there", id="denoise-out-unwritable"),
+    pytest.param(lambda t, p, m: text(t / "afile", "") and [
+        "data", "export-course", p, "--out", t / "afile" / "c", "--pairs", "8", "--val-pairs", "4"],
+                 "cannot write there", id="export-out-unwritable"),
+    pytest.param(lambda t, p, m: ["data", "export-course", folder(t, "one", {"a.png": png_bytes(t, p)}),
+                                  "--out", t / "c", "--pairs", "8", "--val-pairs", "4"],
+                 "need at least 2 images", id="export-single-image"),
+    pytest.param(lambda t, p, m: ["data", "export-course", p, "--out", t / "c", "--pairs", "0"],
+                 "pairs_per_epoch=0 must be a positive integer", id="export-zero-pairs"),
+]
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    """A tiny untrained RGB checkpoint (width 8, depth 2): enough to exercise evaluate and denoise."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    return checkpoint.save(path, build_model("unet", 3, 3, 8, 2), TrainConfig(width=8, depth=2))
+
+
+@pytest.mark.parametrize("build,message", CASES)
+def test_bad_input_gets_one_line_a_nonzero_exit_and_leaves_no_trace(build, message, tmp_path, photo_folder,
+                                                                    model_file, capsys):
+    argv = build(tmp_path, photo_folder, model_file)
+    before = snapshot(tmp_path)
+    code, _, err = run(capsys, *argv)
+    lines = [line for line in err.strip().splitlines() if not PROGRESS_BAR.match(line)]
+    assert code == 2, err
+    assert len(lines) == 1 and "Traceback" not in err and "unexpected error" not in err, err
+    assert message in lines[0]
+    assert snapshot(tmp_path) == before  # nothing half-made, nothing deleted, no pickled code ran
+
+
+def test_the_catalogue_is_large_enough():
+    assert len(CASES) >= 30
+
+
+# ---- untrusted files -----------------------------------------------------------------------
+
+def test_every_torch_load_in_the_package_is_weights_only():
+    calls = []
+    for path in sorted((ROOT / "noise2noise").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load":
+                owner = ast.unparse(node.func.value)
+                assert owner not in ("pickle", "dill", "cloudpickle"), f"{path.name}: {owner}.load"
+                if owner == "torch":
+                    weights_only = {k.arg: k.value for k in node.keywords}.get("weights_only")
+                    assert isinstance(weights_only, ast.Constant) and weights_only.value is True, \
+                        f"{path.name}:{node.lineno} torch.load without weights_only=True"
+                    calls.append(path.name)
+    assert calls == ["checkpoint.py"]  # checkpoint.safe_load: the one door for tensor files
+
+
+def test_a_malicious_checkpoint_is_refused_by_the_python_api_without_running(tmp_path):
+    from noise2noise import N2NError, load_model
+
+    with pytest.raises(N2NError, match="refused to load"):
+        load_model(malicious(tmp_path, "evil.pt"))
+    assert not (tmp_path / "pwned").exists()
+
+
+# ---- crash safety: resume ------------------------------------------------------------------
+
+class _Interrupted:
+    """A pair source whose ``fault`` strikes after ``after`` batches (a kill, or a NaN batch)."""
+
+    def __init__(self, source, after: int, fault: str) -> None:
+        self.source, self.after, self.fault, self.given = source, after, fault, 0
+        self.channels = source.channels
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def to(self, device):
+        self.source.to(device)
+        return self
+
+    def batches(self, batch_size, gens):
+        for noisy_input, noisy_target in self.source.batches(batch_size, gens):
+            if self.given == self.after:
+                if self.fault == "kill":
+                    raise KeyboardInterrupt
+                noisy_target = torch.full_like(noisy_target, float("nan"))
+            self.given += 1
+            yield noisy_input, noisy_target
+
+
+def tiny_config(**changes) -> TrainConfig:
+    return TrainConfig(**{"width": 8, "depth": 2, "batch_size": 8, "pairs_per_epoch": 24, "time_budget_s": None,
+                          "epochs": 2, "schedule": "cosine", "log_every": 1, "device": "cpu",
+                          "checkpoint_every_s": 1e-9, **changes})  # a checkpoint after every step
+
+
+def test_resume_continues_exactly_where_the_checkpoint_left_off(tmp_path, photo_folder):
+    """Weights, optimiser moments, schedule, step and both random streams: an interrupted
+    and resumed run ends with the very weights of a run that was never interrupted."""
+    images = load_folder(photo_folder)
+    source = lambda: SyntheticPairs(images, GaussianNoise((25.0, 25.0)), 32, 24)  # noqa: E731, 3 batches/epoch
+    cfg = tiny_config()
+    whole = fit(cfg, source(), progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        fit(cfg, _Interrupted(source(), after=4, fault="kill"), out_dir=tmp_path, progress=False)
+    state = checkpoint.load(tmp_path / "checkpoint.pt")
+    assert (state["step"], state["epoch_batches"], state["finished"]) == (4, 1, False)  # mid-way through epoch 2
+    resumed = fit(cfg, source(), out_dir=tmp_path, resume=state, progress=False)
+    assert resumed.steps == whole.steps == 6
+    for name, tensor in whole.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+
+
+def _metrics(run: Path) -> list[dict]:
+    rows = []
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:  # the line the kill cut short
+            pass
+    return [r for r in rows if r["kind"] == "train"]
+
+
+def test_a_killed_run_resumes_losing_at_most_one_checkpoint_interval(tmp_path, photo_folder, capsys):
+    run_dir, budget_s, interval_s = tmp_path / "run", 6.0, 1.0
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    n2n = [sys.executable, "-m", "noise2noise", "train", "--out", str(run_dir), "--quiet"]
+    first = subprocess.Popen([*n2n, "--data", str(photo_folder), "--val-fraction", "0.4", *TINY,
+                              "--time-budget", str(budget_s), "--checkpoint-every-s", str(interval_s),
+                              "--log-every", "1", "--eval-every-s", "0"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (run_dir / "checkpoint.pt").exists():
+        assert first.poll() is None, first.stderr.read().decode()
+        assert time.monotonic() < deadline, "no checkpoint within 120 s"
+        time.sleep(0.05)
+    time.sleep(1.5)  # let unsaved work pile up past the first checkpoint
+    os.kill(first.pid, signal.SIGKILL)
+    assert first.wait() == -signal.SIGKILL
+
+    saved = checkpoint.load(run_dir / "checkpoint.pt")
+    logged = _metrics(run_dir)
+    assert not saved["finished"] and 0 < saved["train_time_s"] < budget_s
+    step_s = max(b["time_s"] - a["time_s"] for a, b in zip(logged, logged[1:]))
+    lost_s, lost_steps = logged[-1]["time_s"] - saved["train_time_s"], logged[-1]["step"] - saved["step"]
+    print(f"killed at step {logged[-1]['step']} ({logged[-1]['time_s']:.2f} s trained); checkpoint at step "
+          f"{saved['step']} ({saved['train_time_s']:.2f} s): lost {lost_steps} steps, {lost_s:.2f} s")
+    assert 0 <= lost_s <= interval_s + step_s  # at most one checkpoint interval (and the step that crossed it)
+
+    resumed = subprocess.run([*n2n, "--resume"], env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    final = checkpoint.load(run_dir / "checkpoint.pt")
+    results = json.loads((run_dir / "results.json").read_text())
+    print(f"resumed to step {final['step']}, {final['train_time_s']:.2f} s of a {budget_s} s budget")
+    assert final["finished"] and final["step"] > saved["step"] and results["steps"] == final["step"]
+    assert budget_s <= final["train_time_s"] <= budget_s + step_s + 0.5  # the remaining budget, not a new one
+    steps = [r["step"] for r in _metrics(run_dir)]
+    assert steps == sorted(set(steps)) and steps[-1] == final["step"]  # one history: lost steps logged once
+    assert not list(run_dir.glob(".*.tmp*"))  # no half-written files
+
+    code = main(["denoise", str(photo_folder / "img1.png"), "-o", str(tmp_path / "clean.png"),
+                 "--model", str(run_dir / "checkpoint.pt")])
+    assert code == 0, capsys.readouterr().err
+    assert iio.imread(tmp_path / "clean.png").shape == iio.imread(photo_folder / "img1.png").shape
+
+
+# ---- divergence ----------------------------------------------------------------------------
+
+def test_divergence_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path, photo_folder):
+    source = SyntheticPairs(load_folder(photo_folder), GaussianNoise((25.0, 25.0)), 32, 64)
+    with pytest.raises(Diverged, match=r"diverged at step 4: .*lower the learning rate \(e.g. --lr 0.0001\); "
+                                       r"the last good checkpoint \(step 3\) is kept"):
+        fit(tiny_config(schedule="constant", log_every=50), _Interrupted(source, after=3, fault="nan"),
+            out_dir=tmp_path, progress=False)
+    model, payload = checkpoint.load_model(tmp_path / "checkpoint.pt")
+    assert payload["step"] == 3 and not payload["finished"]
+    assert all(torch.isfinite(p).all() for p in model.parameters())
