@@ -186,7 +186,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         ({}, *run_configs)[-1].get("val_fraction", TrainConfig.val_fraction)  # as the model was trained
     triples = evaluation_images(args.data, noise, split or "all", val_fraction, args.seed, args.max_images)
     rows, table, outputs = compare_methods(triples, methods, sigma)
-    noise_text = f" (split {split}), {args.noise} noise level {','.join(f'{v:g}' for v in level)}" if level else ""
+    level_text = ",".join(f"{v:g}" for v in sorted(set(level))) if level else ""
+    noise_text = f" (split {split}), {args.noise} noise level {level_text}" if level else ""
     print(f"{len(triples)} image(s) of {args.data}{noise_text}:")
     print(format_table(table))
     if args.out:

@@ -31,6 +31,13 @@ def _per_image_level(level: tuple[float, float], n: int, generator: torch.Genera
     return lo + (hi - lo) * torch.rand((n, 1, 1, 1), generator=generator, device=device)
 
 
+def _pixels_hit(level: tuple[float, float], clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """N×1×H×W bool: each pixel (all its channels) hit with probability p, one p per image."""
+    n, _, height, width = clean.shape
+    p = _per_image_level(level, n, generator, clean.device)
+    return torch.rand((n, 1, height, width), generator=generator, device=clean.device) < p
+
+
 def _check_probability(name: str, level: tuple[float, float], what: str) -> None:
     if level[1] >= 1:
         raise N2NError(f"{name} noise_level {level} is the {what} p in [0, 1); write e.g. 0.5 or '0,0.9'")
@@ -76,7 +83,7 @@ class GaussianNoise(_Noise):
 class PoissonNoise(_Noise):
     """Photon (shot) noise, the paper's convention: noisy = Poisson(lambda·x) / lambda for
     x in [0, 1], so the mean is x and the variance x / lambda: a larger photon scale
-    lambda is less noise (lambda = 30 is about sigma 23 at mid-grey)."""
+    lambda is less noise (lambda = 30 is about sigma 33 of 255 at mid-grey)."""
 
     level: tuple[float, float] = (30.0, 30.0)
     clip: bool = True  # bright pixels can count above 1; clip as a camera saturates
@@ -111,10 +118,7 @@ class BernoulliNoise(_Noise):
         _check_probability("bernoulli", level, "drop probability")
 
     def draw(self, clean: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        n, _, height, width = clean.shape
-        p = _per_image_level(self.level, n, generator, clean.device)
-        kept = (torch.rand((n, 1, height, width), generator=generator, device=clean.device) >= p)
-        kept = kept.to(clean.dtype)
+        kept = (~_pixels_hit(self.level, clean, generator)).to(clean.dtype)
         return clean * kept, kept
 
 
@@ -137,9 +141,7 @@ class ImpulseNoise(_Noise):
         _check_probability("impulse", level, "replacement probability")
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        n, _, height, width = clean.shape
-        p = _per_image_level(self.level, n, generator, clean.device)
-        replaced = torch.rand((n, 1, height, width), generator=generator, device=clean.device) < p
+        replaced = _pixels_hit(self.level, clean, generator)
         values = torch.rand(clean.shape, generator=generator, device=clean.device, dtype=clean.dtype)
         return torch.where(replaced, values, clean)
 
