@@ -95,14 +95,27 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     add_config_arguments(train)
 
-    evaluate = commands.add_parser("evaluate", help="PSNR/SSIM of a model on clean images with added noise",
+    evaluate = commands.add_parser("evaluate", help="compare denoisers (noisy input, NLM, BM3D, our models) "
+                                   "on clean images with added noise",
                                    description="Add noise to clean images (whole images, any size), "
-                                   "denoise them and report PSNR/SSIM of the noisy input and the output.")
-    evaluate.add_argument("--model", type=Path, help="checkpoint.pt (default: the shipped pretrained model)")
-    evaluate.add_argument("--data", default="embedded", help="'embedded' (held-out bundled photos), a "
+                                   "denoise them with each method and print a table of PSNR, SSIM and "
+                                   "seconds per image.")
+    evaluate.add_argument("--model", type=Path, help="Noise2Noise checkpoint.pt for method n2n "
+                          "(default: the shipped pretrained model)")
+    evaluate.add_argument("--clean-model", type=Path, help="a Noise2Clean checkpoint.pt (mode noise2clean) "
+                          "for method n2c, the upper bound")
+    evaluate.add_argument("--methods", default=None, help="comma-separated, from noisy, nlm, bm3d, n2n, n2c "
+                          "(default: noisy,n2n, plus n2c with --clean-model); bm3d needs the bm3d extra")
+    evaluate.add_argument("--data", default="embedded", help="'embedded' (bundled photos), a "
                           "folder of clean images, or a course val_data.pkl (default: embedded)")
+    evaluate.add_argument("--split", choices=("all", "train", "val"), default=None,
+                          help="images of --data: the held-out share training kept for validation (val), "
+                          "the rest (train) or all (default: val for embedded, all for a folder)")
+    evaluate.add_argument("--val-fraction", type=float, default=None, help="held-out share of --split "
+                          "(default: the --model run's val_fraction, else 0.15)")
     evaluate.add_argument("--noise", default="gaussian", help="noise model (default: gaussian)")
-    evaluate.add_argument("--noise-level", default="25", help="noise level, e.g. 25 (default: 25)")
+    evaluate.add_argument("--noise-level", default=None, help="noise level, e.g. 25 "
+                          "(default: the noise's own: gaussian 25)")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the added noise (default: 0)")
     evaluate.add_argument("--max-images", type=_positive_int, default=None, help="evaluate at most N images")
     evaluate.add_argument("--out", type=Path, help="write results.json and samples.png here")
@@ -129,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--val-pairs", type=int, default=1000, help="validation pairs (default: 1000)")
     export.add_argument("--crop-px", type=int, default=32, help="crop side (default: 32)")
     export.add_argument("--noise", default="gaussian", help="noise model (default: gaussian)")
-    export.add_argument("--noise-level", default="25", help="noise level (default: 25)")
+    export.add_argument("--noise-level", default=None, help="noise level (default: the noise's own)")
     export.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     return parser
 
@@ -161,39 +174,48 @@ def _load_network(path: Path | None):
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
-    from noise2noise.data import clean_images, is_course_file, load_course_file
-    from noise2noise.evaluate import evaluate_images, evaluate_pairs
+    from noise2noise.checkpoint import code_version, load_model
+    from noise2noise.data import is_course_file
+    from noise2noise.denoise import default_model_path
+    from noise2noise.evaluate import build_methods, compare_methods, evaluation_images, format_table, known_sigma
     from noise2noise.figures import sample_figure
-    from noise2noise.images import load_folder
     from noise2noise.noise import build_noise
     from noise2noise.train import write_json
 
-    model = _load_network(args.model)
-    if is_course_file(args.data):
-        noisy, clean = load_course_file(args.data)
-        means = evaluate_pairs(model, noisy[: args.max_images], clean[: args.max_images])
-        rows = []
-        samples = list(zip(noisy[:4], clean[:4], _denoise(model, noisy[:4])))
-    else:
+    names = (args.methods or "noisy,n2n" + (",n2c" if args.clean_model else "")).replace(" ", "").split(",")
+    models, run_configs = {}, []
+    if "n2c" in names:
+        if args.clean_model is None:
+            raise N2NError("method n2c needs --clean-model, a checkpoint trained with --mode noise2clean")
+        models["n2c"], payload = load_model(args.clean_model)
+        run_configs.append(payload.get("config", {}))
+    if "n2n" in names:
+        models["n2n"], payload = load_model(args.model or default_model_path())
+        run_configs.append(payload.get("config", {}))
+    methods = build_methods(names, models)
+    noise = sigma = split = level = None
+    if not is_course_file(args.data):  # a course val_data.pkl holds its own (noisy, clean)
+        split = args.split or ("val" if args.data == "embedded" else "all")
         level = TrainConfig(noise=args.noise, noise_level=args.noise_level).noise_level
-        images = clean_images("embedded", 0)[1] if args.data == "embedded" else load_folder(args.data)
-        rows, means, samples = evaluate_images(model, images[: args.max_images],
-                                               build_noise(args.noise, level, clip=True), args.seed)
-    print(f"{'image':<28} {'noisy dB':>9} {'n2n dB':>9} {'noisy SSIM':>11} {'n2n SSIM':>9}")
-    for row in [*rows, {"image": f"mean ({means['n_images']})", **means}]:
-        print(f"{row['image']:<28} {row['psnr_noisy_db']:9.2f} {row['psnr_db']:9.2f} "
-              f"{row['ssim_noisy']:11.4f} {row['ssim']:9.4f}")
+        noise = build_noise(args.noise, level, clip=True)
+        sigma = known_sigma(noise)
+    val_fraction = args.val_fraction if args.val_fraction is not None else \
+        ({}, *run_configs)[-1].get("val_fraction", TrainConfig.val_fraction)  # as the model was trained
+    triples = evaluation_images(args.data, noise, split or "all", val_fraction, args.seed, args.max_images)
+    rows, table, outputs = compare_methods(triples, methods, sigma)
+    level_text = ",".join(f"{v:g}" for v in sorted(set(level))) if level else ""
+    noise_text = f" (split {split}), {args.noise} noise level {level_text}" if level else ""
+    print(f"{len(triples)} image(s) of {args.data}{noise_text}:")
+    print(format_table(table))
     if args.out:
-        write_json(args.out / "results.json", {"data": args.data, "noise": args.noise,
-                   "noise_level": args.noise_level, "mean": means, "images": rows})
-        sample_figure([tuple(t.float() for t in s) for s in samples[:4]], args.out / "samples.png")
+        write_json(args.out / "results.json", {
+            "data": args.data, "split": split, "noise": args.noise if level else None,
+            "noise_level": list(level) if level else None, "seed": args.seed, "sigma_given_to_bm3d": sigma,
+            "code_version": code_version(), "table": table, "images": rows})
+        shown = "n2n" if "n2n" in outputs else names[-1]
+        samples = [(noisy, clean, out) for (_, noisy, clean), out in zip(triples, outputs[shown])]
+        sample_figure(samples, args.out / "samples.png", title=f"noisy / clean / {shown}")
         print(f"wrote {args.out / 'results.json'} and {args.out / 'samples.png'}")
-
-
-def _denoise(model, noisy):
-    from noise2noise.denoise import denoise_tensor
-
-    return denoise_tensor(model, noisy)
 
 
 def _cmd_denoise(args: argparse.Namespace) -> None:

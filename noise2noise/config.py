@@ -42,17 +42,29 @@ class TrainConfig:
 
     # data
     data: str = field(default="embedded", metadata=_help(
-        "training pairs: 'embedded' (photos bundled with scikit-image), a folder of clean "
-        "images, or a course train_data.pkl of noisy pairs"))
+        "training data: 'embedded' (photos bundled with scikit-image), a folder of clean "
+        "images, real noisy pairs (a folder holding A/ and B/, or name_1.*/name_2.* files; "
+        "a .pkl/.pt/.npz of two N×C×H×W tensors), or single noisy images (--noisy-data)"))
     val_data: str | None = field(default=None, metadata=_help(
         "validation: a course val_data.pkl (noisy, clean) or a folder of clean images; "
         "default: held-out images of --data when it is clean photos"))
-    noise: str = field(default="gaussian", metadata=_help("noise model for clean images"))
-    noise_level: tuple[float, float] = field(default=(25.0, 25.0), metadata=_help(
-        "noise strength (Gaussian sigma in 0..255 units); one value, or 'lo,hi' for a "
-        "range drawn per image (blind training)"))
+    noise: str = field(default="gaussian", metadata=_help(
+        "noise model for clean images: gaussian, poisson, bernoulli, impulse or text"))
+    noise_level: tuple[float, float] | None = field(default=None, metadata=_help(
+        "noise strength: Gaussian sigma in 0..255 units, Poisson photon scale lambda, "
+        "probability p of bernoulli/impulse, share of pixels covered by text; one value, or "
+        "'lo,hi' for a range drawn per image (blind training); none: the noise's default "
+        "(gaussian 25, poisson 30, bernoulli 0.5, impulse 0.5, text 0.25)"))
     clip: bool = field(default=True, metadata=_help(
         "clip noisy pixels to 0..255 as a camera would (false keeps the raw sum)"))
+    mode: str = field(default="noise2noise", metadata=_help(
+        "noise2noise (noisy targets), noise2clean (clean targets: the upper bound, needs "
+        "clean images), neighbor2neighbor (pairs sub-sampled from single noisy images)"))
+    noisy_data: bool = field(default=False, metadata=_help(
+        "the images of --data already carry real noise: add none (mode neighbor2neighbor)"))
+    nb2nb_gamma: float = field(default=2.0, metadata=_help(
+        "weight of the Neighbor2Neighbor regulariser, ramped up from 0 over training "
+        "(0: off)"))
     crop_px: int = field(default=32, metadata=_help("side of the random training crops"))
     pairs_per_epoch: int = field(default=50_000, metadata=_help(
         "crops drawn from clean images per epoch, each with two fresh noise draws"))
@@ -92,7 +104,9 @@ class TrainConfig:
         from noise2noise import registry  # the registries validate names, lazily filled
 
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        set_("noise_level", _level_pair(self.noise_level))
+        noise_level = self.noise_level if self.noise_level is not None else \
+            registry.get("noise")[self.noise].default_level
+        set_("noise_level", _level_pair(noise_level))
         if self.time_budget_s is not None:
             set_("time_budget_s", parse_duration_s(self.time_budget_s))
         for name in ("crop_px", "pairs_per_epoch", "val_patches", "width", "depth",
@@ -125,6 +139,12 @@ class TrainConfig:
         for kind in ("noise", "arch", "init", "loss", "optimizer", "schedule"):
             registry.check(kind, getattr(self, kind))
         registry.get("noise")[self.noise].check_level(self.noise_level)
+        registry.check("mode", self.mode)
+        if self.noisy_data and self.mode != "neighbor2neighbor":
+            raise N2NError("config field noisy_data=true needs mode='neighbor2neighbor' (single noisy "
+                           "images); noisy pairs are read from paired folders or tensor files as they are")
+        if not self.nb2nb_gamma >= 0:
+            raise N2NError(f"config field nb2nb_gamma={self.nb2nb_gamma!r} must be >= 0")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             raise N2NError(f"config field device={self.device!r}: use auto, cpu, cuda or cuda:N")
 

@@ -1,25 +1,48 @@
-"""Noisy training pairs: from the course's tensor files, or synthesised from clean photos.
+"""Training pairs: real noisy pairs (tensor files, paired folders), pairs synthesised
+from clean photos (noise2noise, noise2clean), or sub-sampled from single noisy images
+(neighbor2neighbor).
 
 Public tensors follow the course convention (N×C×H×W, 0..255); batches handed to the
-network are float in [0, 1] on the training device.
+network are float in [0, 1] on the training device: ``(noisy_input, noisy_target)``,
+or ``(noisy_input, noisy_target, Extras)`` when a source has more to tell the loss.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from noise2noise import neighbor
 from noise2noise.checkpoint import safe_load
 from noise2noise.config import TrainConfig
 from noise2noise.errors import N2NError
 from noise2noise.images import atomic_write, embedded_images, list_images, load_folder
 from noise2noise.noise import build_noise
+from noise2noise.registry import Registry
 
 _CHUNK_BYTES = 64 * 2**20  # crops generated at once, bounding memory for large crops
 VAL_SEED = 20_181_010  # fixed noise for validation, so every run sees the same pairs
+
+
+@dataclass
+class Extras:
+    """What a batch may carry beyond (noisy_input, noisy_target)."""
+
+    target_mask: torch.Tensor | None = None  # N×1×H×W, 1 where the target pixel is valid (bernoulli)
+    # (model, prediction, noisy_target, progress) -> a term added to the loss (neighbor2neighbor)
+    regulariser: Callable[..., torch.Tensor] | None = None
+
+
+def _with_extras(noisy_input: torch.Tensor, noisy_target: torch.Tensor, extras: Extras) -> tuple:
+    """A plain pair when there is nothing extra, so simple sources stay simple."""
+    if extras.target_mask is None and extras.regulariser is None:
+        return noisy_input, noisy_target
+    return noisy_input, noisy_target, extras
 
 
 @dataclass
@@ -74,6 +97,29 @@ def load_course_file(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
     return check_pair(content[0], content[1], str(path))
 
 
+def load_tensor_pairs(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two N×C×H×W tensors (0..255) from a course .pkl, a .pt/.pth of a pair of tensors,
+    or a .npz of exactly two arrays (in the order they were saved)."""
+    import numpy as np
+
+    path = Path(path)
+    if path.suffix != ".npz":
+        return load_course_file(path)
+    if not path.is_file():
+        raise N2NError(f"{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            names = list(arrays.files)
+            if len(names) != 2:
+                raise N2NError(f"{path}: expected two arrays (noisy_1, noisy_2) of N×C×H×W images, "
+                               f"found {len(names)}: {', '.join(names) or 'none'}")
+            first, second = (torch.from_numpy(arrays[name]) for name in names)
+    except (OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise N2NError(f"{path}: not a readable .npz of two arrays ({reason})") from None
+    return check_pair(first, second, str(path))
+
+
 class TensorPairs:
     """Fixed pairs (noisy_input[i], noisy_target[i]), shuffled each epoch."""
 
@@ -107,13 +153,15 @@ class SyntheticPairs:
     """Random crops of clean images with two independent noise draws, fresh every epoch
     (the paper's set-up). Each crop picks an image uniformly, then a position."""
 
-    def __init__(self, images: list[tuple[str, torch.Tensor]], noise, crop_px: int, pairs_per_epoch: int):
+    def __init__(self, images: list[tuple[str, torch.Tensor]], noise, crop_px: int, pairs_per_epoch: int,
+                 clean_target: bool = False):
         for name, image in images:
             if min(image.shape[-2:]) < crop_px:
                 raise N2NError(f"{name}: image is {image.shape[-1]}×{image.shape[-2]} px, smaller "
                                f"than the {crop_px} px crop; lower --crop-px or remove it")
         self.images = [image for _, image in images]
         self.noise, self.crop_px, self.pairs_per_epoch = noise, crop_px, pairs_per_epoch
+        self.clean_target = clean_target  # noise2clean: the target is the clean crop
         self.channels = self.images[0].shape[0]
 
     def __len__(self) -> int:
@@ -143,20 +191,72 @@ class SyntheticPairs:
         crops = torch.cat(out)
         return crops[torch.randperm(count, generator=generator).to(crops.device)]
 
-    def batches(self, batch_size: int, gens: Generators) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        crop_bytes = self.channels * self.crop_px**2 * 4
+    def crop_batches(self, batch_size: int, gens: Generators) -> Iterator[torch.Tensor]:
+        """An epoch of random crops in [0, 1], batch by batch, cut in memory-bounded chunks."""
+        crop_bytes = self.images[0].shape[0] * self.crop_px**2 * 4
         chunk = max(batch_size, _CHUNK_BYTES // crop_bytes // batch_size * batch_size)
         for start in range(0, self.pairs_per_epoch, chunk):
-            clean = self.crops(min(chunk, self.pairs_per_epoch - start), gens.cpu)
-            for b in range(0, clean.shape[0], batch_size):
-                batch = _unit(clean[b : b + batch_size])
-                yield self.noise(batch, gens.device), self.noise(batch, gens.device)
+            crops = self.crops(min(chunk, self.pairs_per_epoch - start), gens.cpu)
+            for b in range(0, crops.shape[0], batch_size):
+                yield _unit(crops[b : b + batch_size])
+
+    def batches(self, batch_size: int, gens: Generators) -> Iterator[tuple]:
+        for clean in self.crop_batches(batch_size, gens):
+            noisy_input = self.noise(clean, gens.device)
+            if self.clean_target:
+                yield noisy_input, clean
+                continue
+            noisy_target, valid = self.noise.draw(clean, gens.device)  # independent of the input's
+            yield _with_extras(noisy_input, noisy_target, Extras(target_mask=valid))
 
     def validation(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Fixed (noisy, clean) pairs, N×C×crop×crop float 0..255, from a fixed seed."""
         generator = torch.Generator().manual_seed(VAL_SEED)
         clean = _unit(self.crops(count, generator).cpu())
         return self.noise(clean, generator) * 255.0, clean * 255.0
+
+
+class FolderPairs(SyntheticPairs):
+    """Real noisy pairs of whole images (two shots of one scene): each training pair is
+    two crops at the same random position, one from each shot."""
+
+    def __init__(self, pairs: list[tuple[str, str, torch.Tensor, torch.Tensor]], crop_px: int,
+                 pairs_per_epoch: int):
+        """``pairs``: (first name, second name, first, second C×H×W 0..255) per scene."""
+        for first_name, second_name, first, second in pairs:
+            if first.shape != second.shape:
+                size = lambda x: "×".join(map(str, (x.shape[-1], x.shape[-2], x.shape[0])))  # noqa: E731
+                raise N2NError(f"{second_name}: {size(second)} (W×H×C) but its partner {first_name} is "
+                               f"{size(first)}; the two shots of a pair must be aligned")
+        # both shots stacked along channels, so one crop cuts both at the same place
+        super().__init__([(first_name, torch.cat([first, second])) for first_name, _, first, second in pairs],
+                         None, crop_px, pairs_per_epoch)
+        self.channels = pairs[0][2].shape[0]
+
+    def batches(self, batch_size: int, gens: Generators) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for both in self.crop_batches(batch_size, gens):
+            yield both[:, : self.channels], both[:, self.channels :]
+
+
+class NeighborPairs(SyntheticPairs):
+    """Neighbor2Neighbor (Huang et al. 2021): two half-resolution images sub-sampled from
+    one noisy crop, taking two different adjacent pixels of every 2×2 cell. ``noise``
+    None: the images are already noisy; else one draw per crop (for clean photos)."""
+
+    def __init__(self, images: list[tuple[str, torch.Tensor]], noise, crop_px: int, pairs_per_epoch: int,
+                 gamma: float):
+        super().__init__(images, noise, crop_px, pairs_per_epoch)
+        self.gamma = gamma
+
+    def batches(self, batch_size: int, gens: Generators) -> Iterator[tuple]:
+        for crops in self.crop_batches(batch_size, gens):
+            noisy, valid = (crops, None) if self.noise is None else self.noise.draw(crops, gens.device)
+            first, second = neighbor.neighbour_choice(noisy, generator=gens.device)
+            regulariser = functools.partial(neighbor.regulariser, noisy=noisy, first=first, second=second,
+                                            gamma=self.gamma) if self.gamma else None
+            target_mask = None if valid is None else neighbor.subsample(valid, second)
+            yield _with_extras(neighbor.subsample(noisy, first), neighbor.subsample(noisy, second),
+                               Extras(target_mask, regulariser))
 
 
 def _unit(batch: torch.Tensor) -> torch.Tensor:
@@ -184,22 +284,104 @@ def clean_images(source: str, val_fraction: float) -> tuple[list, list]:
     return [by_name[f] for f in train_files], [by_name[f] for f in val_files]
 
 
+def split_images(source: str, split: str, val_fraction: float) -> list:
+    """Clean images of one split, as training splits them: 'val' is the held-out share
+    ``val_fraction`` of a folder (or the embedded test photos), 'train' the rest, 'all' both."""
+    if split not in ("all", "train", "val"):
+        raise N2NError(f"split {split!r}: choose from all, train, val")
+    train, held_out = clean_images(source, 0.0 if split == "all" else val_fraction)
+    return {"all": train + held_out, "train": train, "val": held_out}[split]
+
+
 def is_course_file(source: str) -> bool:
-    return Path(source).suffix in (".pkl", ".pt", ".pth")
+    """A file of image tensors: the course .pkl, a .pt/.pth or a .npz."""
+    return Path(source).suffix in (".pkl", ".pt", ".pth", ".npz")
+
+
+_SHOT = re.compile(r"(?P<scene>.+)_(?P<shot>[12])")
+
+
+def paired_files(folder: str | Path) -> list[tuple[Path, Path]] | None:
+    """The two noisy shots of each scene in a folder of pairs, sorted: ``A/name`` with
+    ``B/name``, or ``name_1.*`` with ``name_2.*`` when every file is named so; None for a
+    folder of single images. A file without its partner is an error naming it."""
+    folder = Path(folder)
+    if (folder / "A").is_dir() and (folder / "B").is_dir():
+        shots = [{p.relative_to(folder / side): p for p in list_images(folder / side)} for side in "AB"]
+        for name in sorted(shots[0].keys() ^ shots[1].keys()):
+            have, lack = ("A", "B") if name in shots[0] else ("B", "A")
+            raise N2NError(f"{folder / have / name}: no partner {folder / lack / name}; A/ and B/ must "
+                           "hold the same file names")
+        return [(shots[0][name], shots[1][name]) for name in sorted(shots[0])]
+    files = list_images(folder)
+    matches = [_SHOT.fullmatch(f.stem) for f in files]
+    if not all(matches):
+        return None
+    scenes: dict[tuple[Path, str], dict[str, Path]] = {}
+    for f, match in zip(files, matches):
+        shots = scenes.setdefault((f.parent, match["scene"]), {})
+        if match["shot"] in shots:
+            raise N2NError(f"{f}: a second file for shot {match['shot']} of {shots[match['shot']]}; "
+                           "keep one file per shot")
+        shots[match["shot"]] = f
+    for shots in scenes.values():
+        if len(shots) == 1:
+            (shot, f), = shots.items()
+            raise N2NError(f"{f}: no partner {f.parent / f.stem[:-1]}{'2' if shot == '1' else '1'}.*; "
+                           "name the two shots of a scene name_1.* and name_2.*")
+    return [(shots["1"], shots["2"]) for _, shots in sorted(scenes.items())]
+
+
+def load_pairs(source: str, crop_px: int, pairs_per_epoch: int) -> TensorPairs | FolderPairs | None:
+    """Real noisy pairs from a tensor file or a paired folder; None when ``source`` holds
+    single images ('embedded', a folder of clean or single noisy images)."""
+    if is_course_file(source):
+        return TensorPairs(*load_tensor_pairs(source), where=source)
+    if not Path(source).is_dir():
+        return None
+    files = paired_files(source)
+    if files is None:
+        return None
+    images = load_folder(source, [f for pair in files for f in pair])  # one channel count for all
+    pairs = [(str(Path(source) / first[0]), str(Path(source) / second[0]), first[1], second[1])
+             for first, second in zip(images[0::2], images[1::2])]
+    return FolderPairs(pairs, crop_px, pairs_per_epoch)
+
+
+MODES = Registry("mode")  # mode -> pair source built from single images (clean, or noisy)
+
+
+@MODES.register("noise2noise")
+def _noise2noise(images: list, noise, cfg: TrainConfig) -> SyntheticPairs:
+    return SyntheticPairs(images, noise, cfg.crop_px, cfg.pairs_per_epoch)
+
+
+@MODES.register("noise2clean")
+def _noise2clean(images: list, noise, cfg: TrainConfig) -> SyntheticPairs:
+    return SyntheticPairs(images, noise, cfg.crop_px, cfg.pairs_per_epoch, clean_target=True)
+
+
+@MODES.register("neighbor2neighbor")
+def _neighbor2neighbor(images: list, noise, cfg: TrainConfig) -> NeighborPairs:
+    return NeighborPairs(images, None if cfg.noisy_data else noise, cfg.crop_px, cfg.pairs_per_epoch,
+                         cfg.nb2nb_gamma)
 
 
 def build_training_data(cfg: TrainConfig):
     """(pair source, validation (noisy, clean) in 0..255 or None) for a config."""
     noise = build_noise(cfg.noise, cfg.noise_level, cfg.clip)
     held_out: list = []
-    if is_course_file(cfg.data):
-        source = TensorPairs(*load_course_file(cfg.data), where=cfg.data)
-    else:
-        train, held_out = clean_images(cfg.data, 0.0 if cfg.val_data else cfg.val_fraction)
-        source = SyntheticPairs(train, noise, cfg.crop_px, cfg.pairs_per_epoch)
+    source = load_pairs(cfg.data, cfg.crop_px, cfg.pairs_per_epoch)
+    if source is not None and cfg.mode != "noise2noise":
+        raise N2NError(f"{cfg.data}: holds pairs of noisy images, which train mode noise2noise only "
+                       f"(got mode={cfg.mode!r})")
+    if source is None:
+        # single noisy images have no clean ones to hold out for validation
+        train, held_out = clean_images(cfg.data, 0.0 if cfg.val_data or cfg.noisy_data else cfg.val_fraction)
+        source = MODES[cfg.mode](train, noise, cfg)
     if cfg.val_data is not None:
         if is_course_file(cfg.val_data):
-            val = load_course_file(cfg.val_data)
+            val = load_tensor_pairs(cfg.val_data)
         else:
             val = SyntheticPairs(load_folder(cfg.val_data), noise, cfg.crop_px, 1).validation(cfg.val_patches)
     elif held_out:

@@ -1,12 +1,27 @@
-"""Evaluation: PSNR/SSIM of the noisy input and of the denoised output against clean."""
+"""Evaluation: PSNR/SSIM of the noisy input and of the denoised output against clean,
+and the comparison of denoising methods (the noisy input, NLM, BM3D, our models) on
+whole images, with seconds per image.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+
+import numpy as np
 import torch
 from torch import nn
 
 from noise2noise.denoise import denoise_tensor
+from noise2noise.errors import N2NError
 from noise2noise.metrics import psnr_db, ssim
+from noise2noise.noise import GaussianNoise
+from noise2noise.registry import Registry
+
+# A method denoises one noisy C×H×W float image in 0..255, given the true Gaussian sigma
+# (0..255 units) when it is known, else None; it returns C×H×W float in 0..255.
+Method = Callable[[torch.Tensor, "float | None"], torch.Tensor]
+METHODS = Registry("method")  # the baselines; models join them through model_method
 
 
 def evaluate_pairs(model: nn.Module, noisy: torch.Tensor, clean: torch.Tensor,
@@ -28,14 +43,151 @@ def evaluate_images(model: nn.Module, images: list[tuple[str, torch.Tensor]], no
     """Whole images of any size, one at a time: (per-image rows, means, denoised images).
 
     ``images``: (name, C×H×W clean 0..255); noise is drawn once with ``seed``."""
-    generator = torch.Generator().manual_seed(seed)
     rows, outputs = [], []
-    for name, image in images:
-        clean = image.float().unsqueeze(0)
-        noisy = noise(clean / 255.0, generator) * 255.0
+    for name, noisy, clean in add_noise(images, noise, seed):
+        noisy, clean = noisy.unsqueeze(0), clean.unsqueeze(0)
         row = evaluate_pairs(model, noisy, clean, batch_size=1)
         rows.append({"image": name, **row})
         outputs.append((noisy[0], clean[0], denoise_tensor(model, noisy, batch_size=1)[0]))
     keys = [k for k in rows[0] if k not in ("image", "n_images")]
     means = {k: sum(r[k] for r in rows) / len(rows) for k in keys} | {"n_images": len(rows)}
     return rows, means, outputs
+
+
+def add_noise(images: list[tuple[str, torch.Tensor]], noise, seed: int = 0) -> Iterator[tuple]:
+    """(name, noisy, clean) per image, C×H×W float 0..255, one draw each from ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    for name, image in images:
+        clean = image.float()
+        yield name, noise(clean.unsqueeze(0) / 255.0, generator)[0] * 255.0, clean
+
+
+def evaluation_images(data: str, noise=None, split: str = "all", val_fraction: float = 0.15,
+                      seed: int = 0, max_images: int | None = None) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """(name, noisy, clean) C×H×W float 0..255, at most ``max_images``: a tensor file's
+    (noisy, clean) pairs as they are, or the clean images of one split of 'embedded' or
+    a folder with ``noise`` added (one draw each, from ``seed``)."""
+    from noise2noise.data import is_course_file, load_tensor_pairs, split_images
+
+    if is_course_file(data):
+        noisy, clean = load_tensor_pairs(data)
+        return [(f"#{i}", n.float(), c.float()) for i, (n, c) in enumerate(zip(noisy[:max_images], clean))]
+    images = split_images(data, split, val_fraction)[:max_images]
+    if not images:
+        raise N2NError(f"{data}: split {split!r} holds no images (val_fraction={val_fraction})")
+    return list(add_noise(images, noise, seed))
+
+
+def known_sigma(noise) -> float | None:
+    """The Gaussian sigma (0..255) of a noise model when it is one fixed value, else None."""
+    if isinstance(noise, GaussianNoise) and noise.level[0] == noise.level[1]:
+        return noise.level[0]
+    return None
+
+
+def _hwc(image: torch.Tensor) -> np.ndarray:
+    return image.detach().cpu().permute(1, 2, 0).double().numpy() / 255.0
+
+
+def _chw(array: np.ndarray) -> torch.Tensor:
+    array = array[:, :, None] if array.ndim == 2 else array
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).float().mul_(255.0).clamp_(0, 255)
+
+
+def _estimated_sigma(image: np.ndarray) -> float:
+    from skimage.restoration import estimate_sigma
+
+    return float(estimate_sigma(image, channel_axis=-1, average_sigmas=True))
+
+
+@METHODS.register("noisy")
+def noisy_input(noisy: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
+    """The noisy input itself: the floor every denoiser must beat."""
+    return noisy.float()
+
+
+@METHODS.register("nlm")
+def non_local_means(noisy: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
+    """scikit-image non-local means (BSD licence), sigma always estimated from the image
+    (``estimate_sigma``); settings of scikit-image's own example: fast mode, 5×5 patches,
+    search distance 6, h = 0.6·sigma."""
+    from skimage.restoration import denoise_nl_means
+
+    image = _hwc(noisy)
+    sigma_est = _estimated_sigma(image)
+    return _chw(denoise_nl_means(image, h=0.6 * sigma_est, sigma=sigma_est, fast_mode=True, patch_size=5,
+                                 patch_distance=6, channel_axis=-1))
+
+
+@METHODS.register("bm3d")
+def bm3d(noisy: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
+    """BM3D (the ``bm3d`` package: non-commercial licence, an optional extra), given the
+    true sigma when it is known (fixed-level Gaussian noise), else the estimated one;
+    colour images in the opponent colour space (``bm3d_rgb``)."""
+    try:
+        import bm3d as bm3d_package
+    except ImportError:
+        raise N2NError("method bm3d needs the bm3d package (non-commercial licence): "
+                       "pip install 'noise2noise[bm3d]'") from None
+    image = _hwc(noisy)
+    sigma_psd = sigma / 255.0 if sigma is not None else _estimated_sigma(image)
+    if image.shape[2] == 3:
+        return _chw(bm3d_package.bm3d_rgb(image, sigma_psd))
+    return _chw(bm3d_package.bm3d(image[:, :, 0], sigma_psd))
+
+
+def model_method(model: nn.Module) -> Method:
+    """A trained network as a method (whole image, one at a time)."""
+    return lambda noisy, sigma=None: denoise_tensor(model, noisy.unsqueeze(0), batch_size=1)[0]
+
+
+def build_methods(names: list[str], models: dict[str, nn.Module] | None = None) -> dict[str, Method]:
+    """Methods by name, in order: the baselines of METHODS and the given ``models``
+    (e.g. {'n2n': network, 'n2c': clean-target network})."""
+    models = models or {}
+    methods = {}
+    for name in names:
+        if name in models:
+            methods[name] = model_method(models[name])
+        elif name in METHODS:
+            methods[name] = METHODS[name]
+        else:
+            choices = ", ".join(sorted({*METHODS, *models}))
+            raise N2NError(f"unknown method {name!r} (or its model is missing); choose from {choices}")
+    return methods
+
+
+def compare_methods(triples, methods: dict[str, Method], sigma: float | None = None,
+                    keep_outputs: int = 4) -> tuple[list[dict], list[dict], dict[str, list[torch.Tensor]]]:
+    """Each method on each whole image: (per-image rows, the table: one row per method with
+    mean PSNR dB, SSIM and seconds per image, the first ``keep_outputs`` outputs per method).
+
+    ``triples``: (name, noisy, clean) C×H×W float 0..255; ``sigma``: the true Gaussian
+    sigma (0..255) when known, passed to methods that take it (BM3D)."""
+    rows: list[dict] = []
+    outputs: dict[str, list[torch.Tensor]] = {name: [] for name in methods}
+    unit = lambda x: x.float().cpu().unsqueeze(0) / 255.0  # noqa: E731
+    for image, noisy, clean in triples:
+        for name, method in methods.items():
+            start = time.perf_counter()
+            denoised = method(noisy, sigma)
+            seconds = time.perf_counter() - start
+            rows.append({"image": image, "method": name, "psnr_db": psnr_db(unit(denoised), unit(clean)),
+                         "ssim": ssim(unit(denoised), unit(clean)), "seconds": seconds})
+            if len(outputs[name]) < keep_outputs:
+                outputs[name].append(denoised.cpu())
+    table = []
+    for name in methods:
+        mine = [r for r in rows if r["method"] == name]
+        table.append({"method": name, "n_images": len(mine),
+                      **{key: sum(r[key] for r in mine) / max(len(mine), 1) for key in ("psnr_db", "ssim")},
+                      "seconds_per_image": sum(r["seconds"] for r in mine) / max(len(mine), 1)})
+    return rows, table, outputs
+
+
+def format_table(table: list[dict]) -> str:
+    """The comparison table as aligned text lines."""
+    lines = [f"{'method':<10} {'PSNR dB':>8} {'SSIM':>7} {'s/image':>9} {'images':>7}"]
+    lines += [f"{r['method']:<10} {r['psnr_db']:8.2f} {r['ssim']:7.4f} {r['seconds_per_image']:9.3f} "
+              f"{r['n_images']:7d}" for r in table]
+    return "\n".join(lines)

@@ -19,14 +19,14 @@ from torch import nn
 
 from noise2noise import checkpoint, distributed
 from noise2noise.config import TrainConfig
-from noise2noise.data import Generators, build_training_data
+from noise2noise.data import Extras, Generators, build_training_data
 from noise2noise.denoise import autocast, denoise_tensor, resolve_device
 from noise2noise.errors import N2NError
 from noise2noise.evaluate import evaluate_pairs
 from noise2noise.figures import sample_figure
 from noise2noise.images import atomic_write
 from noise2noise.inits import INITS
-from noise2noise.losses import LOSSES
+from noise2noise.losses import LOSSES, masked_loss
 from noise2noise.optim import OPTIMIZERS, SCHEDULES
 from noise2noise.unet import build_model
 
@@ -67,7 +67,7 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
         resume: dict[str, Any] | None = None, progress: bool = True) -> TrainResult:
     """Train on a pair source until the time budget or the epochs run out.
 
-    ``source`` yields (noisy_input, noisy_target) batches in [0, 1]; ``val`` holds
+    ``source`` yields (noisy_input, noisy_target[, Extras]) batches in [0, 1]; ``val`` holds
     (noisy, clean) N×C×H×W in 0..255. With ``out_dir`` the loss log and checkpoints
     are written there."""
     from tqdm.auto import tqdm
@@ -153,7 +153,8 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
                 epoch_batches += 1
             skip_batches = 0
             clock_start += time.perf_counter() - paused
-        for noisy_input, noisy_target in batches:
+        for noisy_input, noisy_target, *extras in batches:
+            extras = extras[0] if extras else Extras()  # a target mask, a regulariser
             p = progress_now()
             if p >= 1.0:
                 break
@@ -163,7 +164,9 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
             noisy_input = noisy_input.contiguous(memory_format=torch.channels_last)
             with autocast(device):
                 prediction = train_model(noisy_input)
-            loss = loss_fn(prediction.float(), noisy_target, p)
+            loss = masked_loss(loss_fn, prediction.float(), noisy_target, p, extras.target_mask)
+            if extras.regulariser is not None:
+                loss = loss + extras.regulariser(model, prediction.float(), noisy_target, p)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

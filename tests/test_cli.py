@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from noise2noise.cli import main
+from noise2noise.data import split_by_image
 
 TINY = ["--width", "8", "--depth", "2", "--batch-size", "8", "--val-patches", "16", "--quiet"]
 
@@ -42,9 +43,46 @@ def test_evaluate_prints_a_table_and_writes_results(trained, photo_folder, tmp_p
     code, stdout, err = run(capsys, "evaluate", "--model", out / "checkpoint.pt", "--data", photo_folder,
                             "--noise-level", "15", "--out", tmp_path / "eval")
     assert code == 0, err
-    assert "mean (5)" in stdout and stdout.count("img") == 5
+    assert "5 image(s) of" in stdout and "gaussian noise level 15" in stdout
+    assert [line.split()[0] for line in stdout.splitlines()[-4:-1]] == ["method", "noisy", "n2n"]
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
-    assert len(results["images"]) == 5 and results["mean"]["psnr_noisy_db"] > 20
+    assert len(results["images"]) == 10 and results["split"] == "all" and results["sigma_given_to_bm3d"] == 15
+    assert results["table"][0]["method"] == "noisy" and results["table"][0]["psnr_db"] > 20
+    assert (tmp_path / "eval" / "samples.png").stat().st_size > 0
+
+
+def test_evaluate_compares_methods_on_the_held_out_split_of_training(trained, photo_folder, tmp_path, capsys):
+    out, _ = trained  # trained with --val-fraction 0.4: two of the five photos held out
+    code, stdout, err = run(capsys, "evaluate", "--model", out / "checkpoint.pt", "--clean-model",
+                            out / "checkpoint.pt", "--data", photo_folder, "--split", "val", "--methods",
+                            "noisy,nlm,n2n,n2c", "--max-images", "8", "--out", tmp_path / "eval")
+    assert code == 0, err
+    table = json.loads((tmp_path / "eval" / "results.json").read_text())["table"]
+    assert [r["method"] for r in table] == ["noisy", "nlm", "n2n", "n2c"] and table[0]["n_images"] == 2
+    held_out = split_by_image(sorted(p.name for p in photo_folder.iterdir()), 0.4)[1]
+    images = json.loads((tmp_path / "eval" / "results.json").read_text())["images"]
+    assert sorted({r["image"] for r in images}) == held_out
+    assert table[1]["psnr_db"] > table[0]["psnr_db"]  # NLM denoises
+    code, _, err = run(capsys, "evaluate", "--model", out / "checkpoint.pt", "--methods", "noisy,n2c")
+    assert code == 2 and "method n2c needs --clean-model" in one_error_line(err)
+    code, _, err = run(capsys, "evaluate", "--model", out / "checkpoint.pt", "--methods", "noisy,wiener")
+    assert code == 2 and "unknown method 'wiener'" in one_error_line(err)
+
+
+def test_train_on_real_noisy_pairs_and_single_noisy_images(tmp_path, photo, capsys):
+    for i, (y, x) in enumerate([(0, 0), (40, 10), (60, 50)]):
+        shot = photo[y : y + 61, x : x + 53]
+        iio.imwrite(tmp_path / f"scene{i}_1.png", shot)
+        iio.imwrite(tmp_path / f"scene{i}_2.png", shot[::-1])
+    common = ["--time-budget", "none", "--epochs", "1", "--pairs-per-epoch", "16", *TINY]
+    code, stdout, err = run(capsys, "train", "--data", tmp_path, "--out", tmp_path / "pairs", *common)
+    assert code == 0 and "trained 2 steps" in stdout, err
+    code, stdout, err = run(capsys, "train", "--data", tmp_path, "--mode", "neighbor2neighbor", "--noisy-data",
+                            "true", "--out", tmp_path / "single", *common)
+    assert code == 2 and "holds pairs of noisy images" in one_error_line(err)
+    (tmp_path / "scene0_2.png").unlink()
+    code, _, err = run(capsys, "train", "--data", tmp_path, "--out", tmp_path / "broken", *common)
+    assert code == 2 and "scene0_1.png: no partner" in one_error_line(err)
 
 
 def test_denoise_keeps_size_mode_and_alpha(trained, tmp_path, capsys, photo):

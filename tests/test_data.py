@@ -1,10 +1,27 @@
 import pickle
 from pathlib import Path
 
+import imageio.v3 as iio
+import numpy as np
 import pytest
 import torch
 
-from noise2noise.data import Generators, SyntheticPairs, TensorPairs, export_course, load_course_file, split_by_image
+from noise2noise.config import TrainConfig
+from noise2noise.data import (
+    FolderPairs,
+    Generators,
+    SyntheticPairs,
+    TensorPairs,
+    build_training_data,
+    clean_images,
+    export_course,
+    load_course_file,
+    load_pairs,
+    load_tensor_pairs,
+    paired_files,
+    split_by_image,
+    split_images,
+)
 from noise2noise.errors import N2NError
 from noise2noise.images import load_folder
 from noise2noise.noise import GaussianNoise
@@ -103,11 +120,120 @@ def test_export_course_writes_files_the_course_line_can_read(tmp_path, photo_fol
     assert 15 < residual.std().item() < 27  # sigma 25, clipped and rounded
 
 
-def test_atomic_write_leaves_no_temp_file_and_usual_permissions(tmp_path):
-    from noise2noise.images import atomic_write
+def _write(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    iio.imwrite(path, image)
 
-    target = atomic_write(tmp_path / "out.txt", lambda tmp: tmp.write_text("done"))
-    assert target.read_text() == "done" and oct(target.stat().st_mode & 0o777) != "0o600"
-    with pytest.raises(RuntimeError):
-        atomic_write(tmp_path / "out.txt", lambda tmp: (tmp.write_text("half"), (_ for _ in ()).throw(RuntimeError())))
-    assert target.read_text() == "done" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+def _assert_aligned_inverse_pairs(source, crop_px: int) -> None:
+    """Every pair is (crop, 255 - crop) at the same position: the two shots stay aligned."""
+    batches = list(source.batches(8, Generators.seeded(0, CPU)))
+    assert [len(b) for b in batches] == [2, 2]
+    for noisy_input, noisy_target in batches:
+        assert noisy_input.shape == (8, 3, crop_px, crop_px)
+        torch.testing.assert_close(noisy_target, 1 - noisy_input)
+    assert batches[0][0].std() > 0.05  # real photo content, not a flat image
+
+
+def test_paired_folders_a_and_b_give_crops_at_the_same_position(tmp_path, photo):
+    for i, (y, x) in enumerate([(0, 0), (40, 10), (60, 50)]):
+        shot = photo[y : y + 61, x : x + 53]
+        _write(tmp_path / "A" / f"scene{i}.png", shot)
+        _write(tmp_path / "B" / f"scene{i}.png", 255 - shot)
+    source = load_pairs(str(tmp_path), crop_px=32, pairs_per_epoch=16)
+    assert isinstance(source, FolderPairs) and source.channels == 3
+    _assert_aligned_inverse_pairs(source, 32)
+
+
+def test_name_1_and_name_2_files_pair_up_in_one_folder(tmp_path, photo):
+    for name, (y, x) in {"beach": (0, 0), "cat": (30, 20)}.items():
+        _write(tmp_path / f"{name}_1.png", photo[y : y + 45, x : x + 47])
+        _write(tmp_path / f"{name}_2.png", 255 - photo[y : y + 45, x : x + 47])
+    assert [(a.name, b.name) for a, b in paired_files(tmp_path)] == [("beach_1.png", "beach_2.png"),
+                                                                      ("cat_1.png", "cat_2.png")]
+    _assert_aligned_inverse_pairs(load_pairs(str(tmp_path), crop_px=40, pairs_per_epoch=16), 40)
+
+
+def test_a_folder_of_single_images_is_not_taken_for_pairs(photo_folder, tmp_path, photo):
+    assert paired_files(photo_folder) is None and load_pairs(str(photo_folder), 32, 8) is None
+    for name in ("img_1", "img_2", "img_3"):  # numbered photos are not pairs
+        _write(tmp_path / f"{name}.png", photo[:40, :40])
+    assert paired_files(tmp_path) is None
+
+
+@pytest.mark.parametrize("layout,message", [
+    ({"A/x.png": 40, "B/x.png": 40, "A/y.png": 40}, r"A/y.png: no partner .*B/y.png"),
+    ({"A/x.png": 40, "B/x.png": 40, "B/z.png": 40}, r"B/z.png: no partner .*A/z.png"),
+    ({"x_1.png": 40, "x_2.png": 40, "y_2.png": 40}, r"y_2.png: no partner .*y_1\.\*"),
+    ({"A/x.png": 40, "B/x.png": 36}, r"B/x.png: 40×36×3 \(W×H×C\) but its partner .*A/x.png is 40×40×3"),
+    ({"x_1.png": 40, "x_2.jpg": 38}, r"x_2.jpg: 40×38×3 .* partner .*x_1.png"),
+])
+def test_missing_partners_and_mismatched_pairs_are_one_line_naming_the_file(tmp_path, photo, layout, message):
+    for name, height in layout.items():
+        _write(tmp_path / name, photo[:height, :40])
+    with pytest.raises(N2NError, match=message) as error:
+        build_training_data(TrainConfig(data=str(tmp_path)))
+    assert "\n" not in str(error.value)
+
+
+def test_tensor_pairs_from_npz_and_pt(tmp_path, course_pairs):
+    np.savez(tmp_path / "pairs.npz", noisy_1=course_pairs[0].numpy(), noisy_2=course_pairs[1].numpy())
+    torch.save(course_pairs, tmp_path / "pairs.pt")
+    for name in ("pairs.npz", "pairs.pt"):
+        source, val = build_training_data(TrainConfig(data=str(tmp_path / name)))
+        assert isinstance(source, TensorPairs) and val is None
+        assert torch.equal(source.noisy_input, course_pairs[0]) and torch.equal(source.noisy_target, course_pairs[1])
+    np.savez(tmp_path / "three.npz", a=course_pairs[0].numpy(), b=course_pairs[1].numpy(), c=course_pairs[1].numpy())
+    with pytest.raises(N2NError, match=r"three.npz: expected two arrays .* found 3: a, b, c"):
+        load_tensor_pairs(tmp_path / "three.npz")
+
+
+def test_noisy_pairs_train_only_in_noise2noise_mode(tmp_path, course_pairs):
+    torch.save(course_pairs, tmp_path / "pairs.pt")
+    with pytest.raises(N2NError, match=r"pairs.pt: holds pairs of noisy images, .* mode='noise2clean'"):
+        build_training_data(TrainConfig(data=str(tmp_path / "pairs.pt"), mode="noise2clean"))
+    with pytest.raises(N2NError, match="noisy_data=true needs mode='neighbor2neighbor'"):
+        TrainConfig(noisy_data=True)
+
+
+def test_noise2clean_trains_on_noisy_inputs_and_clean_targets(photo_folder):
+    cfg = TrainConfig(data=str(photo_folder), mode="noise2clean", clip=False, pairs_per_epoch=16, val_patches=4)
+    source, val = build_training_data(cfg)
+    noisy_input, clean_target = next(source.batches(16, Generators.seeded(0, CPU)))
+    pixels = clean_target * 255
+    torch.testing.assert_close(pixels, pixels.round())  # exactly the 8-bit photo
+    assert ((noisy_input - clean_target) * 255).std().item() == pytest.approx(25.0, rel=0.05)
+    assert val[0].shape == (4, 3, 32, 32)  # validation against clean, as for noise2noise
+
+
+def test_bernoulli_batches_carry_the_target_s_kept_pixels(photo_folder):
+    source, _ = build_training_data(TrainConfig(data=str(photo_folder), noise="bernoulli", pairs_per_epoch=8))
+    noisy_input, noisy_target, extras = next(source.batches(8, Generators.seeded(0, CPU)))
+    assert extras.target_mask.shape == (8, 1, 32, 32) and extras.regulariser is None
+    assert extras.target_mask.mean().item() == pytest.approx(0.5, abs=0.05)
+    dropped = extras.target_mask == 0
+    assert (noisy_target * dropped == 0).all()  # the mask names the target's dropped pixels
+    zeros_of_input = (noisy_input == 0).all(dim=1, keepdim=True)
+    assert (zeros_of_input != dropped).float().mean() > 0.3  # the input's drops are another draw
+
+
+def test_neighbor2neighbor_pairs_are_half_size_sub_images_of_one_noisy_crop(photo_folder):
+    cfg = TrainConfig(data=str(photo_folder), mode="neighbor2neighbor", noisy_data=True, pairs_per_epoch=8)
+    source, val = build_training_data(cfg)
+    assert val is None  # single noisy images: no clean ones to validate on
+    noisy_input, noisy_target, extras = next(source.batches(8, Generators.seeded(0, CPU)))
+    assert noisy_input.shape == noisy_target.shape == (8, 3, 16, 16)
+    pixels = torch.cat([noisy_input, noisy_target]) * 255
+    torch.testing.assert_close(pixels, pixels.round())  # pixels of the images as they are, no added noise
+    assert 0 < (noisy_input - noisy_target).abs().mean() < 0.1  # neighbours: close, not equal
+    assert extras.regulariser is not None and extras.target_mask is None
+    synthetic, val = build_training_data(cfg.replace(noisy_data=False, nb2nb_gamma=0.0))
+    assert val is not None and len(next(synthetic.batches(8, Generators.seeded(0, CPU)))) == 2
+
+
+def test_split_images_reproduces_the_training_hold_out(photo_folder):
+    train, held_out = clean_images(str(photo_folder), 0.4)
+    names = lambda images: [name for name, _ in images]  # noqa: E731
+    assert names(split_images(str(photo_folder), "val", 0.4)) == names(held_out)
+    assert names(split_images(str(photo_folder), "train", 0.4)) == names(train)
+    assert names(split_images(str(photo_folder), "all", 0.4)) == [f"img{i}.png" for i in range(5)]

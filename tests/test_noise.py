@@ -1,7 +1,9 @@
 import pytest
 import torch
 
-from noise2noise.noise import GaussianNoise
+from noise2noise.config import TrainConfig
+from noise2noise.errors import N2NError
+from noise2noise.noise import NOISES, BernoulliNoise, GaussianNoise, ImpulseNoise, PoissonNoise, TextNoise
 
 
 def test_gaussian_sigma_is_in_0_255_units():
@@ -32,3 +34,78 @@ def test_a_range_draws_one_sigma_per_image():
     noisy = GaussianNoise(level=(0.0, 50.0), clip=False)(clean, torch.Generator().manual_seed(0))
     sigmas = ((noisy - clean) * 255).flatten(1).std(dim=1)
     assert sigmas.min() < 10 and sigmas.max() > 40 and sigmas.max() < 53
+
+
+def test_poisson_is_photon_counts_over_lambda():
+    clean = torch.full((8, 3, 64, 64), 0.5)
+    noisy = PoissonNoise(level=(30.0, 30.0), clip=False)(clean, torch.Generator().manual_seed(0))
+    counts = noisy * 30  # whole photon counts, mean lambda·x = 15, variance 15
+    assert torch.equal(counts, counts.round())
+    assert counts.mean().item() == pytest.approx(15.0, rel=0.01)
+    assert counts.var().item() == pytest.approx(15.0, rel=0.03)
+
+
+def test_poisson_range_draws_one_lambda_per_image_and_larger_lambda_is_less_noise():
+    clean = torch.full((64, 1, 32, 32), 0.5)
+    noisy = PoissonNoise(level=(2.0, 50.0), clip=False)(clean, torch.Generator().manual_seed(0))
+    stds = noisy.flatten(1).std(dim=1)  # sqrt(0.5 / lambda): 0.5 at lambda 2, 0.1 at 50
+    assert stds.max() > 0.35 and stds.min() < 0.12
+
+
+def test_bernoulli_drops_whole_pixels_with_probability_p_and_reports_the_kept_ones():
+    clean = torch.rand(4, 3, 64, 64) * 0.9 + 0.1  # no zeros of its own
+    noisy, kept = BernoulliNoise(level=(0.3, 0.3)).draw(clean, torch.Generator().manual_seed(0))
+    assert kept.shape == (4, 1, 64, 64)
+    assert (1 - kept.mean()).item() == pytest.approx(0.3, abs=0.01)
+    dropped = (noisy == 0).all(dim=1, keepdim=True)  # all channels of a dropped pixel
+    assert torch.equal(dropped, kept == 0)
+    assert torch.equal(noisy * kept, clean * kept)  # kept pixels untouched
+
+
+def test_impulse_replaces_pixels_with_uniform_random_colours():
+    clean = torch.full((4, 3, 128, 128), 0.5)
+    noisy = ImpulseNoise(level=(0.4, 0.4))(clean, torch.Generator().manual_seed(0))
+    replaced = (noisy != 0.5).any(dim=1)
+    assert replaced.float().mean().item() == pytest.approx(0.4, abs=0.01)
+    values = noisy.permute(1, 0, 2, 3)[:, replaced]  # C×K: every channel of replaced pixels
+    assert values.mean().item() == pytest.approx(0.5, abs=0.01)
+    assert values.var().item() == pytest.approx(1 / 12, rel=0.03)  # uniform on [0, 1]
+
+
+def test_text_covers_about_a_share_p_in_several_colours_and_keeps_the_rest():
+    clean = torch.rand(6, 3, 64, 80)
+    noisy = TextNoise(level=(0.25, 0.25))(clean, torch.Generator().manual_seed(0))
+    covered = (noisy != clean).any(dim=1)
+    shares = covered.flatten(1).float().mean(dim=1)
+    assert shares.min() > 0.2 and shares.max() < 0.45  # p, overshot by at most the last string
+    colours = noisy.permute(0, 2, 3, 1)[covered].unique(dim=0)
+    assert len(colours) >= 10
+    assert torch.equal(noisy[~covered.unsqueeze(1).expand_as(noisy)], clean[~covered.unsqueeze(1).expand_as(clean)])
+
+
+def test_text_of_zero_coverage_is_the_clean_image_and_draws_differ():
+    clean = torch.rand(2, 1, 40, 40)
+    generator = torch.Generator().manual_seed(0)
+    assert torch.equal(TextNoise(level=(0.0, 0.0))(clean, generator), clean)
+    first, second = TextNoise()(clean, generator), TextNoise()(clean, generator)
+    assert not torch.equal(first, second)
+
+
+@pytest.mark.parametrize("name,level,message", [
+    ("gaussian", (0.0, 300.0), "0..255 units"),
+    ("poisson", (0.0, 50.0), "photon scale lambda > 0"),
+    ("bernoulli", (25.0, 25.0), r"drop probability p in \[0, 1\)"),
+    ("impulse", (0.5, 1.0), "replacement probability"),
+    ("text", (0.5, 2.0), "share of covered pixels"),
+])
+def test_each_noise_checks_its_own_level(name, level, message):
+    with pytest.raises(N2NError, match=message):
+        TrainConfig(noise=name, noise_level=level)
+
+
+def test_the_level_defaults_to_the_noise_s_own():
+    assert TrainConfig().noise_level == (25.0, 25.0)
+    assert TrainConfig(noise="bernoulli").noise_level == (0.5, 0.5)
+    assert TrainConfig(noise="poisson", noise_level="5,50").noise_level == (5.0, 50.0)
+    for name, noise in NOISES.items():
+        assert TrainConfig(noise=name).noise_level == noise.default_level

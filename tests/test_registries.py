@@ -7,7 +7,7 @@ from noise2noise import registry
 from noise2noise.config import TrainConfig
 from noise2noise.errors import N2NError
 from noise2noise.inits import INITS
-from noise2noise.losses import LOSSES
+from noise2noise.losses import LOSSES, masked_loss
 from noise2noise.noise import NOISES, build_noise
 from noise2noise.optim import OPTIMIZERS, SCHEDULES
 from noise2noise.unet import ARCHS, build_model
@@ -31,10 +31,13 @@ def test_unknown_names_list_the_choices():
 @pytest.mark.parametrize("name", sorted(NOISES))
 def test_noise_keeps_shape_and_range_and_names_a_registered_loss(name):
     clean = torch.rand(4, 3, 16, 16)
-    noisy = build_noise(name, (25.0, 25.0), clip=True)(clean, torch.Generator().manual_seed(0))
+    noise = build_noise(name, NOISES[name].default_level, clip=True)
+    noisy, valid = noise.draw(clean, torch.Generator().manual_seed(0))
     assert noisy.shape == clean.shape and 0 <= noisy.min() and noisy.max() <= 1
     assert not torch.equal(noisy, clean)
+    assert valid is None or valid.shape == (4, 1, 16, 16)
     assert NOISES[name].recommended_loss in LOSSES
+    NOISES[name].check_level(NOISES[name].default_level)
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
@@ -42,6 +45,30 @@ def test_loss_is_zero_for_a_perfect_prediction_and_positive_otherwise(name):
     target = torch.rand(2, 3, 8, 8)
     assert LOSSES[name](target, target, 0.5).item() == pytest.approx(0.0, abs=1e-6)
     assert LOSSES[name](target + 0.1, target, 0.5).item() > 0
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_a_masked_loss_counts_only_valid_pixels(name):
+    prediction = torch.rand(2, 3, 8, 8, requires_grad=True)
+    target = torch.rand(2, 3, 8, 8)
+    everywhere = torch.ones(2, 1, 8, 8)
+    torch.testing.assert_close(masked_loss(LOSSES[name], prediction, target, 0.5, everywhere),
+                               LOSSES[name](prediction, target, 0.5))
+    mask = (torch.rand(2, 1, 8, 8) > 0.5).float()
+    wild = torch.where(mask > 0, prediction, torch.full_like(prediction, 7.0))  # junk where invalid
+    loss = masked_loss(LOSSES[name], wild, target, 0.5, mask)
+    loss.backward()
+    assert torch.count_nonzero(prediction.grad * (1 - mask)) == 0  # no gradient from dropped pixels
+    assert torch.count_nonzero(prediction.grad * mask) > 0
+
+
+@pytest.mark.parametrize("name", ["l1", "l2"])
+def test_a_masked_loss_is_the_mean_over_the_valid_pixels(name):
+    prediction, target = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    mask = (torch.rand(2, 1, 8, 8) > 0.5).float()
+    kept = mask.expand_as(target) > 0
+    torch.testing.assert_close(masked_loss(LOSSES[name], prediction, target, 0.5, mask),
+                               LOSSES[name](prediction[kept], target[kept], 0.5))
 
 
 @pytest.mark.parametrize("name", sorted(INITS))

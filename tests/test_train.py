@@ -81,3 +81,15 @@ def test_divergence_names_the_step_and_suggests_a_lower_rate(photo_problem):
     cfg = TrainConfig(**{**TINY, "log_every": 5}, lr=1e6, optimizer="sgd", time_budget_s=None, epochs=1)
     with pytest.raises(N2NError, match=r"diverged at step \d+.*lower the learning rate"):
         fit(cfg, source, None, progress=False)
+
+
+@pytest.mark.parametrize("changes", [
+    dict(noise="bernoulli", noise_level=0.5),  # a masked loss on the target's kept pixels
+    dict(mode="neighbor2neighbor", nb2nb_gamma=2.0),  # sub-sampled pairs plus the regulariser
+    dict(mode="noise2clean", noise="text"),
+])
+def test_every_mode_and_masked_noise_runs_a_training_loop(photo_folder, changes):
+    cfg = TrainConfig(**{**TINY, "val_patches": 8, "log_every": 1}, data=str(photo_folder), val_fraction=0.4,
+                      time_budget_s=None, epochs=1, pairs_per_epoch=32, **changes)
+    result = run_training(cfg, progress=False)
+    assert result.steps == 2 and 0 < result.metrics["psnr_db"] < 80

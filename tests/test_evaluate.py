@@ -1,0 +1,84 @@
+"""The comparison of denoisers on whole images: baselines, models, table rows."""
+
+import importlib.util
+import sys
+
+import pytest
+import torch
+
+from noise2noise.errors import N2NError
+from noise2noise.evaluate import (
+    METHODS,
+    add_noise,
+    build_methods,
+    compare_methods,
+    evaluation_images,
+    format_table,
+    known_sigma,
+)
+from noise2noise.images import embedded_images
+from noise2noise.noise import GaussianNoise, PoissonNoise
+from noise2noise.unet import build_model
+
+HAS_BM3D = importlib.util.find_spec("bm3d") is not None
+
+
+@pytest.fixture(scope="module")
+def noisy_photo():
+    """A 36×40 crop of a held-out photo with Gaussian sigma 25: (name, noisy, clean)."""
+    clean = embedded_images("test")[0][1][:, 200:236, 200:240]
+    return list(add_noise([("astronaut", clean)], GaussianNoise((25.0, 25.0)), seed=0))
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_baseline_keeps_shape_and_range_and_denoises(name, noisy_photo):
+    if name == "bm3d" and not HAS_BM3D:
+        pytest.skip("bm3d is an optional extra: pip install 'noise2noise[bm3d]'")
+    _, noisy, clean = noisy_photo[0]
+    rows, table, outputs = compare_methods(noisy_photo, {"noisy": METHODS["noisy"], name: METHODS[name]}, 25.0)
+    out = outputs[name][0]
+    assert out.shape == clean.shape and 0 <= out.min() and out.max() <= 255
+    if name != "noisy":
+        assert table[1]["psnr_db"] > table[0]["psnr_db"] + 2  # well above the noisy input
+        assert table[1]["ssim"] > table[0]["ssim"]
+
+
+def test_the_table_has_one_row_per_method_and_model_rows_come_from_the_network(noisy_photo):
+    net = build_model("unet", 3, 3, 8, 2).eval()
+    methods = build_methods(["noisy", "nlm", "n2n"], {"n2n": net})
+    rows, table, outputs = compare_methods(noisy_photo * 2, methods, known_sigma(GaussianNoise((25.0, 25.0))))
+    assert [r["method"] for r in table] == ["noisy", "nlm", "n2n"] and all(r["n_images"] == 2 for r in table)
+    assert len(rows) == 6 and {"image", "method", "psnr_db", "ssim", "seconds"} <= set(rows[0])
+    assert all(r["seconds_per_image"] >= 0 for r in table)
+    noisy = noisy_photo[0][1]
+    expected = net(noisy.unsqueeze(0) / 255).clamp(0, 1)[0] * 255
+    torch.testing.assert_close(outputs["n2n"][0], expected.detach(), atol=1e-3, rtol=1e-4)
+    text = format_table(table).splitlines()
+    assert text[0].split() == ["method", "PSNR", "dB", "SSIM", "s/image", "images"] and len(text) == 4
+
+
+def test_unknown_methods_and_missing_models_are_named():
+    with pytest.raises(N2NError, match="unknown method 'n2c' .* choose from bm3d, n2n, nlm, noisy"):
+        build_methods(["noisy", "n2c"], {"n2n": build_model("unet", 3, 3, 8, 2)})
+
+
+def test_without_the_bm3d_extra_the_error_says_how_to_install_it(monkeypatch, noisy_photo):
+    monkeypatch.setitem(sys.modules, "bm3d", None)  # as if not installed
+    with pytest.raises(N2NError, match=r"pip install 'noise2noise\[bm3d\]'"):
+        METHODS["bm3d"](noisy_photo[0][1], 25.0)
+
+
+def test_bm3d_is_given_the_true_sigma_only_when_there_is_one():
+    assert known_sigma(GaussianNoise((15.0, 15.0))) == 15.0
+    assert known_sigma(GaussianNoise((0.0, 50.0))) is None and known_sigma(PoissonNoise()) is None
+
+
+def test_evaluation_images_are_whole_and_the_noise_is_reproducible(photo_folder):
+    noise = GaussianNoise((25.0, 25.0))
+    first = evaluation_images(str(photo_folder), noise, "all", seed=3, max_images=2)
+    again = evaluation_images(str(photo_folder), noise, "all", seed=3)
+    assert [name for name, _, _ in first] == ["img0.png", "img1.png"] and len(again) == 5
+    assert first[0][1].shape == (3, 67, 75)  # the whole image, not a crop
+    torch.testing.assert_close(first[1][1], again[1][1])
+    with pytest.raises(N2NError, match="split 'val' holds no images"):
+        evaluation_images(str(photo_folder), noise, "val", val_fraction=0.0)
