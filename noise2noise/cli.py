@@ -104,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="output file (one input) or folder")
     denoise.add_argument("--model", type=Path, help="checkpoint.pt (default: the shipped pretrained model)")
     denoise.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    denoise.add_argument("--tile", type=int, default=512, metavar="PX",
+                         help="denoise images larger than this in PX×PX tiles; 0: never tile (default: 512)")
+    denoise.add_argument("--overlap", type=int, default=32, metavar="PX",
+                         help="overlap of neighbouring tiles, blended smoothly (default: 32)")
+    denoise.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass (default: 4)")
+    denoise.add_argument("--quiet", action="store_true", help="no progress bar")
+
 
     data = commands.add_parser("data", help="data tools")
     data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
@@ -186,7 +193,8 @@ def _cmd_denoise(args: argparse.Namespace) -> None:
         if not path.exists():
             raise N2NError(f"{path}: no such file or folder")
     model = _load_network(args.model).to(resolve_device(args.device))
-    written = denoise_files(model, args.inputs, args.out)
+    written = denoise_files(model, args.inputs, args.out, tile_px=args.tile, overlap_px=args.overlap,
+                            batch_size=args.batch_size, progress=not args.quiet)
     print(f"wrote {len(written)} image(s) to {args.out}")
 
 
