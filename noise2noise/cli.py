@@ -106,8 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     denoise.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     denoise.add_argument("--tile", type=int, default=512, metavar="PX",
                          help="denoise images larger than this in PX×PX tiles; 0: never tile (default: 512)")
-    denoise.add_argument("--overlap", type=int, default=32, metavar="PX",
-                         help="overlap of neighbouring tiles, blended smoothly (default: 32)")
+    denoise.add_argument("--overlap", type=int, default=64, metavar="PX",
+                         help="overlap of neighbouring tiles, blended smoothly (default: 64)")
     denoise.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass (default: 4)")
     denoise.add_argument("--quiet", action="store_true", help="no progress bar")
 
