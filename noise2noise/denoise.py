@@ -136,9 +136,9 @@ def denoise_array(model: nn.Module, array, tile_px: int | None = DEFAULT_TILE_PX
 
     from noise2noise.images import to_chw_255
 
-    channels = model.in_channels
-    if channels not in (1, 3) or getattr(model, "out_channels", channels) != channels:
-        raise N2NError(f"the model maps {channels} to {model.out_channels} channels; image files need a "
+    channels, out_channels = model.in_channels, getattr(model, "out_channels", model.in_channels)
+    if channels not in (1, 3) or out_channels != channels:
+        raise N2NError(f"the model maps {channels} to {out_channels} channels; image files need a "
                        "greyscale (1 to 1) or RGB (3 to 3) model")
     colour_channels = 3 if array.shape[2] >= 3 else 1
     if colour_channels == 3 and channels == 1:

@@ -57,8 +57,8 @@ def read_image(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise N2NError(f"{path}: no such image file")
     if _is_16bit_colour_png(path):
-        raise N2NError(f"{path}: 16-bit colour PNG is not supported (Pillow would read it as 8-bit); "
-                       "save it as 16-bit TIFF")
+        raise N2NError(f"{path}: 16-bit PNG with colour or alpha is not supported (Pillow would read it as "
+                       "8-bit); save it as 16-bit TIFF")
     try:
         array = np.asarray(iio.imread(path))
     except Exception as exc:  # imageio raises many types for bad files
@@ -87,10 +87,11 @@ def write_image(path: str | Path, array: np.ndarray) -> Path:
 
 
 def _is_16bit_colour_png(path: Path) -> bool:
-    """PNG header says 16 bits per sample, colour type RGB (2) or RGBA (6)."""
+    """PNG header says 16 bits per sample and colour type RGB (2), grey+alpha (4) or RGBA (6):
+    Pillow reads only 16-bit plain greyscale PNG at full depth."""
     with open(path, "rb") as f:
         header = f.read(26)
-    return header[:8] == b"\x89PNG\r\n\x1a\n" and header[24] == 16 and header[25] in (2, 6)
+    return len(header) == 26 and header[:8] == b"\x89PNG\r\n\x1a\n" and header[24] == 16 and header[25] in (2, 4, 6)
 
 
 def to_chw_255(array: np.ndarray, channels: int):

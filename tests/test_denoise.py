@@ -165,7 +165,7 @@ def test_16_bit_colour_png_is_refused_not_silently_truncated(tmp_path):
     header = struct.pack(">IIBBBBB", 2, 2, 16, 2, 0, 0, 0)  # 2×2, 16-bit, RGB
     (tmp_path / "deep.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
                                         + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
-    with pytest.raises(N2NError, match=r"deep.png: 16-bit colour PNG is not supported"):
+    with pytest.raises(N2NError, match=r"deep.png: 16-bit PNG with colour or alpha is not supported"):
         denoise_files(identity(3), [tmp_path / "deep.png"], tmp_path / "out", progress=False)
     image16 = np.full((8, 8, 3), 1000, np.uint16)
     iio.imwrite(tmp_path / "deep.tif", image16)
@@ -209,3 +209,10 @@ def test_cli_errors_name_the_file_and_the_problem(tmp_path, capsys, photo):
     code, _, err = run(capsys, "denoise", tmp_path / "colour.png", "-o", tmp_path / "out", "--model",
                        save_unet(tmp_path / "rgb.pt", 3), "--tile", "16", "--overlap", "16", "--quiet")
     assert code == 2 and "tile 16 px with overlap 16 px leaves no stride" in one_error_line(err)
+
+
+def test_a_model_for_other_channels_is_refused_naming_the_file(tmp_path, photo):
+    iio.imwrite(tmp_path / "rgb.png", photo[:20, :20])
+    with pytest.raises(N2NError, match=r"rgb.png: the model maps 4 to 3 channels; image files need a greyscale"):
+        denoise_files(UNet(4, 3, width=8, depth=1), [tmp_path / "rgb.png"], tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
