@@ -128,6 +128,20 @@ def build_parser() -> argparse.ArgumentParser:
                          help="output file (one input) or folder")
     denoise.add_argument("--model", type=Path, help="checkpoint.pt (default: the shipped pretrained model)")
     denoise.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    denoise.add_argument("--tile", type=int, default=512, metavar="PX",
+                         help="denoise images larger than this in PX×PX tiles; 0: never tile (default: 512)")
+    denoise.add_argument("--overlap", type=int, default=64, metavar="PX",
+                         help="overlap of neighbouring tiles, blended smoothly (default: 64)")
+    denoise.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass (default: 4)")
+    denoise.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    export_model = commands.add_parser("export", help="export a model to ONNX",
+                                       description="Write a model as ONNX with dynamic batch, height and "
+                                       "width: N×C×H×W float32 in 0..1 in, the network's output out. Needs "
+                                       "pip install 'noise2noise[onnx]'.")
+    export_model.add_argument("--onnx", type=Path, required=True, metavar="FILE", help="the .onnx file to write")
+    export_model.add_argument("--model", type=Path,
+                              help="checkpoint.pt (default: the shipped pretrained model)")
 
     data = commands.add_parser("data", help="data tools")
     data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
@@ -225,8 +239,15 @@ def _cmd_denoise(args: argparse.Namespace) -> None:
         if not path.exists():
             raise N2NError(f"{path}: no such file or folder")
     model = _load_network(args.model).to(resolve_device(args.device))
-    written = denoise_files(model, args.inputs, args.out)
+    written = denoise_files(model, args.inputs, args.out, tile_px=args.tile, overlap_px=args.overlap,
+                            batch_size=args.batch_size, progress=not args.quiet)
     print(f"wrote {len(written)} image(s) to {args.out}")
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+    from noise2noise.export import export_onnx
+
+    print(f"wrote {export_onnx(_load_network(args.model), args.onnx)}")
 
 
 def _cmd_data(args: argparse.Namespace) -> None:
@@ -240,7 +261,7 @@ def _cmd_data(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = {"train": _cmd_train, "evaluate": _cmd_evaluate, "denoise": _cmd_denoise,
-               "data": _cmd_data}[args.command]
+               "export": _cmd_export, "data": _cmd_data}[args.command]
     try:
         command(args)
     except N2NError as exc:

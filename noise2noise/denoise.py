@@ -9,6 +9,10 @@ from torch import nn
 
 from noise2noise.errors import N2NError
 
+DEFAULT_TILE_PX = 512
+DEFAULT_OVERLAP_PX = 64  # paper U-Net: halves the largest deviation from whole-image output vs 32
+EDGE_FRACTION = 0.25  # of the overlap, ignored at each inner tile edge
+
 
 def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
@@ -50,7 +54,80 @@ def default_model_path() -> Path:
     return Path(__file__).resolve().parent / "weights" / "pretrained.pt"
 
 
-def denoise_array(model: nn.Module, array, batch_size: int = 1):
+def tile_geometry(model: nn.Module, tile_px: int, overlap_px: int) -> tuple[int, int]:
+    """(tile side, stride) in px, both multiples of the model's 2**depth so that every tile
+    keeps the pooling grid of whole-image inference; the overlap only grows by rounding."""
+    multiple = getattr(model, "multiple_px", 1)
+    tile, stride = tile_px // multiple * multiple, (tile_px - overlap_px) // multiple * multiple
+    if overlap_px < 0 or stride < multiple:
+        raise N2NError(f"tile {tile_px} px with overlap {overlap_px} px leaves no stride: the overlap must be "
+                       f"≥ 0 and the tile at least {multiple} px (2**depth) longer than the overlap")
+    return tile, stride
+
+
+def tile_starts(size_px: int, tile_px: int, stride_px: int) -> list[int]:
+    """Offsets of tiles of side ``tile_px``, ``stride_px`` apart, covering 0..size_px;
+    the last tile ends at the border."""
+    if size_px <= tile_px:
+        return [0]
+    return [*range(0, size_px - tile_px, stride_px), size_px - tile_px]
+
+
+def blend_window(tile_px: int, overlap_px: int, fade_start: bool = True, fade_end: bool = True) -> torch.Tensor:
+    """1-D weights of a tile side: on an end that overlaps a neighbour, 0 over the outer
+    ``EDGE_FRACTION`` of the overlap (where the tile's own border corrupts the output), then
+    a linear ramp up to 1; 1 on an end at the image border, which whole-image inference
+    sees as a border too."""
+    margin = overlap_px * EDGE_FRACTION
+    position = torch.arange(tile_px, dtype=torch.float32) + 0.5
+    ramp = lambda distance: ((distance - margin) / max(overlap_px - 2 * margin, 1.0)).clamp(0.0, 1.0)
+    weight = torch.ones(tile_px)
+    if fade_start:
+        weight = torch.minimum(weight, ramp(position))
+    if fade_end:
+        weight = torch.minimum(weight, ramp(tile_px - position))
+    return weight
+
+
+@torch.no_grad()
+def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = DEFAULT_TILE_PX,
+                  overlap_px: int = DEFAULT_OVERLAP_PX, batch_size: int = 4, progress: bool = False) -> torch.Tensor:
+    """One C×H×W image in 0..255 -> denoised float C×H×W in 0..255 on the CPU.
+
+    An image with a side longer than ``tile_px`` (None or 0: never) is denoised in
+    overlapping tiles, ``batch_size`` at a time, blended with ``blend_window``: memory is
+    bounded by the tile batch, whatever the image size."""
+    from tqdm.auto import tqdm
+
+    from noise2noise.unet import _pad_to_multiple
+
+    height, width = image.shape[-2:]
+    if not tile_px or (height <= tile_px and width <= tile_px):
+        return denoise_tensor(model, image[None].cpu())[0]
+    tile, stride = tile_geometry(model, tile_px, overlap_px)
+    # pad once as the U-Net pads a whole image, so that tiles see the same border pixels
+    padded = _pad_to_multiple(image[None].cpu().float(), getattr(model, "multiple_px", 1))[0]
+    tile_h, tile_w = min(tile, padded.shape[1]), min(tile, padded.shape[2])
+    rows, cols = tile_starts(padded.shape[1], tile_h, stride), tile_starts(padded.shape[2], tile_w, stride)
+    corners = [(y, x) for y in rows for x in cols]
+    row_windows = {y: blend_window(tile_h, tile - stride, y > 0, y < rows[-1]) for y in rows}
+    col_windows = {x: blend_window(tile_w, tile - stride, x > 0, x < cols[-1]) for x in cols}
+    total = torch.zeros(getattr(model, "out_channels", image.shape[0]), *padded.shape[1:])
+    weight = torch.zeros(padded.shape[1:])
+    with tqdm(total=len(corners), desc="tiles", unit="tile", leave=False, disable=not progress) as bar:
+        for start in range(0, len(corners), batch_size):
+            batch = corners[start : start + batch_size]
+            tiles = torch.stack([padded[:, y : y + tile_h, x : x + tile_w] for y, x in batch])
+            for (y, x), denoised in zip(batch, denoise_tensor(model, tiles, batch_size=batch_size)):
+                window = row_windows[y][:, None] * col_windows[x][None, :]
+                total[:, y : y + tile_h, x : x + tile_w] += denoised * window
+                weight[y : y + tile_h, x : x + tile_w] += window
+            bar.update(len(batch))
+    return total.div_(weight)[:, :height, :width]
+
+
+def denoise_array(model: nn.Module, array, tile_px: int | None = DEFAULT_TILE_PX,
+                  overlap_px: int = DEFAULT_OVERLAP_PX, batch_size: int = 4, progress: bool = False):
     """An H×W×C uint8/uint16 image array -> denoised array of the same shape and dtype.
 
     Alpha is passed through; a greyscale image through an RGB model is denoised as
@@ -59,12 +136,15 @@ def denoise_array(model: nn.Module, array, batch_size: int = 1):
 
     from noise2noise.images import to_chw_255
 
-    channels = model.in_channels
+    channels, out_channels = model.in_channels, getattr(model, "out_channels", model.in_channels)
+    if channels not in (1, 3) or out_channels != channels:
+        raise N2NError(f"the model maps {channels} to {out_channels} channels; image files need a "
+                       "greyscale (1 to 1) or RGB (3 to 3) model")
     colour_channels = 3 if array.shape[2] >= 3 else 1
     if colour_channels == 3 and channels == 1:
         raise N2NError("this model was trained on greyscale images and cannot denoise colour ones")
-    tensor = to_chw_255(array, channels).float().unsqueeze(0)
-    out = denoise_tensor(model, tensor, batch_size=batch_size)[0]
+    tensor = to_chw_255(array, channels).float()
+    out = denoise_image(model, tensor, tile_px, overlap_px, batch_size, progress)
     if colour_channels == 1 and channels == 3:
         out = out.mean(dim=0, keepdim=True)
     result = out.permute(1, 2, 0).cpu().numpy()
@@ -77,27 +157,46 @@ def denoise_array(model: nn.Module, array, batch_size: int = 1):
     return result
 
 
-def denoise_files(model: nn.Module, inputs: list[Path], out: Path, progress: bool = True) -> list[Path]:
-    """Denoise image files into ``out`` (a file for one input with an image suffix,
-    else a folder mirroring the inputs' names)."""
-    from tqdm.auto import tqdm
-
-    from noise2noise.images import IMAGE_SUFFIXES, list_images, read_image, write_image
+def output_paths(inputs: list[Path], out: Path) -> list[tuple[Path, Path]]:
+    """(input file, output file) pairs: one file to ``out`` when it has an image suffix;
+    one folder's tree mirrored into ``out``; several inputs each under ``out/<name>``."""
+    from noise2noise.images import IMAGE_SUFFIXES, list_images
 
     jobs: list[tuple[Path, Path]] = []
     single_file = len(inputs) == 1 and inputs[0].is_file() and out.suffix.lower() in IMAGE_SUFFIXES
     for item in inputs:
+        root = out if len(inputs) == 1 else out / item.name
         if item.is_dir():
-            jobs += [(f, out / item.name / f.relative_to(item)) for f in list_images(item)]
-        elif single_file:
-            jobs.append((item, out))
+            jobs += [(f, root / f.relative_to(item)) for f in list_images(item)]
         else:
-            jobs.append((item, out / item.name))
+            jobs.append((item, out if single_file else out / item.name))
+    targets: dict[Path, Path] = {}
     for source, target in jobs:
         if target.resolve() == source.resolve():
             raise N2NError(f"{source}: the output would overwrite this input; choose another -o")
+        if target.resolve() in targets:
+            raise N2NError(f"{source} and {targets[target.resolve()]} would both be written to {target}; "
+                           "rename one or denoise them separately")
+        targets[target.resolve()] = source
+    return jobs
+
+
+def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int | None = DEFAULT_TILE_PX,
+                  overlap_px: int = DEFAULT_OVERLAP_PX, batch_size: int = 4, progress: bool = True) -> list[Path]:
+    """Denoise image files and folders (recursively) into ``out`` (see ``output_paths``),
+    keeping each image's size, bit depth, channels and format."""
+    from tqdm.auto import tqdm
+
+    from noise2noise.images import read_image, write_image
+
+    if tile_px:
+        tile_geometry(model, tile_px, overlap_px)  # bad options fail before any file is read
     written = []
-    for source, target in tqdm(jobs, desc="denoise", unit="image", disable=not progress):
+    for source, target in tqdm(output_paths(inputs, out), desc="denoise", unit="image", disable=not progress):
         array = read_image(source)
-        written.append(write_image(target, denoise_array(model, array)))
+        try:
+            result = denoise_array(model, array, tile_px, overlap_px, batch_size, progress)
+        except N2NError as exc:
+            raise N2NError(f"{source}: {exc}") from None
+        written.append(write_image(target, result))
     return written

@@ -65,6 +65,9 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise N2NError(f"{path}: no such image file")
+    if _is_16bit_colour_png(path):
+        raise N2NError(f"{path}: 16-bit PNG with colour or alpha is not supported (Pillow would read it as "
+                       "8-bit); save it as 16-bit TIFF")
     try:
         array = np.asarray(iio.imread(path))
     except Exception as exc:  # imageio raises many types for bad files
@@ -83,8 +86,21 @@ def write_image(path: str | Path, array: np.ndarray) -> Path:
     """Write an H×W×C uint8/uint16 array atomically; the suffix picks the format."""
     import imageio.v3 as iio
 
-    array = array[:, :, 0] if array.shape[2] == 1 else array
-    return atomic_write(path, lambda tmp: iio.imwrite(tmp, array, extension=Path(path).suffix))
+    pixels = array[:, :, 0] if array.shape[2] == 1 else array
+    try:
+        return atomic_write(path, lambda tmp: iio.imwrite(tmp, pixels, extension=Path(path).suffix))
+    except (OSError, TypeError, ValueError) as exc:  # formats refuse some modes: RGBA JPEG, 16-bit RGB PNG
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise N2NError(f"{path}: cannot write this {array.dtype} {array.shape[2]}-channel image ({reason}); "
+                       "TIFF (.tif) takes every bit depth and alpha") from None
+
+
+def _is_16bit_colour_png(path: Path) -> bool:
+    """PNG header says 16 bits per sample and colour type RGB (2), grey+alpha (4) or RGBA (6):
+    Pillow reads only 16-bit plain greyscale PNG at full depth."""
+    with open(path, "rb") as f:
+        header = f.read(26)
+    return len(header) == 26 and header[:8] == b"\x89PNG\r\n\x1a\n" and header[24] == 16 and header[25] in (2, 4, 6)
 
 
 def to_chw_255(array: np.ndarray, channels: int):

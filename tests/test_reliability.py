@@ -294,7 +294,7 @@ CASES = [
                  "x.png: not a readable image", id="denoise-input-not-an-image"),
     pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", p / "img0.png", "--model", m],
                  "img0.png: the output would overwrite this input", id="denoise-output-is-input"),
-    pytest.param(lambda t, p, m: ["denoise", p, "-o", t, "--model", m],
+    pytest.param(lambda t, p, m: ["denoise", p, "-o", p, "--model", m],
                  "the output would overwrite this input", id="denoise-folder-onto-itself"),
     pytest.param(lambda t, p, m: text(t / "afile", "") and ["denoise", p / "img0.png", "-o",
                                                                    t / "afile" / "o.png", "--model", m],

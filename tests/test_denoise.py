@@ -1,0 +1,218 @@
+"""Denoising users' files: tiling with blending, bit depths, modes, folders, errors."""
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from noise2noise import checkpoint
+from noise2noise.cli import main
+from noise2noise.config import TrainConfig
+from noise2noise.denoise import denoise_files, denoise_image, denoise_tensor, tile_starts
+from noise2noise.errors import N2NError
+from noise2noise.metrics import psnr_db
+from noise2noise.unet import UNet
+
+# measured in test_tiled_equals_whole_image_inference: at most 0.071 grey levels (of 255)
+# with a 32 px overlap for the trained depth-2 U-Net (docs/denoise.md)
+TILING_TOLERANCE = 0.5
+
+
+@pytest.fixture(scope="module")
+def trained_unet(photo) -> UNet:
+    """A narrow U-Net trained for a few Noise2Noise steps on crops of a real photo."""
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    net = UNet(3, 3, width=8, depth=2).to(memory_format=torch.channels_last)
+    optimiser = torch.optim.Adam(net.parameters(), lr=3e-3)
+    clean = torch.from_numpy(photo).permute(2, 0, 1).float() / 255
+    for _ in range(30):
+        corners = torch.randint(0, 128 - 24, (8, 2), generator=generator)
+        crops = torch.stack([clean[:, y : y + 24, x : x + 24] for y, x in corners.tolist()])
+        noisy_input, noisy_target = ((crops + 0.1 * torch.randn(crops.shape, generator=generator))
+                                     .contiguous(memory_format=torch.channels_last)  # ~8× faster on CPU
+                                     for _ in range(2))
+        loss = (net(noisy_input) - noisy_target).pow(2).mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return net.eval()
+
+
+def identity(channels: int) -> nn.Conv2d:
+    """A 1×1 convolution that returns its input: pixel-exact round trips."""
+    conv = nn.Conv2d(channels, channels, 1)
+    with torch.no_grad():
+        conv.weight.copy_(torch.eye(channels)[:, :, None, None])
+        conv.bias.zero_()
+    return conv
+
+
+def noisy_photo(photo: np.ndarray, seed: int = 0) -> torch.Tensor:
+    clean = torch.from_numpy(photo).permute(2, 0, 1).float()
+    noise = 25 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed))
+    return (clean + noise).clamp(0, 255).round()
+
+
+@pytest.mark.parametrize("size,tile,stride", [(128, 64, 32), (100, 64, 48), (64, 64, 32), (20, 64, 32), (65, 8, 4)])
+def test_tiles_cover_the_side_and_end_at_the_border(size, tile, stride):
+    starts = tile_starts(size, tile, stride)
+    covered = np.zeros(size, bool)
+    for start in starts:
+        covered[start : start + tile] = True
+    assert covered.all() and starts[0] == 0 and starts[-1] == max(size - tile, 0)
+    assert all(0 < b - a <= stride for a, b in zip(starts, starts[1:]))
+
+
+@pytest.mark.parametrize("height,width", [(45, 61), (37, 31), (16, 70)])
+def test_blending_is_exact_for_a_pixelwise_model(height, width):
+    # a 1×1 convolution sees no tile border, so any error here is in the blend weights
+    torch.manual_seed(0)
+    model = nn.Conv2d(3, 3, 1).eval()
+    image = torch.rand(3, height, width) * 255
+    tiled = denoise_image(model, image, tile_px=16, overlap_px=8, batch_size=3)
+    assert tiled.shape == (3, height, width)
+    assert torch.allclose(tiled, denoise_tensor(model, image[None])[0], atol=1e-3)
+
+
+def test_tiled_equals_whole_image_inference(trained_unet, photo):
+    noisy = noisy_photo(photo)[:, :117, :101]  # odd sides: the padding path too
+    whole = denoise_tensor(trained_unet, noisy[None])[0]
+    tiled = denoise_image(trained_unet, noisy, tile_px=64, overlap_px=32, batch_size=2)
+    seamed = denoise_image(trained_unet, noisy, tile_px=64, overlap_px=0, batch_size=2)
+    clean = torch.from_numpy(photo[:117, :101]).permute(2, 0, 1).float()
+    assert psnr_db(whole / 255, clean / 255) > psnr_db(noisy / 255, clean / 255) + 1  # the net denoises
+    assert (tiled - whole).abs().max() < TILING_TOLERANCE
+    # without overlap the tile borders show: the blending is what makes tiles agree
+    assert (seamed - whole).abs().max() > 20 * (tiled - whole).abs().max()
+
+
+class CountingBatches(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net, self.in_channels, self.multiple_px = net, net.in_channels, net.multiple_px
+        self.batch_sizes: list[int] = []
+
+    def forward(self, x):
+        self.batch_sizes.append(x.shape[0])
+        return self.net(x)
+
+
+def test_tiles_are_batched_and_small_images_are_not_tiled(trained_unet):
+    model = CountingBatches(trained_unet)
+    denoise_image(model, torch.rand(3, 100, 90) * 255, tile_px=48, overlap_px=16, batch_size=4)
+    assert model.batch_sizes == [4, 4, 1]  # 3×3 tiles
+    model.batch_sizes.clear()
+    denoise_image(model, torch.rand(3, 48, 40) * 255, tile_px=48, overlap_px=16, batch_size=4)
+    assert model.batch_sizes == [1]
+
+
+@pytest.mark.parametrize("name,channels", [("grey16.png", 1), ("rgb16.tif", 3), ("rgba16.tiff", 4), ("grey16.tif", 1)])
+def test_16_bit_files_keep_all_their_bits(tmp_path, name, channels):
+    rng = np.random.default_rng(0)
+    shape = (37, 45) if channels == 1 else (37, 45, channels)
+    image = rng.integers(0, 65536, shape, dtype=np.uint16)
+    iio.imwrite(tmp_path / name, image)
+    model = identity(1 if channels == 1 else 3)
+    [written] = denoise_files(model, [tmp_path / name], tmp_path / "out", tile_px=16, overlap_px=8, progress=False)
+    restored = iio.imread(written)
+    assert written == tmp_path / "out" / name
+    assert restored.dtype == np.uint16 and restored.shape == image.shape
+    assert np.abs(restored.astype(int) - image).max() <= 1  # not squeezed through 8 bits
+
+
+def test_folders_are_mirrored_recursively_in_every_format(tmp_path, trained_unet, photo):
+    source = tmp_path / "shoot"
+    (source / "day1" / "raw").mkdir(parents=True)
+    noisy = noisy_photo(photo).permute(1, 2, 0).numpy().astype(np.uint8)
+    iio.imwrite(source / "a.png", noisy[:70, :90])
+    iio.imwrite(source / "day1" / "b.jpg", noisy[:50, :61], quality=95)
+    iio.imwrite(source / "day1" / "raw" / "c.tif", noisy[:33, :40, 0])
+    alpha = np.arange(1600, dtype=np.uint8).reshape(40, 40)
+    iio.imwrite(source / "day1" / "d.png", np.dstack([noisy[:40, :40], alpha]))
+    written = denoise_files(trained_unet, [source], tmp_path / "clean", tile_px=32, overlap_px=16, progress=False)
+    expected = {"a.png": (70, 90, 3), "day1/b.jpg": (50, 61, 3), "day1/raw/c.tif": (33, 40), "day1/d.png": (40, 40, 4)}
+    assert sorted(str(p.relative_to(tmp_path / "clean")) for p in written) == sorted(expected)
+    for name, shape in expected.items():
+        before, after = iio.imread(source / name), iio.imread(tmp_path / "clean" / name)
+        assert after.shape == shape and after.dtype == np.uint8
+        assert np.abs(after.astype(float) - before).mean() > 1  # it was denoised, not copied
+    assert (iio.imread(tmp_path / "clean" / "day1" / "d.png")[:, :, 3] == alpha).all()
+
+
+def test_several_inputs_go_under_their_names_and_clashes_are_refused(tmp_path, photo):
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        iio.imwrite(tmp_path / folder / "same.png", photo[:20, :20])
+    model = identity(3)
+    written = denoise_files(model, [tmp_path / "x", tmp_path / "y" / "same.png"], tmp_path / "out", progress=False)
+    assert written == [tmp_path / "out" / "x" / "same.png", tmp_path / "out" / "same.png"]
+    with pytest.raises(N2NError, match="would both be written to"):
+        denoise_files(model, [tmp_path / "x" / "same.png", tmp_path / "y" / "same.png"], tmp_path / "o2")
+    with pytest.raises(N2NError, match="would overwrite this input"):
+        denoise_files(model, [tmp_path / "x"], tmp_path / "x")
+
+
+def test_16_bit_colour_png_is_refused_not_silently_truncated(tmp_path):
+    import struct
+    import zlib
+
+    # written by hand: Pillow (behind imageio) cannot write 16-bit RGB PNG, and reads it as 8-bit
+    rows = b"".join(b"\x00" + np.full((2, 3), 1000, ">u2").tobytes() for _ in range(2))
+    chunk = lambda kind, data: (struct.pack(">I", len(data)) + kind + data
+                                + struct.pack(">I", zlib.crc32(kind + data)))
+    header = struct.pack(">IIBBBBB", 2, 2, 16, 2, 0, 0, 0)  # 2×2, 16-bit, RGB
+    (tmp_path / "deep.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                                        + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    with pytest.raises(N2NError, match=r"deep.png: 16-bit PNG with colour or alpha is not supported"):
+        denoise_files(identity(3), [tmp_path / "deep.png"], tmp_path / "out", progress=False)
+    image16 = np.full((8, 8, 3), 1000, np.uint16)
+    iio.imwrite(tmp_path / "deep.tif", image16)
+    with pytest.raises(N2NError, match=r"out.png: cannot write this uint16 3-channel image"):
+        denoise_files(identity(3), [tmp_path / "deep.tif"], tmp_path / "out.png", progress=False)
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def save_unet(path, in_channels: int):
+    torch.manual_seed(0)
+    net = UNet(in_channels, in_channels, width=8, depth=2)
+    return checkpoint.save(path, net, TrainConfig(width=8, depth=2))
+
+
+def test_cli_denoises_a_large_image_in_tiles(tmp_path, capsys, photo):
+    iio.imwrite(tmp_path / "big.png", photo[:100, :90])
+    code, out, err = run(capsys, "denoise", tmp_path / "big.png", "-o", tmp_path / "big_clean.png", "--model",
+                         save_unet(tmp_path / "rgb.pt", 3), "--tile", "48", "--overlap", "16", "--batch-size", "2",
+                         "--device", "cpu", "--quiet")
+    assert code == 0, err
+    assert "wrote 1 image(s)" in out and iio.imread(tmp_path / "big_clean.png").shape == (100, 90, 3)
+
+
+def test_cli_errors_name_the_file_and_the_problem(tmp_path, capsys, photo):
+    iio.imwrite(tmp_path / "colour.png", photo[:20, :20])
+    code, _, err = run(capsys, "denoise", tmp_path / "colour.png", "-o", tmp_path / "out", "--model",
+                       save_unet(tmp_path / "grey.pt", 1), "--quiet")
+    line = one_error_line(err)
+    assert code == 2 and "colour.png: this model was trained on greyscale images" in line
+    code, _, err = run(capsys, "denoise", tmp_path / "colour.png", "-o", tmp_path / "out", "--model",
+                       save_unet(tmp_path / "rgb.pt", 3), "--tile", "16", "--overlap", "16", "--quiet")
+    assert code == 2 and "tile 16 px with overlap 16 px leaves no stride" in one_error_line(err)
+
+
+def test_a_model_for_other_channels_is_refused_naming_the_file(tmp_path, photo):
+    iio.imwrite(tmp_path / "rgb.png", photo[:20, :20])
+    with pytest.raises(N2NError, match=r"rgb.png: the model maps 4 to 3 channels; image files need a greyscale"):
+        denoise_files(UNet(4, 3, width=8, depth=1), [tmp_path / "rgb.png"], tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
