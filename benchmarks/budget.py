@@ -5,7 +5,7 @@ Gaussian sigma=25 pairs, validated on held-out images every ``--eval-every`` sec
 Prints the final PSNR of each config and how long the default needed to reach the seed
 config's final PSNR; writes curves.json and psnr_vs_time.png to --out.
 
-    python benchmarks/budget.py --data ../shared/datasets/cbsd432 --budget 10m --out runs/budget
+    python benchmarks/budget.py --data ../shared/datasets/cbsd432 --budget 10m --out runs/budget [--parallel]
 """
 
 from __future__ import annotations
@@ -26,6 +26,15 @@ def curve(run_dir: Path) -> list[tuple[float, float]]:
     return [(r["time_s"], r["psnr_db"]) for r in rows if r["kind"] == "val"]
 
 
+def _run_one(index: int, names: list[str], base: dict, out: Path, threads: int) -> None:
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    name = names[index]
+    run_training(TrainConfig(**base, **(SEED if name == "seed" else {})), out / name, overwrite=True, progress=False)
+
+
 def time_to_reach(points: list[tuple[float, float]], target_db: float) -> float | None:
     return next((t for t, db in points if db >= target_db), None)
 
@@ -37,17 +46,27 @@ def main() -> None:
     parser.add_argument("--eval-every", default="30s")
     parser.add_argument("--configs", default="default,seed", help="comma list of: default, seed")
     parser.add_argument("--out", type=Path, default=Path("runs/budget"))
+    parser.add_argument("--parallel", action="store_true",
+                        help="train the configs at the same time, one process and one thread each")
     args = parser.parse_args()
     base = dict(data=args.data, noise="gaussian", noise_level=25.0, crop_px=32, val_patches=500,
                 time_budget_s=parse_duration_s(args.budget), eval_every_s=parse_duration_s(args.eval_every),
                 checkpoint_every_s=0.0)
+    names = args.configs.split(",")
+    if args.parallel:  # one process and one core per config: same machine, same minutes
+        import torch.multiprocessing as mp
+
+        mp.start_processes(_run_one, args=(names, base, args.out, 1), nprocs=len(names), start_method="spawn")
+    else:
+        for i in range(len(names)):
+            _run_one(i, names, base, args.out, 0)
     curves = {}
-    for name in args.configs.split(","):
-        cfg = TrainConfig(**base, **(SEED if name == "seed" else {}))
-        result = run_training(cfg, args.out / name, overwrite=True, progress=False)
-        curves[name] = {"config": cfg.to_dict(), "curve": curve(args.out / name), "final": result.metrics}
-        print(f"{name:>8}: {result.metrics['psnr_db']:.2f} dB after {result.train_time_s:.0f} s "
-              f"(noisy {result.metrics['psnr_noisy_db']:.2f} dB, {result.steps} steps)", flush=True)
+    for name in names:
+        results = json.loads((args.out / name / "results.json").read_text())
+        curves[name] = {"config": json.loads((args.out / name / "config.json").read_text()),
+                        "curve": curve(args.out / name), "final": results["validation"]}
+        print(f"{name:>8}: {results['validation']['psnr_db']:.2f} dB after {results['train_time_s']:.0f} s "
+              f"(noisy {results['validation']['psnr_noisy_db']:.2f} dB, {results['steps']} steps)", flush=True)
     if {"default", "seed"} <= curves.keys():
         target = curves["seed"]["final"]["psnr_db"]
         reached = time_to_reach(curves["default"]["curve"], target)

@@ -158,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--noise", default="gaussian", help="noise model (default: gaussian)")
     export.add_argument("--noise-level", default=None, help="noise level (default: the noise's own)")
     export.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    add_noise = data_commands.add_parser("add-noise", help="write a noisy copy of an image",
+                                         description="Add synthetic noise to an image file (same size, "
+                                         "bit depth and alpha), e.g. to try a model on a photo.")
+    add_noise.add_argument("image", type=Path, help="image file")
+    add_noise.add_argument("-o", "--out", type=Path, required=True, help="output image file")
+    add_noise.add_argument("--noise", default="gaussian", help="noise model (default: gaussian)")
+    add_noise.add_argument("--noise-level", default=None, help="noise level (default: the noise's own)")
+    add_noise.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     return parser
 
 
@@ -251,8 +259,12 @@ def _cmd_export(args: argparse.Namespace) -> None:
 
 
 def _cmd_data(args: argparse.Namespace) -> None:
-    from noise2noise.data import export_course
+    from noise2noise.data import add_noise_file, export_course
 
+    if args.data_command == "add-noise":
+        written = add_noise_file(args.image, args.out, args.noise, args.noise_level, args.seed)
+        print(f"wrote {written}")
+        return
     train_path, val_path = export_course(args.source, args.out, args.pairs, args.val_pairs, args.crop_px,
                                          args.noise, args.noise_level, args.seed)
     print(f"wrote {train_path} ({args.pairs} pairs) and {val_path} ({args.val_pairs} pairs)")

@@ -415,3 +415,24 @@ def export_course(source: str, out_dir: str | Path, pairs: int, val_pairs: int, 
     val_path = atomic_write(out_dir / "val_data.pkl", lambda t: torch.save(
         (val_noisy.round().to(torch.uint8), val_clean.round().to(torch.uint8)), t))
     return train_path, val_path
+
+
+def add_noise_file(source: str | Path, target: str | Path, noise: str, noise_level, seed: int = 0) -> Path:
+    """Write a noisy copy of an image file (same size and bit depth; alpha kept), e.g. to
+    make test images or a before/after comparison."""
+    import numpy as np
+
+    from noise2noise.images import read_image, write_image
+
+    level = TrainConfig(noise=noise, noise_level=noise_level).noise_level
+    if Path(target).resolve() == Path(source).resolve():
+        raise N2NError(f"{source}: the output would overwrite this input; choose another -o")
+    array = read_image(source)
+    colour = array[:, :, : 3 if array.shape[2] >= 3 else 1]
+    scale = 65535.0 if array.dtype == np.uint16 else 255.0
+    clean = torch.from_numpy(colour.astype(np.float32) / scale).permute(2, 0, 1).unsqueeze(0)
+    noisy = build_noise(noise, level, clip=True)(clean, torch.Generator().manual_seed(seed))[0]
+    result = np.round(noisy.permute(1, 2, 0).numpy() * scale).astype(array.dtype)
+    if array.shape[2] in (2, 4):
+        result = np.concatenate([result, array[:, :, -1:]], axis=2)
+    return write_image(target, result)

@@ -151,3 +151,15 @@ def test_help_does_not_import_torch_and_module_entry_point_works(tmp_path):
     done = subprocess.run([sys.executable, "-m", "noise2noise", "denoise", str(tmp_path / "missing.png"),
                            "-o", str(tmp_path / "out")], capture_output=True, text=True)
     assert done.returncode == 2 and "missing.png: no such file or folder" in one_error_line(done.stderr)
+
+
+def test_add_noise_writes_a_noisy_copy_of_the_same_size_and_depth(tmp_path, photo, capsys):
+    iio.imwrite(tmp_path / "clean.png", photo)
+    code, _, err = run(capsys, "data", "add-noise", tmp_path / "clean.png", "-o", tmp_path / "noisy.png",
+                       "--noise-level", "25")
+    assert code == 0, err
+    noisy = iio.imread(tmp_path / "noisy.png")
+    assert noisy.shape == photo.shape and noisy.dtype == np.uint8
+    assert 18 < (noisy.astype(float) - photo).std() < 26  # sigma 25, clipped at 0 and 255
+    code, _, err = run(capsys, "data", "add-noise", tmp_path / "clean.png", "-o", tmp_path / "clean.png")
+    assert code == 2 and "would overwrite this input" in one_error_line(err)
