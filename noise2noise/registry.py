@@ -22,6 +22,7 @@ _WHERE = {
     "loss": ("noise2noise.losses", "LOSSES"),
     "optimizer": ("noise2noise.optim", "OPTIMIZERS"),
     "schedule": ("noise2noise.optim", "SCHEDULES"),
+    "augment": ("noise2noise.augment", "AUGMENTS"),
 }
 
 
