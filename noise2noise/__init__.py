@@ -17,6 +17,8 @@ _EXPORTS = {
     "TrainConfig": "noise2noise.config",
     "run_training": "noise2noise.train",
     "fit": "noise2noise.train",
+    "load_study": "noise2noise.sweep",
+    "run_sweep": "noise2noise.sweep",
     "UNet": "noise2noise.unet",
     "psnr_db": "noise2noise.metrics",
     "ssim": "noise2noise.metrics",

@@ -40,7 +40,7 @@ def code_version() -> str:
 
 def model_args(model: nn.Module, arch: str) -> dict[str, Any]:
     return {"arch": arch, "in_channels": model.in_channels, "out_channels": model.out_channels,
-            "width": model.width, "depth": model.depth}
+            "width": model.width, "depth": model.depth, "output": model.output}
 
 
 def save(path: str | Path, model: nn.Module, config: TrainConfig, **state: Any) -> Path:

@@ -143,6 +143,16 @@ def build_parser() -> argparse.ArgumentParser:
     export_model.add_argument("--model", type=Path,
                               help="checkpoint.pt (default: the shipped pretrained model)")
 
+    sweep = commands.add_parser("sweep", help="run a study: tables of config grids over seeds",
+                                description="Train every setting of a study file's tables for each of its "
+                                "seeds under one time budget, appending each finished run to "
+                                "runs.jsonl (a re-run skips finished runs), then write tables.md, "
+                                "runs.csv, curves.png and samples.png of the best run.")
+    sweep.add_argument("study", type=Path, metavar="STUDY.toml", help="study file (see studies/seed.toml)")
+    sweep.add_argument("--out", type=Path, help="study folder (default: runs/STUDY-NAME)")
+    sweep.add_argument("--budget", help="time budget per run, overriding the study's, e.g. 30s or 10m")
+    sweep.add_argument("--report-only", action="store_true", help="only rewrite the tables and figures")
+
     data = commands.add_parser("data", help="data tools")
     data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     export = data_commands.add_parser("export-course", help="write course-format train_data.pkl and "
@@ -252,6 +262,17 @@ def _cmd_denoise(args: argparse.Namespace) -> None:
     print(f"wrote {len(written)} image(s) to {args.out}")
 
 
+def _cmd_sweep(args: argparse.Namespace) -> None:
+    from noise2noise.sweep import load_study, run_sweep, write_report
+
+    study = load_study(args.study, budget=args.budget)
+    out = args.out or Path("runs") / args.study.stem
+    if args.report_only and not (out / "runs.jsonl").is_file():
+        raise N2NError(f"{out}: no runs.jsonl to report on; run the sweep first (without --report-only)")
+    tables = write_report(study, out) if args.report_only else run_sweep(study, out)
+    print(f"\n{tables.read_text()}\nwrote {tables}, {out / 'runs.csv'} and {out / 'curves.png'}")
+
+
 def _cmd_export(args: argparse.Namespace) -> None:
     from noise2noise.export import export_onnx
 
@@ -273,7 +294,7 @@ def _cmd_data(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = {"train": _cmd_train, "evaluate": _cmd_evaluate, "denoise": _cmd_denoise,
-               "export": _cmd_export, "data": _cmd_data}[args.command]
+               "export": _cmd_export, "sweep": _cmd_sweep, "data": _cmd_data}[args.command]
     try:
         command(args)
     except N2NError as exc:

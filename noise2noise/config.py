@@ -85,6 +85,8 @@ class TrainConfig:
     schedule: str = field(default="rampdown", metadata=_help(
         "learning-rate schedule, laid over the time budget (or the epochs)"))
     batch_size: int = field(default=64, metadata=_help("pairs per step"))
+    augment: str = field(default="none", metadata=_help(
+        "augmentation of each training batch (same geometry for input and target)"))
     time_budget_s: float | None = field(default=600.0, metadata=_help(
         "wall-clock training budget, e.g. 90s, 10m, 1h; 'none' to train by epochs"))
     epochs: int | None = field(default=None, metadata=_help(
@@ -136,7 +138,7 @@ class TrainConfig:
             raise N2NError(f"config field epochs={self.epochs!r} must be a positive integer")
         if self.crop_px % 2:
             raise N2NError(f"config field crop_px={self.crop_px} must be even")
-        for kind in ("noise", "arch", "init", "loss", "optimizer", "schedule"):
+        for kind in ("noise", "arch", "init", "loss", "optimizer", "schedule", "augment"):
             registry.check(kind, getattr(self, kind))
         registry.get("noise")[self.noise].check_level(self.noise_level)
         registry.check("mode", self.mode)
@@ -145,6 +147,14 @@ class TrainConfig:
                            "images); noisy pairs are read from paired folders or tensor files as they are")
         if not self.nb2nb_gamma >= 0:
             raise N2NError(f"config field nb2nb_gamma={self.nb2nb_gamma!r} must be >= 0")
+        from noise2noise.augment import GEOMETRIC
+
+        if self.augment in GEOMETRIC and (self.noise == "bernoulli" or self.mode == "neighbor2neighbor"):
+            raise N2NError(f"config field augment={self.augment!r} moves pixels and cannot be combined with "
+                           "per-pixel target masks (noise='bernoulli', mode='neighbor2neighbor'); "
+                           "use none or gaussian")
+        if self.loss == "bce" and not self.clip:
+            raise N2NError("config field loss='bce' needs targets in [0, 1]: set clip = true")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             raise N2NError(f"config field device={self.device!r}: use auto, cpu, cuda or cuda:N")
 

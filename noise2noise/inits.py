@@ -8,6 +8,7 @@ from noise2noise.registry import Registry
 
 INITS = Registry("init")
 _SLOPE = 0.1  # leaky ReLU slope of the U-Net
+NORMAL_STD = 0.02  # the fixed sigma of `normal` (the DCGAN/GPT-2 convention)
 
 
 def _apply(model: nn.Module, hidden, output) -> None:
@@ -44,3 +45,17 @@ def xavier_normal(model: nn.Module) -> None:
 @INITS.register("xavier_uniform")
 def xavier_uniform(model: nn.Module) -> None:
     _apply(model, nn.init.xavier_uniform_, nn.init.xavier_uniform_)
+
+
+@INITS.register("normal")
+def normal(model: nn.Module) -> None:
+    """N(0, 0.02²) for every weight, whatever the layer's fan-in (no variance scaling)."""
+    _apply(model, lambda w: nn.init.normal_(w, std=NORMAL_STD), lambda w: nn.init.normal_(w, std=NORMAL_STD))
+
+
+@INITS.register("constant")
+def constant(model: nn.Module) -> None:
+    """Every weight 1/fan-in (each output the mean of its inputs): a baseline that keeps the
+    signal's scale but never breaks the symmetry between channels."""
+    fill = lambda w: nn.init.constant_(w, 1.0 / w[0].numel())  # noqa: E731
+    _apply(model, fill, fill)

@@ -130,10 +130,7 @@ class ImpulseNoise(_Noise):
 
     level: tuple[float, float] = (0.5, 0.5)
     clip: bool = True  # always within range
-    # The paper's loss is annealed L0 (the mode of the targets); the 'l0' loss is being
-    # added on another branch: switch to "l0" once it is registered. L1 (the median) is
-    # the best registered choice meanwhile and is right for p < 0.5.
-    recommended_loss = "l1"
+    recommended_loss = "l0"  # annealed L0 seeks the mode of the targets (the paper)
     default_level = (0.5, 0.5)
 
     @staticmethod

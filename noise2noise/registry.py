@@ -23,6 +23,7 @@ _WHERE = {
     "optimizer": ("noise2noise.optim", "OPTIMIZERS"),
     "schedule": ("noise2noise.optim", "SCHEDULES"),
     "mode": ("noise2noise.data", "MODES"),
+    "augment": ("noise2noise.augment", "AUGMENTS"),
 }
 
 

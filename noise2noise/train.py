@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from noise2noise import checkpoint, distributed
+from noise2noise.augment import AUGMENTS
 from noise2noise.config import TrainConfig
 from noise2noise.data import Extras, Generators, build_training_data
 from noise2noise.denoise import autocast, denoise_tensor, resolve_device
@@ -26,7 +27,7 @@ from noise2noise.evaluate import evaluate_pairs
 from noise2noise.figures import sample_figure
 from noise2noise.images import atomic_write
 from noise2noise.inits import INITS
-from noise2noise.losses import LOSSES, masked_loss
+from noise2noise.losses import LOSSES, masked_loss, output_activation
 from noise2noise.optim import OPTIMIZERS, SCHEDULES
 from noise2noise.unet import build_model
 
@@ -48,15 +49,18 @@ class TrainResult:
     train_time_s: float
     metrics: dict[str, Any] | None  # final validation metrics, when validation data exist
     out_dir: Path | None
+    log: list[dict[str, Any]]  # the rows of metrics.jsonl (training loss, validation), kept in memory
 
 
 class _JsonLines:
-    """Append-only metrics log (one JSON object per line); a no-op without a folder."""
+    """Append-only metrics log (one JSON object per line, also kept in ``rows``)."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
+        self.rows: list[dict[str, Any]] = []
 
     def write(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
         if self.path is not None:
             with open(self.path, "a") as f:
                 f.write(json.dumps(row) + "\n")
@@ -78,8 +82,12 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
     device = distributed.rank_device(resolve_device(cfg.device), ranks)
     torch.manual_seed(cfg.seed)
     if model is None:
-        model = build_model(cfg.arch, source.channels, source.channels, cfg.width, cfg.depth)
+        model = build_model(cfg.arch, source.channels, source.channels, cfg.width, cfg.depth,
+                            output=output_activation(cfg.loss))
         INITS[cfg.init](model)
+    elif getattr(model, "output", "linear") != output_activation(cfg.loss):
+        raise N2NError(f"loss {cfg.loss!r} needs a network with a {output_activation(cfg.loss)} output; "
+                       f"this one has a {getattr(model, 'output', 'linear')} output")
     model.to(device, memory_format=torch.channels_last).train()
     if ranks.active:
         source.shard(ranks.rank, ranks.world_size)
@@ -91,7 +99,7 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
     if cfg.compile_model:
         train_model = torch.compile(train_model)
     optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), cfg.lr, cfg.weight_decay)
-    schedule, loss_fn = SCHEDULES[cfg.schedule], LOSSES[cfg.loss]
+    schedule, loss_fn, augment = SCHEDULES[cfg.schedule], LOSSES[cfg.loss], AUGMENTS[cfg.augment]
     gens = Generators.seeded(cfg.seed + 7919 * ranks.rank, device)  # one random stream per rank
     steps_per_epoch = math.ceil(len(source) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs if cfg.epochs else None
@@ -161,6 +169,7 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
             lr = cfg.lr * schedule(p)
             for group in optimizer.param_groups:
                 group["lr"] = lr
+            noisy_input, noisy_target = augment(noisy_input, noisy_target, gens)
             noisy_input = noisy_input.contiguous(memory_format=torch.channels_last)
             with autocast(device):
                 prediction = train_model(noisy_input)
@@ -214,7 +223,7 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
         metrics = evaluate_pairs(model, *val)
         log.write({"kind": "val", "step": step, "time_s": round(train_time_s, 3), **metrics})
     save_checkpoint(finished=True)
-    return TrainResult(model, cfg, step, train_time_s, metrics, out_dir)
+    return TrainResult(model, cfg, step, train_time_s, metrics, out_dir, log.rows)
 
 
 RUN_FILES = ("metrics.jsonl", "checkpoint.pt", "results.json", "samples.png", "config.json")
@@ -329,9 +338,13 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
             "steps": result.steps, "train_time_s": round(result.train_time_s, 2),
             "code_version": checkpoint.code_version(), "validation": result.metrics})
         if val is not None:
-            noisy, clean = val[0][:4], val[1][:4]
-            denoised = denoise_tensor(result.model, noisy)
-            sample_figure(list(zip(noisy, clean, denoised)), out_dir / "samples.png",
-                          title=f"validation: {result.metrics['psnr_db']:.2f} dB "
-                                f"(noisy {result.metrics['psnr_noisy_db']:.2f} dB)")
+            write_samples(result.model, val, result.metrics, out_dir / "samples.png", title="validation")
     return result
+
+
+def write_samples(model: nn.Module, val: tuple[torch.Tensor, torch.Tensor], metrics: dict[str, Any],
+                  path: Path, title: str) -> Path:
+    """The noisy / clean / denoised figure of the first 4 validation pairs."""
+    noisy, clean = val[0][:4], val[1][:4]
+    return sample_figure(list(zip(noisy, clean, denoise_tensor(model, noisy))), path,
+                         title=f"{title}: {metrics['psnr_db']:.2f} dB (noisy {metrics['psnr_noisy_db']:.2f} dB)")

@@ -9,6 +9,8 @@ from torch import nn
 from noise2noise.registry import Registry
 
 ARCHS = Registry("arch")
+# activations of the output layer; a loss names the one it needs (losses.output_activation)
+OUTPUTS = {"linear": lambda t: t, "sigmoid": torch.sigmoid}
 
 
 def _conv(in_channels: int, out_channels: int) -> nn.Conv2d:
@@ -22,13 +24,16 @@ class UNet(nn.Module):
     ``depth`` counts the 2×2 max-pools (paper: 5) and ``width`` the encoder channels
     (paper: 48; decoders use 2·width, DEC_CONV1A/1B use 4/3 and 2/3 of width).
     Sides that are not multiples of 2**depth are padded (reflect) and cropped back.
+    ``output`` names the activation of the last layer (paper: linear; sigmoid for BCE).
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, width: int = 48,
-                 depth: int = 5) -> None:
+                 depth: int = 5, output: str = "linear") -> None:
         super().__init__()
+        if output not in OUTPUTS:
+            raise ValueError(f"unknown output activation {output!r}; choose from {', '.join(OUTPUTS)}")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.width, self.depth = width, depth
+        self.width, self.depth, self.output = width, depth, output
         self.slope = 0.1
         self.ENC_CONV0 = _conv(in_channels, width)
         for k in range(1, depth + 2):  # ENC_CONV1 .. ENC_CONV{depth+1}
@@ -65,7 +70,7 @@ class UNet(nn.Module):
         h = torch.cat([F.interpolate(h, scale_factor=2.0, mode="nearest"), skips.pop()], 1)
         h = act(self.DEC_CONV1A(h))
         h = act(self.DEC_CONV1B(h))
-        return self.DEC_CONV1C(h)[..., :height, :width]
+        return OUTPUTS[self.output](self.DEC_CONV1C(h)[..., :height, :width])
 
     def hidden_convs(self) -> list[nn.Conv2d]:
         return [m for name, m in self.named_children() if name != "DEC_CONV1C"]
@@ -84,5 +89,7 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
 
 
-def build_model(arch: str, in_channels: int, out_channels: int, width: int, depth: int) -> nn.Module:
-    return ARCHS[arch](in_channels=in_channels, out_channels=out_channels, width=width, depth=depth)
+def build_model(arch: str, in_channels: int, out_channels: int, width: int, depth: int,
+                output: str = "linear") -> nn.Module:
+    return ARCHS[arch](in_channels=in_channels, out_channels=out_channels, width=width, depth=depth,
+                       output=output)

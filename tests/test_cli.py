@@ -142,7 +142,7 @@ def test_bad_option_values_are_one_line(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert "argument --lr: invalid float value: 'fast'" in one_error_line(capsys.readouterr().err)
     code, _, err = run(capsys, "train", "--loss", "l3", "--out", tmp_path / "run")
-    assert code == 2 and "unknown loss 'l3'; choose from l1, l2" in one_error_line(err)
+    assert code == 2 and "unknown loss 'l3'; choose from bce, huber, l0, l1, l2" in one_error_line(err)
 
 
 def test_help_does_not_import_torch_and_module_entry_point_works(tmp_path):

@@ -4,13 +4,15 @@ import pytest
 import torch
 
 from noise2noise import registry
+from noise2noise.augment import AUGMENTS
 from noise2noise.config import TrainConfig
+from noise2noise.data import Generators
 from noise2noise.errors import N2NError
-from noise2noise.inits import INITS
+from noise2noise.inits import INITS, NORMAL_STD
 from noise2noise.losses import LOSSES, masked_loss
 from noise2noise.noise import NOISES, build_noise
 from noise2noise.optim import OPTIMIZERS, SCHEDULES
-from noise2noise.unet import ARCHS, build_model
+from noise2noise.unet import ARCHS, OUTPUTS, build_model
 
 
 def entries():
@@ -24,7 +26,7 @@ def test_every_entry_is_usable_from_a_config(kind, name):
 
 
 def test_unknown_names_list_the_choices():
-    with pytest.raises(N2NError, match="unknown loss 'l3'; choose from l1, l2"):
+    with pytest.raises(N2NError, match="unknown loss 'l3'; choose from bce, huber, l0, l1, l2"):
         LOSSES["l3"]
 
 
@@ -45,6 +47,7 @@ def test_loss_is_zero_for_a_perfect_prediction_and_positive_otherwise(name):
     target = torch.rand(2, 3, 8, 8)
     assert LOSSES[name](target, target, 0.5).item() == pytest.approx(0.0, abs=1e-6)
     assert LOSSES[name](target + 0.1, target, 0.5).item() > 0
+    assert LOSSES[name].output in OUTPUTS
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
@@ -78,6 +81,17 @@ def test_init_gives_finite_weights_and_zero_bias(name):
     assert all(torch.isfinite(p).all() for p in net.parameters())
     if name != "default":
         assert torch.count_nonzero(net.DEC_CONV1C.bias) == 0
+    if name == "normal":
+        assert net.ENC_CONV1.weight.std().item() == pytest.approx(NORMAL_STD, rel=0.15)
+    if name == "constant":
+        assert torch.all(net.ENC_CONV1.weight == 1 / (8 * 9))
+
+
+@pytest.mark.parametrize("name", sorted(AUGMENTS))
+def test_augment_keeps_the_batch_shape_of_input_and_target_equal(name):
+    noisy_input, noisy_target = torch.rand(4, 3, 16, 16), torch.rand(4, 3, 16, 16)
+    out_input, out_target = AUGMENTS[name](noisy_input, noisy_target, Generators.seeded(0, torch.device("cpu")))
+    assert out_input.shape == out_target.shape and out_input.shape[:2] == (4, 3)
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))

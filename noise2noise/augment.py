@@ -1,0 +1,78 @@
+"""Training-batch augmentations: (noisy_input, noisy_target) -> (noisy_input, noisy_target).
+
+They act on whole N×C×H×W batches in [0, 1] on the training device, and any geometric
+change is the same for the input and the target of a pair (they show the same scene).
+Random choices come from the training loop's generators: layout on the CPU, noise on
+the device, so a run stays reproducible from its seed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from noise2noise.registry import Registry
+
+if TYPE_CHECKING:
+    from noise2noise.data import Generators
+
+AUGMENTS = Registry("augment")
+INPUT_NOISE_STD = 10.0 / 255.0  # `gaussian`: extra noise on the input, in [0, 1] units
+CROP_SHARE = 0.75  # `crop`: side of the sub-crop relative to the batch's side
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+@AUGMENTS.register("none")
+def none(noisy_input: torch.Tensor, noisy_target: torch.Tensor, gens: Generators) -> Batch:
+    """No augmentation (the seed study's best)."""
+    return noisy_input, noisy_target
+
+
+@AUGMENTS.register("gaussian")
+def gaussian(noisy_input: torch.Tensor, noisy_target: torch.Tensor, gens: Generators) -> Batch:
+    """Gaussian noise, sigma 10/255, added to the input only (the seed study's Table II)."""
+    extra = torch.randn(noisy_input.shape, generator=gens.device, device=noisy_input.device,
+                        dtype=noisy_input.dtype)
+    return noisy_input + INPUT_NOISE_STD * extra, noisy_target
+
+
+def _dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Transform k of the 8 symmetries of a square: k % 4 quarter turns, then a flip if k >= 4."""
+    x = torch.rot90(x, k % 4, dims=(-2, -1))
+    return x.flip(-1) if k >= 4 else x
+
+
+@AUGMENTS.register("dihedral")
+def dihedral(noisy_input: torch.Tensor, noisy_target: torch.Tensor, gens: Generators) -> Batch:
+    """One of the 8 flips/rotations per pair. Non-square batches only get the 4 that keep
+    their shape (identity, 180° turn, and the two flips)."""
+    height, width = noisy_input.shape[-2:]
+    choices = torch.arange(8) if height == width else torch.tensor([0, 2, 4, 6])
+    which = choices[torch.randint(len(choices), (noisy_input.shape[0],), generator=gens.cpu)]
+    out_input, out_target = noisy_input.clone(), noisy_target.clone()
+    for k in which.unique().tolist():  # one batched op per transform, not per pair
+        index = (which == k).nonzero().flatten().to(noisy_input.device)
+        out_input[index] = _dihedral(noisy_input[index], k)
+        out_target[index] = _dihedral(noisy_target[index], k)
+    return out_input, out_target
+
+
+@AUGMENTS.register("crop")
+def crop(noisy_input: torch.Tensor, noisy_target: torch.Tensor, gens: Generators) -> Batch:
+    """A random window of 3/4 the side (rounded down to even) at its own place in each
+    pair, the same window for input and target. The batch gets smaller (32 -> 24 px);
+    it is not resized back, since resampling would blur and correlate the noise."""
+    n, _, height, width = noisy_input.shape
+    crop_h, crop_w = max(2, int(height * CROP_SHARE) // 2 * 2), max(2, int(width * CROP_SHARE) // 2 * 2)
+    top = torch.randint(height - crop_h + 1, (n,), generator=gens.cpu)
+    left = torch.randint(width - crop_w + 1, (n,), generator=gens.cpu)
+    rows = (top[:, None] + torch.arange(crop_h))[:, None, :, None].to(noisy_input.device)
+    cols = (left[:, None] + torch.arange(crop_w))[:, None, None, :].to(noisy_input.device)
+    pair = torch.arange(n, device=noisy_input.device)[:, None, None, None]
+    channel = torch.arange(noisy_input.shape[1], device=noisy_input.device)[None, :, None, None]
+    return noisy_input[pair, channel, rows, cols], noisy_target[pair, channel, rows, cols]
+
+
+GEOMETRIC = ("dihedral", "crop")  # move pixels: a per-pixel target mask would no longer line up

@@ -1,0 +1,353 @@
+"""Studies: tables of config grids, each setting trained over seeds under one time budget.
+
+A study file (TOML)::
+
+    seeds = [0, 1, 2]                  # the default
+    time_budget = "10m"                # per run; `n2n sweep --budget 30s` overrides it
+    [base]                             # TrainConfig fields shared by every run
+    data = "../shared/datasets/cbsd432"
+    [tables.optimizer]                 # one table: the grid of its axes
+    title = "Table I: optimiser and learning rate"
+    axes = { optimizer = ["sgd", "adam"], lr = [0.01, 0.001] }
+    set = { schedule = "constant" }    # optional: fields fixed for this table only
+
+The last axis gives a table's columns, the others its rows. Study folder: runs.jsonl
+(one line per finished run, appended at once), runs.csv, tables.md, curves.png, and
+best.pt with samples.png for the best run. A run is known by its resolved config, so a
+re-run skips finished runs and a setting shared by several tables is trained once.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import itertools
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from noise2noise.config import TrainConfig, parse_duration_s
+from noise2noise.errors import N2NError
+
+DEFAULT_SEEDS = (0, 1, 2)
+_STUDY_KEYS = {"title", "seeds", "time_budget", "base", "tables"}
+_TABLE_KEYS = {"title", "axes", "set"}
+# fields that never change the training data: runs differing only in these share one load
+_TRAINING_ONLY = {"arch", "width", "depth", "init", "loss", "optimizer", "lr", "weight_decay", "schedule",
+                  "batch_size", "augment", "time_budget_s", "epochs", "seed", "log_every", "eval_every_s",
+                  "checkpoint_every_s", "device"}
+_METRICS = ("psnr_db", "psnr_noisy_db", "ssim", "ssim_noisy")
+
+
+@dataclass
+class Cell:
+    """One setting of a table (axis -> value) and its runs, one config per seed."""
+
+    setting: dict[str, Any]
+    configs: list[TrainConfig]
+
+    @property
+    def label(self) -> str:
+        return ", ".join(f"{axis}={_fmt(value)}" for axis, value in self.setting.items())
+
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    axes: dict[str, list[Any]]
+    cells: list[Cell]
+
+
+@dataclass
+class Study:
+    path: Path
+    title: str
+    seeds: list[int]
+    time_budget_s: float | None
+    tables: list[Table]
+
+    def runs(self) -> dict[str, tuple[TrainConfig, str]]:
+        """Every distinct run in study order: key -> (config, label of its first cell)."""
+        out: dict[str, tuple[TrainConfig, str]] = {}
+        for table in self.tables:
+            for cell in table.cells:
+                for cfg in cell.configs:
+                    out.setdefault(run_key(cfg), (cfg, f"{cell.label}, seed={cfg.seed}"))
+        return out
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def run_key(cfg: TrainConfig) -> str:
+    """A run's identity: a hash of its resolved config (seed and budget included)."""
+    return hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_study(path: str | Path, budget: str | float | None = None) -> Study:
+    """Read and validate a study file; every run's config is built (and checked) here.
+    ``budget`` overrides the file's per-run ``time_budget``."""
+    path = Path(path)
+    try:
+        spec = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise N2NError(f"{path}: cannot read study file ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise N2NError(f"{path}: not a valid TOML study file ({exc})") from None
+    _check_keys(spec, _STUDY_KEYS, f"{path}")
+    seeds = spec.get("seeds", list(DEFAULT_SEEDS))
+    if not isinstance(seeds, list) or not seeds or not all(type(s) is int for s in seeds) \
+            or len(set(seeds)) != len(seeds):
+        raise N2NError(f"{path}: seeds = {seeds!r} must be a list of distinct integers, e.g. [0, 1, 2]")
+    budget = budget if budget is not None else spec.get("time_budget")
+    budget_s = parse_duration_s(budget) if budget is not None else None
+    base = spec.get("base", {})
+    if not isinstance(base, dict) or not isinstance(spec.get("tables"), dict) or not spec["tables"]:
+        raise N2NError(f"{path}: a study needs a [base] table of config fields and at least one "
+                       "[tables.NAME] with axes = {{field = [values, ...]}}")
+    tables = [_load_table(path, name, table, base, seeds, budget_s) for name, table in spec["tables"].items()]
+    return Study(path, str(spec.get("title", path.stem)), seeds, budget_s, tables)
+
+
+def _check_keys(values: dict[str, Any], known: set[str], where: str) -> None:
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise N2NError(f"{where}: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
+
+
+def _load_table(path: Path, name: str, spec: Any, base: dict[str, Any], seeds: list[int],
+                budget_s: float | None) -> Table:
+    where = f"{path} [tables.{name}]"
+    if not isinstance(spec, dict):
+        raise N2NError(f"{where}: expected a table with axes = {{field = [values, ...]}}")
+    _check_keys(spec, _TABLE_KEYS, where)
+    axes, fixed = spec.get("axes"), spec.get("set", {})
+    if not isinstance(axes, dict) or not axes or not all(isinstance(v, list) and v for v in axes.values()):
+        raise N2NError(f"{where}: axes must map config fields to non-empty lists of values")
+    for axis in ("seed", "time_budget_s"):
+        if axis in axes or axis in fixed:
+            raise N2NError(f"{where}: {axis} is set for the whole study (seeds, time_budget), not per table")
+    cells = []
+    for values in itertools.product(*axes.values()):
+        setting = dict(zip(axes, values))
+        run = {**base, **fixed, **setting}
+        if budget_s is not None:
+            run["time_budget_s"] = budget_s
+        try:
+            configs = [TrainConfig.from_dict({**run, "seed": s}, source=where) for s in seeds]
+        except N2NError as exc:
+            message = str(exc)
+            raise N2NError(message if message.startswith(where) else f"{where}: {message}") from None
+        cells.append(Cell(setting, configs))
+    return Table(name, str(spec.get("title", name)), axes, cells)
+
+
+def read_results(path: Path) -> dict[str, dict[str, Any]]:
+    """Finished runs of a results file by key; a torn last line (a crash mid-write) is skipped."""
+    results: dict[str, dict[str, Any]] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            results[row["key"]] = row
+    return results
+
+
+def _data_key(cfg: TrainConfig) -> str:
+    return json.dumps({k: v for k, v in cfg.to_dict().items() if k not in _TRAINING_ONLY}, sort_keys=True)
+
+
+def train_one(cfg: TrainConfig, source, val, code_version: str) -> tuple[dict[str, Any], Any]:
+    """One run of a study: (its results row, the trained model or None if it diverged)."""
+    from noise2noise.train import Diverged, fit
+
+    row: dict[str, Any] = {"key": run_key(cfg), "seed": cfg.seed}
+    try:
+        result = fit(cfg, source, val, progress=False)
+    except Diverged as exc:
+        row |= {"status": "diverged", "diverged_step": exc.step}
+        return row | {"config": cfg.to_dict(), "code_version": code_version}, None
+    curve = [[r["step"], r["loss"]] for r in result.log if r["kind"] == "train"]
+    row |= {"status": "ok", "steps": result.steps, "train_time_s": round(result.train_time_s, 2),
+            **{k: result.metrics[k] for k in _METRICS}, "curve": curve}
+    return row | {"config": cfg.to_dict(), "code_version": code_version}, result.model
+
+
+def run_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = print) -> Path:
+    """Train every run of ``study`` not yet in ``out_dir``/runs.jsonl, appending each result
+    as it finishes (a diverged run is recorded, never fatal), then write the report."""
+    from noise2noise import checkpoint
+    from noise2noise.data import build_training_data
+    from noise2noise.train import write_json
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results_path = out_dir / "runs.jsonl"
+    runs, done = study.runs(), read_results(results_path)
+    if results_path.is_file() and not results_path.read_bytes().endswith(b"\n"):
+        with open(results_path, "a") as f:  # end a torn last line so the next row starts afresh
+            f.write("\n")
+    todo = [key for key in runs if key not in done]
+    data_order = list(dict.fromkeys(_data_key(cfg) for cfg, _ in runs.values()))
+    todo.sort(key=lambda k: data_order.index(_data_key(runs[k][0])))  # stable: study order within
+    budget = f"{study.time_budget_s:g} s" if study.time_budget_s else "the base config's budget"
+    say(f"{study.path}: {len(runs)} runs, {len(runs) - len(todo)} already in {results_path}; "
+        f"{len(todo)} to train at {budget} each")
+    version = checkpoint.code_version()
+    write_json(out_dir / "study.json", {"study": str(study.path), "title": study.title, "seeds": study.seeds,
+                                        "time_budget_s": study.time_budget_s, "code_version": version})
+    best_db = max((r["psnr_db"] for k, r in done.items() if k in runs and r["status"] == "ok"), default=-math.inf)
+    data_key, source, val, best = None, None, None, None
+    for i, key in enumerate(todo, start=1):
+        cfg, label = runs[key]
+        if _data_key(cfg) != data_key:  # todo is grouped by data: each data config loads once
+            started = time.perf_counter()
+            source, val = build_training_data(cfg)
+            data_key = _data_key(cfg)
+            if val is None:
+                raise N2NError(f"{cfg.data}: a study needs validation data (val_data, or clean images "
+                               "to hold out with val_fraction > 0)")
+            say(f"loaded {cfg.data}: {len(source)} pairs per epoch, {val[0].shape[0]} validation crops "
+                f"({time.perf_counter() - started:.1f} s)")
+        row, model = train_one(cfg, source, val, version)
+        with open(results_path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        if row["status"] == "diverged":
+            say(f"[{i}/{len(todo)}] {label}: diverged at step {row['diverged_step']}")
+            continue
+        say(f"[{i}/{len(todo)}] {label}: {row['psnr_db']:.2f} dB (noisy {row['psnr_noisy_db']:.2f}), "
+            f"{row['steps']} steps")
+        if row["psnr_db"] > best_db:
+            best_db, best = row["psnr_db"], (model, val, row, label)
+            checkpoint.save(out_dir / "best.pt", model, cfg, run_key=key, label=label, finished=True)
+    _write_best_samples(out_dir, best, results_path)
+    return write_report(study, out_dir)
+
+
+def _write_best_samples(out_dir: Path, best: tuple | None, results_path: Path) -> None:
+    """samples.png of the best run: from memory when this sweep found it, else (only when
+    the figure is missing, e.g. after an interrupted sweep) from best.pt and its data."""
+    from noise2noise.checkpoint import load_model
+    from noise2noise.data import build_training_data
+    from noise2noise.train import write_samples
+
+    if best is None and ((out_dir / "samples.png").is_file() or not (out_dir / "best.pt").is_file()):
+        return
+    if best is None:
+        model, payload = load_model(out_dir / "best.pt")
+        val = build_training_data(TrainConfig.from_dict(payload["config"]))[1]
+        best = (model, val, read_results(results_path)[payload["run_key"]], payload["label"])
+    model, val, row, label = best
+    write_samples(model, val, row, out_dir / "samples.png", title=f"best run ({label})")
+
+
+def _cell_runs(cell: Cell, results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [results[run_key(cfg)] for cfg in cell.configs if run_key(cfg) in results]
+
+
+def _cell_psnr(rows: list[dict[str, Any]]) -> tuple[float, float] | None:
+    values = [r["psnr_db"] for r in rows if r["status"] == "ok"]
+    if not values:
+        return None
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _cell_text(rows: list[dict[str, Any]], n_seeds: int, best: bool) -> str:
+    stats = _cell_psnr(rows)
+    diverged = sum(r["status"] == "diverged" for r in rows)
+    if not rows:
+        return "–"
+    if stats is None:
+        return "diverged" if diverged == len(rows) else "–"
+    text = f"{stats[0]:.2f} ± {stats[1]:.2f}"
+    text = f"**{text}**" if best else text
+    if diverged:
+        text += f" ({diverged}/{n_seeds} diverged)"
+    elif len(rows) < n_seeds:
+        text += f" ({len(rows)}/{n_seeds} seeds)"
+    return text
+
+
+def format_table(table: Table, results: dict[str, dict[str, Any]], n_seeds: int) -> str:
+    """A markdown table of mean ± std PSNR (dB) over seeds; the best setting in bold."""
+    runs = [_cell_runs(cell, results) for cell in table.cells]
+    means = [_cell_psnr(rows) if rows and all(r["status"] == "ok" for r in rows) else None for rows in runs]
+    scores = [m[0] if m else -math.inf for m in means]
+    best = scores.index(max(scores)) if max(scores) > -math.inf else -1
+    texts = [_cell_text(rows, n_seeds, i == best) for i, rows in enumerate(runs)]
+    axes = list(table.axes)
+    if len(axes) == 1:
+        header = [axes[0], "PSNR (dB)"]
+        body = [[_fmt(cell.setting[axes[0]]), text] for cell, text in zip(table.cells, texts)]
+    else:
+        columns = table.axes[axes[-1]]
+        header = [f"{' × '.join(axes[:-1])} \\ {axes[-1]}", *[_fmt(v) for v in columns]]
+        body = []
+        for start in range(0, len(texts), len(columns)):
+            setting = table.cells[start].setting
+            body.append([", ".join(_fmt(setting[a]) for a in axes[:-1]), *texts[start : start + len(columns)]])
+    lines = [f"| {' | '.join(header)} |", f"|{'---|' * len(header)}"]
+    lines += [f"| {' | '.join(row)} |" for row in body]
+    noisy = [r["psnr_noisy_db"] for rows in runs for r in rows if r["status"] == "ok"]
+    if noisy:
+        lines.append(f"\nNoisy input: {statistics.fmean(noisy):.2f} dB.")
+    return "\n".join(lines)
+
+
+def write_report(study: Study, out_dir: str | Path) -> Path:
+    """tables.md, runs.csv and curves.png from the study's results file; returns tables.md."""
+    from noise2noise.figures import loss_curves
+    from noise2noise.images import atomic_write
+
+    out_dir = Path(out_dir)
+    results = read_results(out_dir / "runs.jsonl")
+    runs = study.runs()
+    budget = f"{study.time_budget_s:g} s" if study.time_budget_s else "see config"
+    parts = [f"# {study.title}\n",
+             f"Held-out PSNR (dB), mean ± std over seeds {', '.join(map(str, study.seeds))}; "
+             f"time budget per run: {budget}; best setting of each table in bold; study file: "
+             f"`{study.path}`; {sum(k in results for k in runs)}/{len(runs)} runs finished.\n"]
+    for table in study.tables:
+        parts.append(f"## {table.title}\n\n{format_table(table, results, len(study.seeds))}\n")
+    tables_path = atomic_write(out_dir / "tables.md", lambda tmp: tmp.write_text("\n".join(parts)))
+
+    rows = [results[k] for k in runs if k in results]
+    columns = ["key", "status", "seed", *_METRICS, "steps", "train_time_s", "diverged_step"]
+    columns += [name for name in TrainConfig().to_dict() if name not in columns]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, columns, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**row["config"], **row})
+    atomic_write(out_dir / "runs.csv", lambda tmp: tmp.write_text(buffer.getvalue()))
+
+    panels = {table.title: {_curve_label(cell, results): _mean_curve(_cell_runs(cell, results))
+                            for cell in table.cells} for table in study.tables}
+    loss_curves(panels, out_dir / "curves.png")
+    return tables_path
+
+
+def _curve_label(cell: Cell, results: dict[str, dict[str, Any]]) -> str:
+    rows = _cell_runs(cell, results)
+    diverged = rows and all(r["status"] == "diverged" for r in rows)
+    return ", ".join(_fmt(v) for v in cell.setting.values()) + (" (diverged)" if diverged else "")
+
+
+def _mean_curve(rows: list[dict[str, Any]]) -> tuple[list[int], list[float]]:
+    """The training loss averaged over the seeds that reached each logged step (under a
+    time budget, seeds reach different step counts)."""
+    curves = [dict(map(tuple, r["curve"])) for r in rows if r["status"] == "ok"]
+    steps = sorted(set().union(*curves))
+    return steps, [statistics.fmean(c[s] for c in curves if s in c) for s in steps]

@@ -1,0 +1,170 @@
+"""Studies end to end on tiny real photos: tables, CSV, curves, resuming, divergence."""
+
+import contextlib
+import csv
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import noise2noise.data
+from noise2noise.cli import main
+from noise2noise.errors import N2NError
+from noise2noise.sweep import load_study, read_results, run_key
+
+STUDIES = Path(__file__).resolve().parents[1] / "studies"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def write_study(folder: Path, photos: Path, tables: str, seeds: str = "[0, 1]") -> Path:
+    path = folder / "tiny.toml"
+    path.write_text(f"""
+seeds = {seeds}
+time_budget = "60s"   # the one epoch below ends each run first
+[base]
+data = "{photos}"
+val_fraction = 0.4
+val_patches = 8
+pairs_per_epoch = 16
+epochs = 1
+width = 8
+depth = 2
+batch_size = 8
+log_every = 1
+eval_every_s = 0
+checkpoint_every_s = 0
+device = "cpu"
+{tables}
+""")
+    return path
+
+
+TABLES = """
+[tables.optimizer]
+title = "Table I: optimiser × learning rate"
+axes = { optimizer = ["sgd", "adam"], lr = [0.01, 0.001] }
+[tables.loss]
+title = "Table IV: loss"
+axes = { loss = ["l2", "l1"] }
+"""
+
+
+def sweep(capsys, study: Path, out: Path, *extra: str) -> str:
+    code = main(["sweep", str(study), "--out", str(out), *extra])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    return stdout
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """One tiny study, swept once for the tests of this module (they copy before changing it)."""
+    import imageio.v3 as iio
+    import skimage.data
+
+    folder = tmp_path_factory.mktemp("sweep")
+    (folder / "photos").mkdir()
+    for i, image in enumerate([skimage.data.astronaut(), skimage.data.chelsea(), skimage.data.coffee()]):
+        iio.imwrite(folder / "photos" / f"img{i}.png", image[20:87, 40:115])
+    study = write_study(folder, folder / "photos", TABLES)
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert main(["sweep", str(study), "--out", str(folder / "study")]) == 0
+    return study, folder / "study", stdout.getvalue()
+
+
+def test_sweep_writes_tables_csv_curves_and_the_best_runs_samples(swept):
+    _, out, stdout = swept
+    tables = (out / "tables.md").read_text()
+    assert "## Table I: optimiser × learning rate" in tables and "| optimizer \\ lr | 0.01 | 0.001 |" in tables
+    assert "## Table IV: loss" in tables and "| loss | PSNR (dB) |" in tables
+    rows = [line for line in tables.splitlines() if line.startswith(("| sgd |", "| adam |", "| l2 |", "| l1 |"))]
+    assert len(rows) == 4 and all(" ± " in row for row in rows)
+    assert tables.count("**") == 2 * 2  # one best cell per table
+    assert "10/10 runs finished" in tables  # 4 + 1 settings (l2 is adam 0.001) × 2 seeds
+    with open(out / "runs.csv") as f:
+        runs = list(csv.DictReader(f))
+    assert len(runs) == 10 and {r["status"] for r in runs} == {"ok"}
+    assert all(float(r["psnr_db"]) > 0 and r["steps"] == "2" for r in runs)
+    for name in ("curves.png", "samples.png"):
+        assert (out / name).read_bytes()[:8] == PNG
+    assert (out / "best.pt").stat().st_size > 0
+    assert stdout.count("dB (noisy") == 10 and "| sgd |" in stdout
+
+
+def test_a_rerun_skips_finished_runs_and_an_interrupted_sweep_resumes(swept, tmp_path, capsys):
+    study, out = swept[0], shutil.copytree(swept[1], tmp_path / "study")
+    lines = (out / "runs.jsonl").read_text().splitlines()
+    (out / "samples.png").unlink()  # redrawn from best.pt when missing
+    assert "10 already in" in sweep(capsys, study, out) and len((out / "runs.jsonl").read_text().splitlines()) == 10
+    assert (out / "samples.png").read_bytes()[:8] == PNG
+    (out / "runs.jsonl").write_text("\n".join(lines[:7]) + '\n{"key": "torn li')  # killed mid-write
+    stdout = sweep(capsys, study, out)
+    assert "3 to train" in stdout and stdout.count("dB (noisy") == 3
+    assert set(read_results(out / "runs.jsonl")) == {json.loads(line)["key"] for line in lines}
+
+
+def test_a_diverged_run_is_recorded_and_the_sweep_goes_on(tmp_path, photo_folder, capsys):
+    study = write_study(tmp_path, photo_folder, """
+[tables.lr]
+title = "rates"
+set = { optimizer = "sgd" }
+axes = { lr = [1e9, 0.001] }
+""", seeds="[0]")
+    stdout = sweep(capsys, study, tmp_path / "out")
+    assert "lr=1e+09, seed=0: diverged at step" in stdout
+    rows = list(read_results(tmp_path / "out" / "runs.jsonl").values())
+    assert [r["status"] for r in rows] == ["diverged", "ok"]
+    tables = (tmp_path / "out" / "tables.md").read_text()
+    assert "| 1e+09 | diverged |" in tables and "| 0.001 | **" in tables
+
+
+def test_data_is_loaded_once_per_data_config(tmp_path, photo_folder, monkeypatch, capsys):
+    calls = []
+    real = noise2noise.data.build_training_data
+    monkeypatch.setattr(noise2noise.data, "build_training_data", lambda cfg: calls.append(cfg) or real(cfg))
+    study = write_study(tmp_path, photo_folder, """
+[tables.mixed]
+axes = { crop_px = [32, 16], init = ["xavier_normal", "kaiming_normal"] }
+""", seeds="[0]")
+    sweep(capsys, study, tmp_path / "out")
+    assert sorted(cfg.crop_px for cfg in calls) == [16, 32]
+
+
+def test_the_shipped_studies_have_the_seeds_four_comparisons():
+    seed, quick = load_study(STUDIES / "seed.toml"), load_study(STUDIES / "quick.toml")
+    for study in (seed, quick):
+        assert [list(t.axes) for t in study.tables] == [["optimizer", "lr"], ["augment"], ["init"], ["loss"]]
+        assert len(study.seeds) >= 3
+    assert seed.time_budget_s == 600 and len(seed.runs()) == 15 * 3
+    base = seed.tables[0].cells[0].configs[0]
+    assert (base.data, base.crop_px, base.noise_level, base.batch_size) == ("../shared/datasets/cbsd432", 32,
+                                                                             (25.0, 25.0), 100)
+    assert quick.tables[0].cells[0].configs[0].data == "embedded"
+
+
+def test_a_budget_override_reaches_every_run_and_changes_its_identity():
+    study = load_study(STUDIES / "quick.toml", budget="30s")
+    configs = [cfg for cfg, _ in study.runs().values()]
+    assert {cfg.time_budget_s for cfg in configs} == {30.0}
+    assert not set(study.runs()) & set(load_study(STUDIES / "quick.toml").runs())
+    assert run_key(configs[0]) == run_key(configs[0].replace())
+
+
+@pytest.mark.parametrize("tables,message", [
+    ('[tables.x]\naxes = { learning_rate = [0.1] }', r"tiny.toml \[tables.x\]: unknown config field 'learning_rate'"),
+    ('[tables.x]\naxes = { loss = ["l3"] }', r"\[tables.x\]: unknown loss 'l3'"),
+    ('[tables.x]\naxes = { seed = [1, 2] }', r"\[tables.x\]: seed is set for the whole study"),
+    ('[tables.x]\naxes = { loss = [] }', r"\[tables.x\]: axes must map config fields to non-empty lists"),
+    ('[tables.x]\naxis = { loss = ["l1"] }', r"\[tables.x\]: unknown key 'axis'"),
+])
+def test_study_errors_name_the_file_and_table(tmp_path, photo_folder, tables, message):
+    with pytest.raises(N2NError, match=message):
+        load_study(write_study(tmp_path, photo_folder, tables))
+
+
+def test_sweep_errors_are_one_line(tmp_path, capsys):
+    code = main(["sweep", str(tmp_path / "missing.toml")])
+    assert code == 2 and "missing.toml: cannot read study file" in capsys.readouterr().err
