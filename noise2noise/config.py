@@ -76,15 +76,17 @@ class TrainConfig:
     arch: str = field(default="unet", metadata=_help("network architecture"))
     width: int = field(default=48, metadata=_help("encoder channels (paper: 48)"))
     depth: int = field(default=5, metadata=_help("number of 2x2 pools (paper: 5)"))
-    init: str = field(default="kaiming_normal", metadata=_help("weight initialisation"))
+    init: str = field(default="xavier_normal", metadata=_help(
+        "weight initialisation (Xavier, the seed study's best; the paper used kaiming_normal)"))
     # optimisation
     loss: str = field(default="l2", metadata=_help("training loss"))
     optimizer: str = field(default="adam", metadata=_help("optimiser"))
     lr: float = field(default=1e-3, metadata=_help("peak learning rate"))
     weight_decay: float = field(default=0.0, metadata=_help("weight decay"))
-    schedule: str = field(default="rampdown", metadata=_help(
-        "learning-rate schedule, laid over the time budget (or the epochs)"))
-    batch_size: int = field(default=64, metadata=_help("pairs per step"))
+    schedule: str = field(default="constant", metadata=_help(
+        "learning-rate schedule, laid over the time budget (or the epochs); 'rampdown' is the "
+        "paper's, which lost 0.3 dB to constant in a 10-minute CPU run"))
+    batch_size: int = field(default=100, metadata=_help("pairs per step"))
     augment: str = field(default="none", metadata=_help(
         "augmentation of each training batch (same geometry for input and target)"))
     time_budget_s: float | None = field(default=600.0, metadata=_help(
