@@ -101,6 +101,9 @@ class TrainConfig:
     checkpoint_every_s: float = field(default=60.0, metadata=_help(
         "write a checkpoint every N seconds of training"))
     device: str = field(default="auto", metadata=_help("'auto', 'cpu', 'cuda' or 'cuda:N'"))
+    precision: str = field(default="auto", metadata=_help(
+        "training precision: 'auto' (bf16 autocast on CUDA and on CPUs with AVX512-BF16/AMX, "
+        "float32 elsewhere), 'fp32' or 'bf16'"))
     compile_model: bool = field(default=False, metadata=_help(
         "torch.compile the network (measure first: it pays off on GPUs for long runs)"))
 
@@ -157,6 +160,8 @@ class TrainConfig:
                            "use none or gaussian")
         if self.loss == "bce" and not self.clip:
             raise N2NError("config field loss='bce' needs targets in [0, 1]: set clip = true")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise N2NError(f"config field precision={self.precision!r}: use auto, fp32 or bf16")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             raise N2NError(f"config field device={self.device!r}: use auto, cpu, cuda or cuda:N")
 

