@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the added noise (default: 0)")
     evaluate.add_argument("--max-images", type=_positive_int, default=None, help="evaluate at most N images")
     evaluate.add_argument("--out", type=Path, help="write results.json and samples.png here")
+    evaluate.add_argument("--overwrite", action="store_true", help="replace results.json/samples.png in --out")
 
     denoise = commands.add_parser("denoise", help="denoise image files or folders",
                                   description="Denoise PNG/JPEG/TIFF images of any size, keeping size, "
@@ -162,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "(noisy_1, noisy_2) and val_data.pkl (noisy, clean), uint8 N×C×H×W.")
     export.add_argument("source", help="'embedded' or a folder of clean images")
     export.add_argument("--out", type=Path, required=True, help="folder for the two .pkl files")
+    export.add_argument("--overwrite", action="store_true", help="replace existing .pkl files in --out")
     export.add_argument("--pairs", type=int, default=50_000, help="training pairs (default: 50000)")
     export.add_argument("--val-pairs", type=int, default=1000, help="validation pairs (default: 1000)")
     export.add_argument("--crop-px", type=int, default=32, help="crop side (default: 32)")
@@ -173,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "bit depth and alpha), e.g. to try a model on a photo.")
     add_noise.add_argument("image", type=Path, help="image file")
     add_noise.add_argument("-o", "--out", type=Path, required=True, help="output image file")
+    add_noise.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     add_noise.add_argument("--noise", default="gaussian", help="noise model (default: gaussian)")
     add_noise.add_argument("--noise-level", default=None, help="noise level (default: the noise's own)")
     add_noise.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
@@ -211,8 +214,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     from noise2noise.denoise import default_model_path
     from noise2noise.evaluate import build_methods, compare_methods, evaluation_images, format_table, known_sigma
     from noise2noise.figures import sample_figure
+    from noise2noise.images import refuse_overwrite
     from noise2noise.noise import build_noise
     from noise2noise.train import write_json
+
+    if args.out:
+        refuse_overwrite([args.out / "results.json", args.out / "samples.png"], args.overwrite)
 
     names = (args.methods or "noisy,n2n" + (",n2c" if args.clean_model else "")).replace(" ", "").split(",")
     models, run_configs = {}, []
@@ -281,11 +288,13 @@ def _cmd_export(args: argparse.Namespace) -> None:
 
 def _cmd_data(args: argparse.Namespace) -> None:
     from noise2noise.data import add_noise_file, export_course
+    from noise2noise.images import refuse_overwrite
 
     if args.data_command == "add-noise":
-        written = add_noise_file(args.image, args.out, args.noise, args.noise_level, args.seed)
+        written = add_noise_file(args.image, args.out, args.noise, args.noise_level, args.seed, args.overwrite)
         print(f"wrote {written}")
         return
+    refuse_overwrite([args.out / "train_data.pkl", args.out / "val_data.pkl"], args.overwrite)
     train_path, val_path = export_course(args.source, args.out, args.pairs, args.val_pairs, args.crop_px,
                                          args.noise, args.noise_level, args.seed)
     print(f"wrote {train_path} ({args.pairs} pairs) and {val_path} ({args.val_pairs} pairs)")

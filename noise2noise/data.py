@@ -417,16 +417,18 @@ def export_course(source: str, out_dir: str | Path, pairs: int, val_pairs: int, 
     return train_path, val_path
 
 
-def add_noise_file(source: str | Path, target: str | Path, noise: str, noise_level, seed: int = 0) -> Path:
+def add_noise_file(source: str | Path, target: str | Path, noise: str, noise_level, seed: int = 0,
+                   overwrite: bool = False) -> Path:
     """Write a noisy copy of an image file (same size and bit depth; alpha kept), e.g. to
     make test images or a before/after comparison."""
     import numpy as np
 
-    from noise2noise.images import read_image, write_image
+    from noise2noise.images import read_image, refuse_overwrite, write_image
 
     level = TrainConfig(noise=noise, noise_level=noise_level).noise_level
     if Path(target).resolve() == Path(source).resolve():
         raise N2NError(f"{source}: the output would overwrite this input; choose another -o")
+    refuse_overwrite([Path(target)], overwrite)
     array = read_image(source)
     colour = array[:, :, : 3 if array.shape[2] >= 3 else 1]
     scale = 65535.0 if array.dtype == np.uint16 else 255.0

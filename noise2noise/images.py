@@ -45,6 +45,13 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def refuse_overwrite(paths: list[Path], overwrite: bool) -> None:
+    """No silent overwrite: fail before any work if an output file already exists."""
+    existing = [p for p in paths if Path(p).exists()]
+    if existing and not overwrite:
+        raise N2NError(f"{existing[0]}: already exists; pass --overwrite to replace it, or choose another output")
+
+
 def list_images(folder: str | Path) -> list[Path]:
     """Image files under ``folder`` (recursively), sorted; a clear error when there are none."""
     folder = Path(folder)

@@ -163,3 +163,20 @@ def test_add_noise_writes_a_noisy_copy_of_the_same_size_and_depth(tmp_path, phot
     assert 18 < (noisy.astype(float) - photo).std() < 26  # sigma 25, clipped at 0 and 255
     code, _, err = run(capsys, "data", "add-noise", tmp_path / "clean.png", "-o", tmp_path / "clean.png")
     assert code == 2 and "would overwrite this input" in one_error_line(err)
+
+
+@pytest.mark.parametrize("command", ["evaluate", "export-course", "add-noise"])
+def test_existing_outputs_are_not_silently_overwritten(tmp_path, photo_folder, capsys, command):
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = {"evaluate": ["evaluate", "--data", photo_folder, "--max-images", "1", "--out", out],
+            "export-course": ["data", "export-course", photo_folder, "--out", out, "--pairs", "4", "--val-pairs", "2"],
+            "add-noise": ["data", "add-noise", photo_folder / "img0.png", "-o", out / "results.json"]}[command]
+    victim = out / ("train_data.pkl" if command == "export-course" else "results.json")
+    victim.write_text("precious")
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "already exists; pass --overwrite" in one_error_line(err)
+    assert victim.read_text() == "precious"
+    code, _, err = run(capsys, *argv, "--overwrite")
+    assert code == 0, err
+    assert victim.read_bytes() != b"precious"
