@@ -421,20 +421,13 @@ def add_noise_file(source: str | Path, target: str | Path, noise: str, noise_lev
                    overwrite: bool = False) -> Path:
     """Write a noisy copy of an image file (same size and bit depth; alpha kept), e.g. to
     make test images or a before/after comparison."""
-    import numpy as np
-
-    from noise2noise.images import read_image, refuse_overwrite, write_image
+    from noise2noise.images import from_chw_255, read_image, refuse_overwrite, refuse_same_file, to_chw_255, write_image
 
     level = TrainConfig(noise=noise, noise_level=noise_level).noise_level
-    if Path(target).resolve() == Path(source).resolve():
-        raise N2NError(f"{source}: the output would overwrite this input; choose another -o")
+    refuse_same_file(source, target)
     refuse_overwrite([Path(target)], overwrite)
     array = read_image(source)
-    colour = array[:, :, : 3 if array.shape[2] >= 3 else 1]
-    scale = 65535.0 if array.dtype == np.uint16 else 255.0
-    clean = torch.from_numpy(colour.astype(np.float32) / scale).permute(2, 0, 1).unsqueeze(0)
+    clean = to_chw_255(array, 3 if array.shape[2] >= 3 else 1).float().unsqueeze(0) / 255.0
     noisy = build_noise(noise, level, clip=True)(clean, torch.Generator().manual_seed(seed))[0]
-    result = np.round(noisy.permute(1, 2, 0).numpy() * scale).astype(array.dtype)
-    if array.shape[2] in (2, 4):
-        result = np.concatenate([result, array[:, :, -1:]], axis=2)
+    result = from_chw_255(noisy * 255.0, like=array)
     return write_image(target, result)

@@ -150,9 +150,7 @@ def denoise_array(model: nn.Module, array, tile_px: int | None = DEFAULT_TILE_PX
 
     Alpha is passed through; a greyscale image through an RGB model is denoised as
     grey RGB and averaged back to one channel."""
-    import numpy as np
-
-    from noise2noise.images import to_chw_255
+    from noise2noise.images import from_chw_255, to_chw_255
 
     channels, out_channels = model.in_channels, getattr(model, "out_channels", model.in_channels)
     if channels not in (1, 3) or out_channels != channels:
@@ -165,20 +163,13 @@ def denoise_array(model: nn.Module, array, tile_px: int | None = DEFAULT_TILE_PX
     out = denoise_image(model, tensor, tile_px, overlap_px, batch_size, progress)
     if colour_channels == 1 and channels == 3:
         out = out.mean(dim=0, keepdim=True)
-    result = out.permute(1, 2, 0).cpu().numpy()
-    if array.dtype == np.uint16:
-        result = np.clip(np.round(result * 257.0), 0, 65535).astype(np.uint16)
-    else:
-        result = np.clip(np.round(result), 0, 255).astype(np.uint8)
-    if array.shape[2] in (2, 4):  # alpha channel
-        result = np.concatenate([result, array[:, :, -1:]], axis=2)
-    return result
+    return from_chw_255(out, like=array)
 
 
 def output_paths(inputs: list[Path], out: Path) -> list[tuple[Path, Path]]:
     """(input file, output file) pairs: one file to ``out`` when it has an image suffix;
     one folder's tree mirrored into ``out``; several inputs each under ``out/<name>``."""
-    from noise2noise.images import IMAGE_SUFFIXES, list_images
+    from noise2noise.images import IMAGE_SUFFIXES, list_images, refuse_same_file
 
     jobs: list[tuple[Path, Path]] = []
     single_file = len(inputs) == 1 and inputs[0].is_file() and out.suffix.lower() in IMAGE_SUFFIXES
@@ -190,8 +181,7 @@ def output_paths(inputs: list[Path], out: Path) -> list[tuple[Path, Path]]:
             jobs.append((item, out if single_file else out / item.name))
     targets: dict[Path, Path] = {}
     for source, target in jobs:
-        if target.resolve() == source.resolve():
-            raise N2NError(f"{source}: the output would overwrite this input; choose another -o")
+        refuse_same_file(source, target)
         if target.resolve() in targets:
             raise N2NError(f"{source} and {targets[target.resolve()]} would both be written to {target}; "
                            "rename one or denoise them separately")

@@ -126,6 +126,25 @@ def to_chw_255(array: np.ndarray, channels: int):
     return tensor.round().to(torch.uint8) if tensor.is_floating_point() else tensor
 
 
+def from_chw_255(image, like: np.ndarray) -> np.ndarray:
+    """The inverse of ``to_chw_255``: a C×H×W tensor in 0..255 -> an H×W×C array with the
+    dtype of ``like`` (8- or 16-bit) and ``like``'s alpha channel passed through."""
+    result = image.permute(1, 2, 0).cpu().numpy()
+    if like.dtype == np.uint16:
+        result = np.clip(np.round(result * 257.0), 0, 65535).astype(np.uint16)
+    else:
+        result = np.clip(np.round(result), 0, 255).astype(np.uint8)
+    if like.shape[2] in (2, 4):  # alpha channel
+        result = np.concatenate([result, like[:, :, -1:]], axis=2)
+    return result
+
+
+def refuse_same_file(source: str | Path, target: str | Path) -> None:
+    """An output path must never be its own input."""
+    if Path(target).resolve() == Path(source).resolve():
+        raise N2NError(f"{source}: the output would overwrite this input; choose another -o")
+
+
 def load_folder(folder: str | Path, files: list[Path] | None = None) -> list[tuple[str, object]]:
     """Clean images of a folder as (name, C×H×W tensor 0..255). All become RGB unless
     every image is greyscale."""
