@@ -38,22 +38,6 @@ def evaluate_pairs(model: nn.Module, noisy: torch.Tensor, clean: torch.Tensor,
     return row
 
 
-def evaluate_images(model: nn.Module, images: list[tuple[str, torch.Tensor]], noise,
-                    seed: int = 0) -> tuple[list[dict], dict[str, float], list[torch.Tensor]]:
-    """Whole images of any size, one at a time: (per-image rows, means, denoised images).
-
-    ``images``: (name, C×H×W clean 0..255); noise is drawn once with ``seed``."""
-    rows, outputs = [], []
-    for name, noisy, clean in add_noise(images, noise, seed):
-        noisy, clean = noisy.unsqueeze(0), clean.unsqueeze(0)
-        row = evaluate_pairs(model, noisy, clean, batch_size=1)
-        rows.append({"image": name, **row})
-        outputs.append((noisy[0], clean[0], denoise_tensor(model, noisy, batch_size=1)[0]))
-    keys = [k for k in rows[0] if k not in ("image", "n_images")]
-    means = {k: sum(r[k] for r in rows) / len(rows) for k in keys} | {"n_images": len(rows)}
-    return rows, means, outputs
-
-
 def add_noise(images: list[tuple[str, torch.Tensor]], noise, seed: int = 0) -> Iterator[tuple]:
     """(name, noisy, clean) per image, C×H×W float 0..255, one draw each from ``seed``."""
     generator = torch.Generator().manual_seed(seed)
