@@ -51,7 +51,7 @@ def main() -> None:
                         help="train the configs at the same time, one process and one thread each")
     args = parser.parse_args()
     base = dict(data=args.data, noise="gaussian", noise_level=25.0, crop_px=32, val_patches=500,
-                time_budget_s=parse_duration_s(args.budget), eval_every_s=parse_duration_s(args.eval_every),
+                time_budget=args.budget, eval_every_s=parse_duration_s(args.eval_every),
                 checkpoint_every_s=0.0)
     names = args.configs.split(",")
     if args.parallel:  # one process and one core per config: same machine, same minutes
@@ -71,7 +71,7 @@ def main() -> None:
     if {"default", "seed"} <= curves.keys():
         target = curves["seed"]["final"]["psnr_db"]
         reached = time_to_reach(curves["default"]["curve"], target)
-        budget = base["time_budget_s"]
+        budget = parse_duration_s(base["time_budget"])
         print(f"default reaches the seed config's final {target:.2f} dB after "
               + (f"{reached:.0f} s = {reached / budget:.2f} of the budget" if reached else "never"))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from noise2noise.denoise import autocast, resolve_device
+from noise2noise.devices import autocast, resolve_device
 from noise2noise.inits import INITS
 from noise2noise.optim import OPTIMIZERS
 from noise2noise.unet import UNet

@@ -17,7 +17,7 @@ from torch import nn
 
 from noise2noise.config import TrainConfig
 from noise2noise.errors import N2NError
-from noise2noise.images import atomic_write
+from noise2noise.outputs import atomic_write
 from noise2noise.unet import build_model
 
 FORMAT = "noise2noise-checkpoint-v1"

@@ -11,7 +11,7 @@ from typing import Any
 from noise2noise.config import TrainConfig
 from noise2noise.errors import N2NError
 
-_ALIASES = {"time_budget_s": ["--time-budget"]}
+_ALIASES: dict[str, list[str]] = {}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,8 +47,8 @@ def _optional(convert):
 
 def _field_parser(f: dataclasses.Field):
     kind = str(f.type)
-    if f.name == "time_budget_s":
-        return _optional(str)  # durations such as 10m are parsed by the config
+    if f.name == "time_budget":
+        return _optional(str)  # 10m, 300k images ... are parsed by the config
     base = {"int": int, "float": float, "bool": _bool, "str": str}.get(kind.split(" |")[0], str)
     return _optional(base) if "None" in kind else base
 
@@ -214,9 +214,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     from noise2noise.denoise import default_model_path
     from noise2noise.evaluate import build_methods, compare_methods, evaluation_images, format_table, known_sigma
     from noise2noise.figures import sample_figure
-    from noise2noise.images import refuse_overwrite
     from noise2noise.noise import build_noise
-    from noise2noise.train import write_json
+    from noise2noise.outputs import refuse_overwrite, write_json
 
     if args.out:
         refuse_overwrite([args.out / "results.json", args.out / "samples.png"], args.overwrite)
@@ -258,7 +257,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def _cmd_denoise(args: argparse.Namespace) -> None:
-    from noise2noise.denoise import denoise_files, resolve_device
+    from noise2noise.denoise import denoise_files
+    from noise2noise.devices import resolve_device
 
     for path in args.inputs:
         if not path.exists():
@@ -288,7 +288,7 @@ def _cmd_export(args: argparse.Namespace) -> None:
 
 def _cmd_data(args: argparse.Namespace) -> None:
     from noise2noise.data import add_noise_file, export_course
-    from noise2noise.images import refuse_overwrite
+    from noise2noise.outputs import refuse_overwrite
 
     if args.data_command == "add-noise":
         written = add_noise_file(args.image, args.out, args.noise, args.noise_level, args.seed, args.overwrite)

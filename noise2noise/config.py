@@ -12,24 +12,57 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import tomllib
 
 from noise2noise.errors import N2NError
 
+DEVICE_NAMES = re.compile(r"auto|cpu|cuda(:\d+)?|mps")  # what --device accepts everywhere
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*$")
 _UNIT_S = {None: 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 
 
 def parse_duration_s(text: str | float | int) -> float:
     """'10m' -> 600.0, '90s' -> 90.0, '1.5h' -> 5400.0, 45 -> 45.0."""
+    budget = parse_budget(text)
+    if budget.unit != "s":
+        raise N2NError(f"{text!r} is not a duration; write e.g. 90s, 10m or 1h")
+    return budget.amount
+
+
+class Budget(NamedTuple):
+    """How long a run trains: ``amount`` seconds of training, images seen, or steps."""
+
+    amount: float
+    unit: str  # "s", "images" or "steps"
+
+    def __str__(self) -> str:
+        return f"{self.amount:g}s" if self.unit == "s" else f"{self.amount:g} {self.unit}"
+
+
+_WORK = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([km]?)\s*(images?|img|steps?|iterations?|its?)\s*$", re.IGNORECASE)
+
+
+def parse_budget(text: str | float | int) -> Budget:
+    """A training budget: a duration ('10m', '90s', '1.5h', 45 for seconds) or an amount of
+    work ('300k images', '3000 steps'), which gives the same training however loaded the
+    machine is."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return float(text)
-    match = _DURATION.match(str(text))
-    if not match:
-        raise N2NError(f"time budget {text!r} is not a duration; write e.g. 90s, 10m or 1h")
-    return float(match.group(1)) * _UNIT_S[match.group(2)]
+        if not math.isfinite(text):
+            raise N2NError(f"time_budget={text!r} must be a finite number of seconds")
+        return Budget(float(text), "s")
+    if isinstance(text, str):
+        match = _DURATION.match(text)
+        if match:
+            return Budget(float(match.group(1)) * _UNIT_S[match.group(2)], "s")
+        match = _WORK.match(text)
+        if match:
+            scale = {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2).lower()]
+            unit = "images" if match.group(3).lower().startswith("im") else "steps"
+            return Budget(float(match.group(1)) * scale, unit)
+    raise N2NError(f"budget {text!r} is neither a duration nor an amount of work; write e.g. 90s, 10m, 1h, "
+                   "300k images or 3000 steps")
 
 
 def _help(text: str, **extra: Any) -> dict[str, Any]:
@@ -86,11 +119,18 @@ class TrainConfig:
     schedule: str = field(default="constant", metadata=_help(
         "learning-rate schedule, laid over the time budget (or the epochs); 'rampdown' is the "
         "paper's, which lost 0.3 dB to constant in a 10-minute CPU run"))
+    warmup: float = field(default=0.0, metadata=_help(
+        "share of the budget over which the learning rate ramps up linearly from 0 (0: none)"))
+    ema: float = field(default=0.0, metadata=_help(
+        "decay of an exponential moving average of the weights (e.g. 0.999), used for validation, "
+        "checkpoints, export and prediction; 0: off"))
     batch_size: int = field(default=100, metadata=_help("pairs per step"))
     augment: str = field(default="none", metadata=_help(
         "augmentation of each training batch (same geometry for input and target)"))
-    time_budget_s: float | None = field(default=600.0, metadata=_help(
-        "wall-clock training budget, e.g. 90s, 10m, 1h; 'none' to train by epochs"))
+    time_budget: str | None = field(default="10m", metadata=_help(
+        "training budget: wall-clock training time (90s, 10m, 1h) or an amount of work "
+        "(300k images, 3000 steps: the same training however loaded the machine is); "
+        "'none' to train by epochs"))
     epochs: int | None = field(default=None, metadata=_help(
         "stop after this many epochs (with a budget too, whichever comes first)"))
     seed: int = field(default=0, metadata=_help("seed for weights, crops and noise"))
@@ -100,10 +140,14 @@ class TrainConfig:
         "validate every N seconds of training (0: only at the end)"))
     checkpoint_every_s: float = field(default=60.0, metadata=_help(
         "write a checkpoint every N seconds of training"))
-    device: str = field(default="auto", metadata=_help("'auto', 'cpu', 'cuda' or 'cuda:N'"))
+    device: str = field(default="auto", metadata=_help(
+        "'auto' (CUDA, then MPS, then the CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'"))
     precision: str = field(default="auto", metadata=_help(
         "training precision: 'auto' (bf16 autocast on CUDA and on CPUs with AVX512-BF16/AMX, "
         "float32 elsewhere), 'fp32' or 'bf16'"))
+    tensorboard: bool = field(default=False, metadata=_help(
+        "also log to TensorBoard (tb/ in the run folder; needs the tensorboard extra); "
+        "metrics.jsonl stays the record"))
     compile_model: bool = field(default=False, metadata=_help(
         "torch.compile the network (measure first: it pays off on GPUs for long runs)"))
 
@@ -114,15 +158,14 @@ class TrainConfig:
         noise_level = self.noise_level if self.noise_level is not None else \
             registry.get("noise")[self.noise].default_level
         set_("noise_level", _level_pair(noise_level))
-        if self.time_budget_s is not None:
-            set_("time_budget_s", parse_duration_s(self.time_budget_s))
+        if self.time_budget is not None:
+            set_("time_budget", str(parse_budget(self.time_budget)))
         for name in ("crop_px", "pairs_per_epoch", "val_patches", "width", "depth",
                      "batch_size", "log_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise N2NError(f"config field {name}={value!r} must be a positive integer")
-        for name in ("lr", "weight_decay", "val_fraction", "eval_every_s", "checkpoint_every_s",
-                     "time_budget_s"):
+        for name in ("lr", "weight_decay", "val_fraction", "eval_every_s", "checkpoint_every_s"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                       or not math.isfinite(value)):
@@ -133,12 +176,16 @@ class TrainConfig:
         for name in ("weight_decay", "eval_every_s", "checkpoint_every_s"):
             if not getattr(self, name) >= 0:
                 raise N2NError(f"config field {name}={getattr(self, name)!r} must be >= 0")
+        for name in ("warmup", "ema"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise N2NError(f"config field {name}={value!r} must be a number in [0, 1)")
         if not 0 <= self.val_fraction < 1:
             raise N2NError(f"config field val_fraction={self.val_fraction!r} must be in [0, 1)")
-        if self.time_budget_s is None and self.epochs is None:
-            raise N2NError("config needs time_budget_s or epochs (or both) to know when to stop")
-        if self.time_budget_s is not None and not self.time_budget_s > 0:
-            raise N2NError(f"config field time_budget_s={self.time_budget_s!r} must be > 0")
+        if self.time_budget is None and self.epochs is None:
+            raise N2NError("config needs time_budget or epochs (or both) to know when to stop")
+        if self.budget is not None and not (math.isfinite(self.budget.amount) and self.budget.amount > 0):
+            raise N2NError(f"config field time_budget={self.time_budget!r} must be > 0")
         if self.epochs is not None and (not isinstance(self.epochs, int) or self.epochs <= 0):
             raise N2NError(f"config field epochs={self.epochs!r} must be a positive integer")
         if self.crop_px % 2:
@@ -162,8 +209,19 @@ class TrainConfig:
             raise N2NError("config field loss='bce' needs targets in [0, 1]: set clip = true")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise N2NError(f"config field precision={self.precision!r}: use auto, fp32 or bf16")
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
-            raise N2NError(f"config field device={self.device!r}: use auto, cpu, cuda or cuda:N")
+        if not isinstance(self.device, str) or not DEVICE_NAMES.fullmatch(self.device):
+            raise N2NError(f"config field device={self.device!r}: use auto, cpu, cuda, cuda:N or mps")
+
+    @property
+    def budget(self) -> Budget | None:
+        """The parsed ``time_budget`` (None: train by epochs)."""
+        return None if self.time_budget is None else parse_budget(self.time_budget)
+
+    @property
+    def time_budget_s(self) -> float | None:
+        """The budget in seconds when it is a duration, else None."""
+        budget = self.budget
+        return budget.amount if budget is not None and budget.unit == "s" else None
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
@@ -176,6 +234,9 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
+        if "time_budget_s" in values and "time_budget" not in values:  # configs written before 0.2
+            values = dict(values)
+            values["time_budget"] = values.pop("time_budget_s")
         unknown = sorted(set(values) - known)
         if unknown:
             raise N2NError(f"{source}: unknown config field {unknown[0]!r}; "

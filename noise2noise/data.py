@@ -21,8 +21,9 @@ from noise2noise import neighbor
 from noise2noise.checkpoint import safe_load
 from noise2noise.config import TrainConfig
 from noise2noise.errors import N2NError
-from noise2noise.images import atomic_write, embedded_images, list_images, load_folder
+from noise2noise.images import embedded_images, list_images, load_folder
 from noise2noise.noise import build_noise
+from noise2noise.outputs import atomic_write
 from noise2noise.registry import Registry
 
 _CHUNK_BYTES = 64 * 2**20  # crops generated at once, bounding memory for large crops
@@ -421,7 +422,8 @@ def add_noise_file(source: str | Path, target: str | Path, noise: str, noise_lev
                    overwrite: bool = False) -> Path:
     """Write a noisy copy of an image file (same size and bit depth; alpha kept), e.g. to
     make test images or a before/after comparison."""
-    from noise2noise.images import from_chw_255, read_image, refuse_overwrite, refuse_same_file, to_chw_255, write_image
+    from noise2noise.images import from_chw_255, read_image, to_chw_255, write_image
+    from noise2noise.outputs import refuse_overwrite, refuse_same_file
 
     level = TrainConfig(noise=noise, noise_level=noise_level).noise_level
     refuse_same_file(source, target)

@@ -2,47 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from noise2noise.devices import autocast
 from noise2noise.errors import N2NError
 
 DEFAULT_TILE_PX = 512
 DEFAULT_OVERLAP_PX = 64  # paper U-Net: halves the largest deviation from whole-image output vs 32
 EDGE_FRACTION = 0.25  # of the overlap, ignored at each inner tile edge
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise N2NError(f"device {name!r} requested but no CUDA GPU is available; use --device cpu")
-    return torch.device(name)
-
-
-PRECISIONS = ("auto", "fp32", "bf16")
-
-
-@functools.cache
-def cpu_has_native_bf16() -> bool:
-    """AVX512-BF16 or AMX on this CPU (Linux), where bf16 convolutions run natively."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def autocast(device: torch.device, precision: str = "auto"):
-    """Mixed precision for the network's convolutions. 'auto': bf16 on CUDA (tensor cores)
-    and on CPUs with native bf16 (measured 1.9x faster training on a 2-core EPYC, with the
-    same PSNR per step), float32 elsewhere; 'bf16' always; 'fp32' never."""
-    native = device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
-    enabled = precision == "bf16" or (precision == "auto" and native)
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 @torch.no_grad()
@@ -169,7 +139,8 @@ def denoise_array(model: nn.Module, array, tile_px: int | None = DEFAULT_TILE_PX
 def output_paths(inputs: list[Path], out: Path) -> list[tuple[Path, Path]]:
     """(input file, output file) pairs: one file to ``out`` when it has an image suffix;
     one folder's tree mirrored into ``out``; several inputs each under ``out/<name>``."""
-    from noise2noise.images import IMAGE_SUFFIXES, list_images, refuse_same_file
+    from noise2noise.images import IMAGE_SUFFIXES, list_images
+    from noise2noise.outputs import refuse_same_file
 
     jobs: list[tuple[Path, Path]] = []
     single_file = len(inputs) == 1 and inputs[0].is_file() and out.suffix.lower() in IMAGE_SUFFIXES

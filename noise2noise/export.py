@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from noise2noise.errors import N2NError
-from noise2noise.images import atomic_write
+from noise2noise.outputs import atomic_write
 
 ONNX_OPSET = 18
 

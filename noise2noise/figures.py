@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from noise2noise.images import atomic_write
 from noise2noise.metrics import psnr_db
+from noise2noise.outputs import atomic_write
 
 
 def _pyplot():

@@ -1,15 +1,13 @@
-"""Reading and writing image files, the embedded photographs, and atomic file writes."""
+"""Reading and writing image files, and the embedded photographs."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from noise2noise.errors import N2NError
+from noise2noise.outputs import atomic_write
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
@@ -18,38 +16,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 EMBEDDED_TRAIN = ("rocket", "motorcycle_left", "motorcycle_right", "hubble_deep_field",
                   "immunohistochemistry", "retina")
 EMBEDDED_TEST = ("astronaut", "chelsea", "coffee")
-
-
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place,
-    so a crash never leaves a half-written file under the final name."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    except OSError as exc:  # a parent that is a file, no permission, a full disk ...
-        raise N2NError(f"{path}: cannot write there ({exc.strerror or exc}); choose another output") from None
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise N2NError(f"{path}: writing failed ({exc.strerror or exc}); nothing was written") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def refuse_overwrite(paths: list[Path], overwrite: bool) -> None:
-    """No silent overwrite: fail before any work if an output file already exists."""
-    existing = [p for p in paths if Path(p).exists()]
-    if existing and not overwrite:
-        raise N2NError(f"{existing[0]}: already exists; pass --overwrite to replace it, or choose another output")
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -137,12 +103,6 @@ def from_chw_255(image, like: np.ndarray) -> np.ndarray:
     if like.shape[2] in (2, 4):  # alpha channel
         result = np.concatenate([result, like[:, :, -1:]], axis=2)
     return result
-
-
-def refuse_same_file(source: str | Path, target: str | Path) -> None:
-    """An output path must never be its own input."""
-    if Path(target).resolve() == Path(source).resolve():
-        raise N2NError(f"{source}: the output would overwrite this input; choose another -o")
 
 
 def load_folder(folder: str | Path, files: list[Path] | None = None) -> list[tuple[str, object]]:

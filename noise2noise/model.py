@@ -8,7 +8,8 @@ import torch
 from noise2noise import checkpoint
 from noise2noise.config import TrainConfig
 from noise2noise.data import TensorPairs, check_tensor
-from noise2noise.denoise import default_model_path, denoise_tensor, resolve_device
+from noise2noise.denoise import default_model_path, denoise_tensor
+from noise2noise.devices import resolve_device
 from noise2noise.errors import N2NError
 from noise2noise.inits import INITS
 from noise2noise.train import fit
@@ -21,7 +22,7 @@ class Model:
 
     def __init__(self) -> None:
         # the recommended config, trained by epochs as the course API asks
-        self.config = TrainConfig(time_budget_s=None, epochs=1)
+        self.config = TrainConfig(time_budget=None, epochs=1)
         self.device = resolve_device(self.config.device)
         torch.manual_seed(self.config.seed)
         self.model = build_model(self.config.arch, 3, 3, self.config.width, self.config.depth)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from noise2noise.denoise import autocast
+from noise2noise.devices import autocast
 
 
 def neighbour_choice(noisy: torch.Tensor, generator: torch.Generator | None = None

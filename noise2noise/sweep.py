@@ -34,7 +34,7 @@ from typing import Any
 
 import tomllib
 
-from noise2noise.config import TrainConfig, parse_duration_s
+from noise2noise.config import TrainConfig, parse_budget
 from noise2noise.errors import N2NError
 
 DEFAULT_SEEDS = (0, 1, 2)
@@ -42,7 +42,7 @@ _STUDY_KEYS = {"title", "seeds", "time_budget", "base", "tables"}
 _TABLE_KEYS = {"title", "axes", "set"}
 # fields that never change the training data: runs differing only in these share one load
 _TRAINING_ONLY = {"arch", "width", "depth", "init", "loss", "optimizer", "lr", "weight_decay", "schedule",
-                  "batch_size", "augment", "time_budget_s", "epochs", "seed", "log_every", "eval_every_s",
+                  "batch_size", "augment", "time_budget", "epochs", "seed", "log_every", "eval_every_s",
                   "checkpoint_every_s", "device"}
 _METRICS = ("psnr_db", "psnr_noisy_db", "ssim", "ssim_noisy")
 
@@ -72,7 +72,7 @@ class Study:
     path: Path
     title: str
     seeds: list[int]
-    time_budget_s: float | None
+    time_budget: str | None  # per run: a duration or an amount of work
     tables: list[Table]
 
     def runs(self) -> dict[str, tuple[TrainConfig, str]]:
@@ -110,13 +110,13 @@ def load_study(path: str | Path, budget: str | float | None = None) -> Study:
             or len(set(seeds)) != len(seeds):
         raise N2NError(f"{path}: seeds = {seeds!r} must be a list of distinct integers, e.g. [0, 1, 2]")
     budget = budget if budget is not None else spec.get("time_budget")
-    budget_s = parse_duration_s(budget) if budget is not None else None
+    budget = str(parse_budget(budget)) if budget is not None else None
     base = spec.get("base", {})
     if not isinstance(base, dict) or not isinstance(spec.get("tables"), dict) or not spec["tables"]:
         raise N2NError(f"{path}: a study needs a [base] table of config fields and at least one "
                        "[tables.NAME] with axes = {{field = [values, ...]}}")
-    tables = [_load_table(path, name, table, base, seeds, budget_s) for name, table in spec["tables"].items()]
-    return Study(path, str(spec.get("title", path.stem)), seeds, budget_s, tables)
+    tables = [_load_table(path, name, table, base, seeds, budget) for name, table in spec["tables"].items()]
+    return Study(path, str(spec.get("title", path.stem)), seeds, budget, tables)
 
 
 def _check_keys(values: dict[str, Any], known: set[str], where: str) -> None:
@@ -126,7 +126,7 @@ def _check_keys(values: dict[str, Any], known: set[str], where: str) -> None:
 
 
 def _load_table(path: Path, name: str, spec: Any, base: dict[str, Any], seeds: list[int],
-                budget_s: float | None) -> Table:
+                budget: str | None) -> Table:
     where = f"{path} [tables.{name}]"
     if not isinstance(spec, dict):
         raise N2NError(f"{where}: expected a table with axes = {{field = [values, ...]}}")
@@ -134,15 +134,15 @@ def _load_table(path: Path, name: str, spec: Any, base: dict[str, Any], seeds: l
     axes, fixed = spec.get("axes"), spec.get("set", {})
     if not isinstance(axes, dict) or not axes or not all(isinstance(v, list) and v for v in axes.values()):
         raise N2NError(f"{where}: axes must map config fields to non-empty lists of values")
-    for axis in ("seed", "time_budget_s"):
+    for axis in ("seed", "time_budget", "time_budget_s"):
         if axis in axes or axis in fixed:
             raise N2NError(f"{where}: {axis} is set for the whole study (seeds, time_budget), not per table")
     cells = []
     for values in itertools.product(*axes.values()):
         setting = dict(zip(axes, values))
         run = {**base, **fixed, **setting}
-        if budget_s is not None:
-            run["time_budget_s"] = budget_s
+        if budget is not None:
+            run["time_budget"] = budget
         try:
             configs = [TrainConfig.from_dict({**run, "seed": s}, source=where) for s in seeds]
         except N2NError as exc:
@@ -190,7 +190,7 @@ def run_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = pr
     as it finishes (a diverged run is recorded, never fatal), then write the report."""
     from noise2noise import checkpoint
     from noise2noise.data import build_training_data
-    from noise2noise.train import write_json
+    from noise2noise.outputs import write_json
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -202,12 +202,12 @@ def run_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = pr
     todo = [key for key in runs if key not in done]
     data_order = list(dict.fromkeys(_data_key(cfg) for cfg, _ in runs.values()))
     todo.sort(key=lambda k: data_order.index(_data_key(runs[k][0])))  # stable: study order within
-    budget = f"{study.time_budget_s:g} s" if study.time_budget_s else "the base config's budget"
+    budget = study.time_budget or "the base config's budget"
     say(f"{study.path}: {len(runs)} runs, {len(runs) - len(todo)} already in {results_path}; "
         f"{len(todo)} to train at {budget} each")
     version = checkpoint.code_version()
     write_json(out_dir / "study.json", {"study": str(study.path), "title": study.title, "seeds": study.seeds,
-                                        "time_budget_s": study.time_budget_s, "code_version": version})
+                                        "time_budget": study.time_budget, "code_version": version})
     best_db = max((r["psnr_db"] for k, r in done.items() if k in runs and r["status"] == "ok"), default=-math.inf)
     data_key, source, val, best = None, None, None, None
     for i, key in enumerate(todo, start=1):
@@ -309,12 +309,12 @@ def format_table(table: Table, results: dict[str, dict[str, Any]], n_seeds: int)
 def write_report(study: Study, out_dir: str | Path) -> Path:
     """tables.md, runs.csv and curves.png from the study's results file; returns tables.md."""
     from noise2noise.figures import loss_curves
-    from noise2noise.images import atomic_write
+    from noise2noise.outputs import atomic_write
 
     out_dir = Path(out_dir)
     results = read_results(out_dir / "runs.jsonl")
     runs = study.runs()
-    budget = f"{study.time_budget_s:g} s" if study.time_budget_s else "see config"
+    budget = study.time_budget or "see config"
     parts = [f"# {study.title}\n",
              f"Held-out PSNR (dB), mean ± std over seeds {', '.join(map(str, study.seeds))}; "
              f"time budget per run: {budget}; best setting of each table in bold; study file: "

@@ -21,14 +21,15 @@ from noise2noise import checkpoint, distributed
 from noise2noise.augment import AUGMENTS
 from noise2noise.config import TrainConfig
 from noise2noise.data import Extras, Generators, build_training_data
-from noise2noise.denoise import autocast, denoise_tensor, resolve_device
+from noise2noise.denoise import denoise_tensor
+from noise2noise.devices import autocast, resolve_device
 from noise2noise.errors import N2NError
 from noise2noise.evaluate import evaluate_pairs
 from noise2noise.figures import sample_figure
-from noise2noise.images import atomic_write
 from noise2noise.inits import INITS
 from noise2noise.losses import LOSSES, masked_loss, output_activation
 from noise2noise.optim import OPTIMIZERS, SCHEDULES
+from noise2noise.outputs import atomic_write, write_json
 from noise2noise.unet import build_model
 
 
@@ -285,10 +286,6 @@ def _rewind_log(path: Path, step: int) -> None:
     if path.is_file():
         kept = [row + "\n" for row in path.read_text().splitlines() if logged_step(row) <= step]
         atomic_write(path, lambda tmp: tmp.write_text("".join(kept)))
-
-
-def write_json(path: Path, content: dict[str, Any]) -> Path:
-    return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(content, indent=2) + "\n"))
 
 
 RESUME_KEYS = ("config", "model", "optimizer", "step", "images", "train_time_s", "rng_cpu", "rng_device")

@@ -56,5 +56,5 @@ def test_crop_cuts_a_three_quarter_window_of_each_pair():
 
 @pytest.mark.parametrize("name", sorted(AUGMENTS))
 def test_training_runs_with_every_augmentation(name, course_pairs):
-    cfg = TrainConfig(width=8, depth=2, batch_size=8, augment=name, time_budget_s=None, epochs=1, device="cpu")
+    cfg = TrainConfig(width=8, depth=2, batch_size=8, augment=name, time_budget=None, epochs=1, device="cpu")
     assert fit(cfg, TensorPairs(*course_pairs), progress=False).steps == 3

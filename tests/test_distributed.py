@@ -19,7 +19,7 @@ from noise2noise.noise import GaussianNoise
 from noise2noise.train import fit
 
 CFG = TrainConfig(width=8, depth=2, batch_size=8, lr=3e-3, log_every=5, eval_every_s=0, checkpoint_every_s=0,
-                  time_budget_s=None, epochs=2, pairs_per_epoch=160, device="cpu")
+                  time_budget=None, epochs=2, pairs_per_epoch=160, device="cpu")
 
 
 def _rank(rank: int, world_size: int, folder: str) -> None:

@@ -10,7 +10,7 @@ from noise2noise.losses import HUBER_DELTA, LOSSES, l0_gamma, output_activation
 from noise2noise.train import fit, run_training
 from noise2noise.unet import build_model
 
-TINY = dict(width=8, depth=2, batch_size=8, val_patches=8, time_budget_s=None, epochs=1, device="cpu")
+TINY = dict(width=8, depth=2, batch_size=8, val_patches=8, time_budget=None, epochs=1, device="cpu")
 
 
 def test_l0_gamma_anneals_from_two_to_zero_over_training():

@@ -205,11 +205,11 @@ CASES = [
     pytest.param(lambda t, p, m: train(t, "--lr", "nan"), "lr=nan must be a finite number", id="lr-nan"),
     pytest.param(lambda t, p, m: train(t, "--lr", "inf"), "lr=inf must be a finite number", id="lr-inf"),
     pytest.param(lambda t, p, m: train(t, "--lr", "fast"), "argument --lr: invalid float value", id="lr-not-a-number"),
-    pytest.param(lambda t, p, m: train(t, "--time-budget", "0"), "time_budget_s=0.0 must be > 0",
+    pytest.param(lambda t, p, m: train(t, "--time-budget", "0"), "time_budget='0s' must be > 0",
                  id="time-budget-zero"),
-    pytest.param(lambda t, p, m: train(t, "--time-budget=-5m"), "time budget '-5m' is not a duration",
+    pytest.param(lambda t, p, m: train(t, "--time-budget=-5m"), "budget '-5m' is neither a duration nor an amount of work",
                  id="time-budget-negative"),
-    pytest.param(lambda t, p, m: train(t, "--time-budget", "none"), "needs time_budget_s or epochs",
+    pytest.param(lambda t, p, m: train(t, "--time-budget", "none"), "needs time_budget or epochs",
                  id="no-budget-no-epochs"),
     pytest.param(lambda t, p, m: train(t, "--epochs", "0"), "epochs=0 must be a positive integer", id="epochs-zero"),
     pytest.param(lambda t, p, m: train(t, "--pairs-per-epoch", "-1"), "pairs_per_epoch=-1 must be a positive",
@@ -232,7 +232,7 @@ CASES = [
     pytest.param(lambda t, p, m: train(t, "--config", text(t / "bad.toml", 'lr = "fast"\n')),
                  "lr='fast' must be a finite number", id="config-file-wrong-type"),
     pytest.param(lambda t, p, m: train(t, "--config", text(t / "bad.toml", "time_budget_s = inf\n")),
-                 "time_budget_s=inf must be a finite number", id="config-file-infinite-budget"),
+                 "time_budget=inf must be a finite number", id="config-file-infinite-budget"),
     pytest.param(lambda t, p, m: train(t, "--data", p, "--device", "cuda", "--time-budget", "none", "--epochs", "1"),
                  "no CUDA GPU is available", id="device-cuda-without-gpu",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
@@ -387,7 +387,7 @@ class _Interrupted:
 
 
 def tiny_config(**changes) -> TrainConfig:
-    return TrainConfig(**{"width": 8, "depth": 2, "batch_size": 8, "pairs_per_epoch": 24, "time_budget_s": None,
+    return TrainConfig(**{"width": 8, "depth": 2, "batch_size": 8, "pairs_per_epoch": 24, "time_budget": None,
                           "epochs": 2, "schedule": "cosine", "log_every": 1, "device": "cpu",
                           "checkpoint_every_s": 1e-9, **changes})  # a checkpoint after every step
 

@@ -26,7 +26,7 @@ def photo_problem():
 
 def test_psnr_rises_above_the_noisy_input_on_real_photos(photo_problem):
     source, val = photo_problem
-    cfg = TrainConfig(**TINY, lr=3e-3, schedule="cosine", time_budget_s=None, epochs=2)
+    cfg = TrainConfig(**TINY, lr=3e-3, schedule="cosine", time_budget=None, epochs=2)
     result = fit(cfg, source, val, progress=False)
     assert result.steps == 200
     assert result.metrics["psnr_db"] > result.metrics["psnr_noisy_db"] + 2.0
@@ -34,7 +34,7 @@ def test_psnr_rises_above_the_noisy_input_on_real_photos(photo_problem):
 
 def test_same_seed_gives_the_same_numbers(photo_problem):
     source, val = photo_problem
-    cfg = TrainConfig(**TINY, time_budget_s=None, epochs=1, pairs_per_epoch=64)
+    cfg = TrainConfig(**TINY, time_budget=None, epochs=1, pairs_per_epoch=64)
     source.pairs_per_epoch = 160
     first = fit(cfg, source, val, progress=False).metrics
     second = fit(cfg, source, val, progress=False).metrics
@@ -45,14 +45,14 @@ def test_same_seed_gives_the_same_numbers(photo_problem):
 
 def test_a_time_budget_stops_training_at_the_deadline(photo_problem):
     source, _ = photo_problem
-    result = fit(TrainConfig(**TINY, time_budget_s=2.0), source, None, progress=False)
+    result = fit(TrainConfig(**TINY, time_budget=2.0), source, None, progress=False)
     assert 2.0 <= result.train_time_s < 4.0
     assert result.steps > 0 and result.metrics is None
 
 
 def test_a_run_folder_holds_config_metrics_checkpoint_results_and_figure(tmp_path, photo_folder):
     cfg = TrainConfig(**{**TINY, "log_every": 3}, data=str(photo_folder), val_fraction=0.4,
-                      time_budget_s=None, epochs=1, pairs_per_epoch=64)
+                      time_budget=None, epochs=1, pairs_per_epoch=64)
     result = run_training(cfg, tmp_path / "run", progress=False)
     run = tmp_path / "run"
     saved = json.loads((run / "config.json").read_text())
@@ -70,7 +70,7 @@ def test_a_run_folder_holds_config_metrics_checkpoint_results_and_figure(tmp_pat
 def test_an_existing_run_folder_is_never_silently_overwritten(tmp_path, photo_folder):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "keep.txt").write_text("precious")
-    cfg = TrainConfig(**TINY, data=str(photo_folder), time_budget_s=None, epochs=1, pairs_per_epoch=16)
+    cfg = TrainConfig(**TINY, data=str(photo_folder), time_budget=None, epochs=1, pairs_per_epoch=16)
     with pytest.raises(N2NError, match="folder exists and is not empty"):
         run_training(cfg, tmp_path / "run", progress=False)
     assert (tmp_path / "run" / "keep.txt").read_text() == "precious"
@@ -78,7 +78,7 @@ def test_an_existing_run_folder_is_never_silently_overwritten(tmp_path, photo_fo
 
 def test_divergence_names_the_step_and_suggests_a_lower_rate(photo_problem):
     source, _ = photo_problem
-    cfg = TrainConfig(**{**TINY, "log_every": 5}, lr=1e6, optimizer="sgd", time_budget_s=None, epochs=1)
+    cfg = TrainConfig(**{**TINY, "log_every": 5}, lr=1e6, optimizer="sgd", time_budget=None, epochs=1)
     with pytest.raises(N2NError, match=r"diverged at step \d+.*lower the learning rate"):
         fit(cfg, source, None, progress=False)
 
@@ -90,6 +90,6 @@ def test_divergence_names_the_step_and_suggests_a_lower_rate(photo_problem):
 ])
 def test_every_mode_and_masked_noise_runs_a_training_loop(photo_folder, changes):
     cfg = TrainConfig(**{**TINY, "val_patches": 8, "log_every": 1}, data=str(photo_folder), val_fraction=0.4,
-                      time_budget_s=None, epochs=1, pairs_per_epoch=32, **changes)
+                      time_budget=None, epochs=1, pairs_per_epoch=32, **changes)
     result = run_training(cfg, progress=False)
     assert result.steps == 2 and 0 < result.metrics["psnr_db"] < 80

