@@ -28,17 +28,18 @@ import math
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import tomllib
 
+from noise2noise.claims import Claim, format_claims, load_claims, setting_label
 from noise2noise.config import TrainConfig, parse_budget
 from noise2noise.errors import N2NError
 
 DEFAULT_SEEDS = (0, 1, 2)
-_STUDY_KEYS = {"title", "seeds", "time_budget", "base", "tables"}
+_STUDY_KEYS = {"title", "seeds", "time_budget", "base", "tables", "claims"}
 _TABLE_KEYS = {"title", "axes", "set"}
 # fields that never change the training data: runs differing only in these share one load
 _TRAINING_ONLY = {"arch", "width", "depth", "init", "loss", "optimizer", "lr", "weight_decay", "schedule",
@@ -74,6 +75,7 @@ class Study:
     seeds: list[int]
     time_budget: str | None  # per run: a duration or an amount of work
     tables: list[Table]
+    claims: list[Claim] = field(default_factory=list)  # the replicated report's claims, judged over seeds
 
     def runs(self) -> dict[str, tuple[TrainConfig, str]]:
         """Every distinct run in study order: key -> (config, label of its first cell)."""
@@ -116,7 +118,8 @@ def load_study(path: str | Path, budget: str | float | None = None) -> Study:
         raise N2NError(f"{path}: a study needs a [base] table of config fields and at least one "
                        "[tables.NAME] with axes = {{field = [values, ...]}}")
     tables = [_load_table(path, name, table, base, seeds, budget) for name, table in spec["tables"].items()]
-    return Study(path, str(spec.get("title", path.stem)), seeds, budget, tables)
+    claims = load_claims(spec.get("claims"), {t.name: t.axes for t in tables}, str(path))
+    return Study(path, str(spec.get("title", path.stem)), seeds, budget, tables, claims)
 
 
 def _check_keys(values: dict[str, Any], known: set[str], where: str) -> None:
@@ -319,8 +322,15 @@ def write_report(study: Study, out_dir: str | Path) -> Path:
              f"Held-out PSNR (dB), mean ± std over seeds {', '.join(map(str, study.seeds))}; "
              f"time budget per run: {budget}; best setting of each table in bold; study file: "
              f"`{study.path}`; {sum(k in results for k in runs)}/{len(runs)} runs finished.\n"]
+    psnr_by_seed = {(table.name, setting_label(cell.setting)): {r["seed"]: r["psnr_db"] for r in
+                                                                   _cell_runs(cell, results) if r["status"] == "ok"}
+                    for table in study.tables for cell in table.cells}
     for table in study.tables:
         parts.append(f"## {table.title}\n\n{format_table(table, results, len(study.seeds))}\n")
+        claims = [c for c in study.claims if c.table == table.name]
+        if claims:
+            parts.append("Claims, paired over seeds (two-sided t-test, 5%):\n\n"
+                         f"{format_claims(claims, psnr_by_seed)}\n")
     tables_path = atomic_write(out_dir / "tables.md", lambda tmp: tmp.write_text("\n".join(parts)))
 
     rows = [results[k] for k in runs if k in results]
