@@ -8,10 +8,13 @@ A study file may list the claims of the report it replicates::
     better = { init = "xavier_normal" }          # the cell the claim says is better ...
     worse = { init = "kaiming_normal" }          # ... than this one
     seed = "Xavier chosen (best run 25.44 dB)"   # what the original report said or measured
+    # equal_within_db = 0.2                      # instead: "as good as", within this margin
 
 Each seed trains both settings on the same data stream, so the per-seed differences
 (better - worse, dB) are paired; a two-sided paired t-test at the 5% level gives the verdict:
-confirmed, refuted, or within seed-to-seed noise.
+confirmed, refuted, or within seed-to-seed noise. An equivalence claim (``equal_within_db``) is
+confirmed when the 95% confidence interval of the mean difference lies inside ±margin, and
+refuted when it lies wholly outside.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 
 from noise2noise.errors import N2NError
 
-_KEYS = {"table", "claim", "better", "worse", "seed"}
+_KEYS = {"table", "claim", "better", "worse", "seed", "equal_within_db"}
 # two-sided 5% critical values of Student's t, by degrees of freedom (1..10); beyond, ~1.96-2.2
 _T_CRIT = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
 
@@ -35,6 +38,7 @@ class Claim:
     better: dict[str, Any]
     worse: dict[str, Any]
     seed: str
+    equal_within_db: float | None = None  # an equivalence claim: |better - worse| below this
 
 
 def load_claims(spec: Any, table_axes: dict[str, dict[str, list[Any]]], where: str) -> list[Claim]:
@@ -60,18 +64,32 @@ def load_claims(spec: Any, table_axes: dict[str, dict[str, list[Any]]], where: s
                     any(v not in axes[k] for k, v in setting.items()):
                 raise N2NError(f"{here}: {side} = {setting!r} must give a value of each of the table's axes "
                                f"({', '.join(f'{k} in {v}' for k, v in axes.items())})")
+        margin = item.get("equal_within_db")
+        if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float))
+                                   or not 0 < margin < math.inf):
+            raise N2NError(f"{here}: equal_within_db = {margin!r} must be a positive number of dB")
         claims.append(Claim(item["table"], str(item["claim"]), item["better"], item["worse"],
-                            str(item.get("seed", ""))))
+                            str(item.get("seed", "")), None if margin is None else float(margin)))
     return claims
 
 
-def paired_verdict(differences: list[float]) -> str:
+def paired_verdict(differences: list[float], equal_within_db: float | None = None) -> str:
     """'confirmed' / 'refuted' when the mean paired difference is significantly above / below
-    zero (two-sided paired t-test, 5%), else 'within seed-to-seed noise'."""
+    zero (two-sided paired t-test, 5%), else 'within seed-to-seed noise'. With a margin, the
+    claim is "equal within ±margin": confirmed when the 95% interval of the mean lies inside it,
+    refuted when it lies wholly outside."""
     n = len(differences)
     if n < 2:
         return "too few seeds to judge"
     mean, sd = statistics.fmean(differences), statistics.stdev(differences)
+    if equal_within_db is not None:
+        half = _T_CRIT.get(n - 1, 2.0) * sd / math.sqrt(n)
+        low, high = mean - half, mean + half
+        if -equal_within_db <= low and high <= equal_within_db:
+            return "confirmed"
+        if high < -equal_within_db or low > equal_within_db:
+            return "refuted"
+        return "within seed-to-seed noise"
     if sd == 0:
         return "confirmed" if mean > 0 else "refuted" if mean < 0 else "within seed-to-seed noise"
     t = mean / (sd / math.sqrt(n))
@@ -99,7 +117,7 @@ def format_claims(claims: list[Claim], psnr_by_seed: dict[tuple[str, str], dict[
         per_seed = ", ".join(f"{d:+.2f}" for d in diffs)
         spread = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
         lines.append(f"| {claim.claim} | {claim.seed} | {per_seed} | {statistics.fmean(diffs):+.2f} ± {spread:.2f} "
-                     f"| **{paired_verdict(diffs)}** |")
+                     f"| **{paired_verdict(diffs, claim.equal_within_db)}** |")
     return "\n".join(lines)
 
 

@@ -79,3 +79,12 @@ seed = "L2 chosen"
     (out / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     tables = write_report(study, out).read_text()
     assert "| L2 beats L1 | L2 chosen | +1.00, +1.00, +1.00 | +1.00 ± 0.00 | **confirmed** |" in tables
+
+
+@pytest.mark.parametrize("diffs, verdict", [
+    ([0.02, -0.03, 0.01], "confirmed"),          # interval well inside ±0.2 dB
+    ([-0.9, -1.0, -0.95], "refuted"),            # clearly worse than the margin allows
+    ([0.5, -0.6, 0.1], "within seed-to-seed noise"),
+])
+def test_an_equivalence_claim_needs_the_whole_interval_inside_the_margin(diffs, verdict):
+    assert paired_verdict(diffs, equal_within_db=0.2) == verdict
