@@ -1,0 +1,71 @@
+"""Denoising quality: our models next to BM3D, NLM and the noisy input on whole held-out
+photos, at several noise levels, in one run (PSNR, SSIM and seconds per image).
+
+    python benchmarks/quality.py --data ../shared/datasets/cbsd432 --split val \
+        [--models PATH_OR_NAME,...] [--sigmas 15,25,50] [--methods noisy,nlm,bm3d] [--out quality.json]
+
+The README's quality table comes from this script; BM3D needs the `bm3d` extra. Seconds per
+image are only comparable within one run on an idle machine (the load average is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+from noise2noise.checkpoint import code_version, load_model
+from noise2noise.denoise import default_model_path
+from noise2noise.evaluate import build_methods, compare_methods, evaluation_images, known_sigma
+from noise2noise.noise import build_noise
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="../shared/datasets/cbsd432", help="folder of clean photos or 'embedded'")
+    parser.add_argument("--split", default="val", choices=("all", "train", "val"))
+    parser.add_argument("--val-fraction", type=float, default=0.15)
+    parser.add_argument("--models", default=None, help="comma list of checkpoint paths (default: the shipped model)")
+    parser.add_argument("--sigmas", default="15,25,50", help="Gaussian sigmas, 0..255")
+    parser.add_argument("--methods", default="noisy,nlm,bm3d", help="baselines, from noisy, nlm, bm3d")
+    parser.add_argument("--max-images", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the added noise")
+    parser.add_argument("--out", type=Path, default=None, help="write every row as JSON here")
+    args = parser.parse_args()
+
+    models = {}
+    for spec in (args.models.split(",") if args.models else [str(default_model_path())]):
+        models[Path(spec).stem if Path(spec).stem != "checkpoint" else Path(spec).parent.name] = load_model(spec)[0]
+    names = [*args.methods.split(","), *models]
+    methods = build_methods(names, models)
+    print(f"{args.data} split {args.split}; {platform.machine()}, {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}, code {code_version()}, load average {os.getloadavg()[0]:.2f}")
+    results = []
+    for sigma in [float(s) for s in args.sigmas.split(",")]:
+        noise = build_noise("gaussian", (sigma, sigma), clip=True)
+        triples = evaluation_images(args.data, noise, args.split, args.val_fraction, args.seed, args.max_images)
+        _, table, _ = compare_methods(triples, methods, known_sigma(noise), keep_outputs=0)
+        results += [{"sigma": sigma, **row} for row in table]
+        print(f"\nsigma {sigma:g}, {len(triples)} images")
+        print(f"{'method':<16} {'PSNR dB':>8} {'SSIM':>7} {'s/image':>9}")
+        for row in table:
+            print(f"{row['method']:<16} {row['psnr_db']:8.2f} {row['ssim']:7.4f} {row['seconds_per_image']:9.3f}")
+    sigmas = sorted({r["sigma"] for r in results})
+    print("\n| method | " + " | ".join(f"σ={s:g} PSNR / SSIM" for s in sigmas) + " | s/image (σ=25) |")
+    print("|---|" + "---|" * (len(sigmas) + 1))
+    for name in names:
+        cells = {r["sigma"]: r for r in results if r["method"] == name}
+        timing = cells.get(25.0, next(iter(cells.values())))["seconds_per_image"]
+        print(f"| {name} | " + " | ".join(f"{cells[s]['psnr_db']:.2f} / {cells[s]['ssim']:.3f}" for s in sigmas)
+              + f" | {timing:.2f} |")
+    if args.out:
+        args.out.write_text(json.dumps({"data": args.data, "split": args.split, "code_version": code_version(),
+                                        "rows": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
