@@ -101,8 +101,8 @@ class CountingBatches(nn.Module):
 
 def test_tiles_are_batched_and_small_images_are_not_tiled(trained_unet):
     model = CountingBatches(trained_unet)
-    denoise_image(model, torch.rand(3, 100, 90) * 255, tile_px=48, overlap_px=16, batch_size=4)
-    assert model.batch_sizes == [4, 4, 1]  # 3×3 tiles
+    denoise_image(model, torch.rand(3, 84, 74) * 255, tile_px=48, overlap_px=16, batch_size=4)
+    assert model.batch_sizes == [4, 4, 1]  # 3×3 tiles of the 100×90 image with its reflected border
     model.batch_sizes.clear()
     denoise_image(model, torch.rand(3, 48, 40) * 255, tile_px=48, overlap_px=16, batch_size=4)
     assert model.batch_sizes == [1]
@@ -216,3 +216,15 @@ def test_a_model_for_other_channels_is_refused_naming_the_file(tmp_path, photo):
     with pytest.raises(N2NError, match=r"rgb.png: the model maps 4 to 3 channels; image files need a greyscale"):
         denoise_files(UNet(4, 3, width=8, depth=1), [tmp_path / "rgb.png"], tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_flat_image_stays_flat_up_to_its_edges(trained_unet):
+    """The reflected border keeps the convolutions' zero padding off real pixels: the outer
+    pixels of a flat image come out like its interior."""
+    flat = torch.full((1, 3, 40, 52), 128.0)
+    out = denoise_tensor(trained_unet, flat)[0]
+    bare = denoise_tensor(trained_unet, flat, border_px=0)[0]
+    edge = lambda x: torch.cat([x[:, :2].flatten(), x[:, -2:].flatten(), x[..., :2].flatten(), x[..., -2:].flatten()])
+    interior = (out[:, 10:-10, 10:-10] - 128).abs().max()
+    assert (edge(out) - 128).abs().max() <= interior + 2.0
+    assert (edge(bare) - 128).abs().max() > (edge(out) - 128).abs().max()  # the border is what fixes it
