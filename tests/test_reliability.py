@@ -207,8 +207,8 @@ CASES = [
     pytest.param(lambda t, p, m: train(t, "--lr", "fast"), "argument --lr: invalid float value", id="lr-not-a-number"),
     pytest.param(lambda t, p, m: train(t, "--time-budget", "0"), "time_budget='0s' must be > 0",
                  id="time-budget-zero"),
-    pytest.param(lambda t, p, m: train(t, "--time-budget=-5m"), "budget '-5m' is neither a duration nor an amount of work",
-                 id="time-budget-negative"),
+    pytest.param(lambda t, p, m: train(t, "--time-budget=-5m"),
+                 "budget '-5m' is neither a duration nor an amount of work", id="time-budget-negative"),
     pytest.param(lambda t, p, m: train(t, "--time-budget", "none"), "needs time_budget or epochs",
                  id="no-budget-no-epochs"),
     pytest.param(lambda t, p, m: train(t, "--epochs", "0"), "epochs=0 must be a positive integer", id="epochs-zero"),
@@ -377,13 +377,13 @@ class _Interrupted:
         return self
 
     def batches(self, batch_size, gens):
-        for noisy_input, noisy_target in self.source.batches(batch_size, gens):
+        for batch in self.source.batches(batch_size, gens):
             if self.given == self.after:
                 if self.fault == "kill":
                     raise KeyboardInterrupt
-                noisy_target = torch.full_like(noisy_target, float("nan"))
+                batch.noisy_target = torch.full_like(batch.noisy_target, float("nan"))
             self.given += 1
-            yield noisy_input, noisy_target
+            yield batch
 
 
 def tiny_config(**changes) -> TrainConfig:
