@@ -276,7 +276,8 @@ def _progress_bar(clock: BudgetClock, enabled: bool):
     from tqdm.auto import tqdm
 
     unit = {"s": "s", "images": "images", "steps": "steps"}[clock.unit]
-    bar = tqdm(total=clock.total, disable=not enabled, mininterval=1.0, desc="train", dynamic_ncols=True,
+    total = clock.total if clock.total is None or clock.total % 1 else int(clock.total)  # "60 s", not "60.0 s"
+    bar = tqdm(total=total, disable=not enabled, mininterval=1.0, desc="train", dynamic_ncols=True,
                unit_scale=clock.unit == "images",
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} " + unit +
                           " [{elapsed}<{remaining}{postfix}]")
