@@ -42,8 +42,8 @@ _STUDY_KEYS = {"title", "seeds", "time_budget", "base", "tables"}
 _TABLE_KEYS = {"title", "axes", "set"}
 # fields that never change the training data: runs differing only in these share one load
 _TRAINING_ONLY = {"arch", "width", "depth", "init", "loss", "optimizer", "lr", "weight_decay", "schedule",
-                  "warmup", "ema", "batch_size", "augment", "time_budget", "epochs", "seed", "log_every", "eval_every_s",
-                  "checkpoint_every_s", "device"}
+                  "warmup", "ema", "batch_size", "augment", "time_budget", "epochs", "seed", "log_every",
+                  "eval_every_s", "checkpoint_every_s", "device"}
 _METRICS = ("psnr_db", "psnr_noisy_db", "ssim", "ssim_noisy")
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from noise2noise import Model
-from noise2noise.denoise import denoise_tensor
 from noise2noise.data import SyntheticPairs
+from noise2noise.denoise import denoise_tensor
 from noise2noise.errors import N2NError
 from noise2noise.images import embedded_images
 from noise2noise.metrics import psnr_db
