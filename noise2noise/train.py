@@ -89,7 +89,7 @@ class TrainState:
         """The weights to validate, save, export and predict with: the average, when kept."""
         return self.ema.module if self.ema is not None else self.model
 
-    def epoch(self, source, batch_size: int, gens: Generators) -> Iterator[Batch]:
+    def batches(self, source, batch_size: int, gens: Generators) -> Iterator[Batch]:
         """The current epoch's batches still to train on; those of a resumed epoch already
         trained on (``epoch_batches``) are drawn again and dropped."""
         self.epoch_rng = gens.get_state()
@@ -334,8 +334,10 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
     with _progress_bar(clock, progress) as bar:
         while not clock.done:
             with clock.paused():  # replaying a resumed epoch's first batches is not charged
-                batches = state.epoch(source, cfg.batch_size, gens)
+                batches = state.batches(source, cfg.batch_size, gens)
             for batch in batches:
+                # ---- termination: the budget or the epochs are spent (the batch drawn is
+                # not counted in epoch_batches, so a resumed run draws it again)
                 p = clock.progress
                 if p >= 1.0:
                     break
@@ -378,8 +380,6 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
                     next_checkpoint_s = state.train_time_s + cfg.checkpoint_every_s
             else:
                 state.end_epoch(gens)
-
-            # ---- termination: the budget or the epochs are spent (checked by `while`)
             if state.step == 0:
                 raise N2NError("the training data gave no batches")
 
