@@ -13,7 +13,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Model": "noise2noise.model",
+    "Model": "noise2noise.course",
     "TrainConfig": "noise2noise.config",
     "run_training": "noise2noise.train",
     "fit": "noise2noise.train",

@@ -2,9 +2,8 @@
 from clean photos (noise2noise, noise2clean), or sub-sampled from single noisy images
 (neighbor2neighbor).
 
-Public tensors follow the course convention (N×C×H×W, 0..255); batches handed to the
-network are float in [0, 1] on the training device: ``(noisy_input, noisy_target)``,
-or ``(noisy_input, noisy_target, Extras)`` when a source has more to tell the loss.
+Public tensors follow the course convention (N×C×H×W, 0..255); a source's ``batches``
+yields ``Batch`` objects of float tensors in [0, 1] on the training device.
 """
 
 from __future__ import annotations
@@ -28,22 +27,23 @@ from noise2noise.registry import Registry
 
 _CHUNK_BYTES = 64 * 2**20  # crops generated at once, bounding memory for large crops
 VAL_SEED = 20_181_010  # fixed noise for validation, so every run sees the same pairs
+# the one noise draw per clean image of neighbor2neighbor: fixed, like a data set of single
+# noisy shots, so every seed of a study trains on the same shots
+NOISY_SHOT_SEED = 20_210_619
 
 
 @dataclass
-class Extras:
-    """What a batch may carry beyond (noisy_input, noisy_target)."""
+class Batch:
+    """One training batch: float tensors in [0, 1] on the training device."""
 
+    noisy_input: torch.Tensor  # N×C×H×W
+    noisy_target: torch.Tensor  # N×C×H×W (clean in mode noise2clean)
     target_mask: torch.Tensor | None = None  # N×1×H×W, 1 where the target pixel is valid (bernoulli)
     # (model, prediction, noisy_target, progress) -> a term added to the loss (neighbor2neighbor)
     regulariser: Callable[..., torch.Tensor] | None = None
 
-
-def _with_extras(noisy_input: torch.Tensor, noisy_target: torch.Tensor, extras: Extras) -> tuple:
-    """A plain pair when there is nothing extra, so simple sources stay simple."""
-    if extras.target_mask is None and extras.regulariser is None:
-        return noisy_input, noisy_target
-    return noisy_input, noisy_target, extras
+    def __len__(self) -> int:
+        return self.noisy_input.shape[0]
 
 
 @dataclass
@@ -57,6 +57,14 @@ class Generators:
     def seeded(cls, seed: int, device: torch.device) -> Generators:
         cpu = torch.Generator().manual_seed(seed)
         return cls(cpu, torch.Generator(device=device).manual_seed(seed + 1))
+
+    def get_state(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(CPU state, device state), both as CPU byte tensors (what a checkpoint stores)."""
+        return self.cpu.get_state(), self.device.get_state().cpu()
+
+    def set_state(self, state: tuple[torch.Tensor, torch.Tensor]) -> None:
+        self.cpu.set_state(state[0])
+        self.device.set_state(state[1].to(self.device.get_state().device))
 
 
 def check_tensor(tensor: object, where: str, channels: tuple[int, ...] = (1, 3)) -> torch.Tensor:
@@ -143,11 +151,11 @@ class TensorPairs:
         self.noisy_target = self.noisy_target.to(device)
         return self
 
-    def batches(self, batch_size: int, gens: Generators) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, batch_size: int, gens: Generators) -> Iterator[Batch]:
         order = torch.randperm(len(self), generator=gens.cpu).to(self.noisy_input.device)
         for start in range(0, len(self), batch_size):
             index = order[start : start + batch_size]
-            yield (_unit(self.noisy_input[index]), _unit(self.noisy_target[index]))
+            yield Batch(_unit(self.noisy_input[index]), _unit(self.noisy_target[index]))
 
 
 class SyntheticPairs:
@@ -201,14 +209,14 @@ class SyntheticPairs:
             for b in range(0, crops.shape[0], batch_size):
                 yield _unit(crops[b : b + batch_size])
 
-    def batches(self, batch_size: int, gens: Generators) -> Iterator[tuple]:
+    def batches(self, batch_size: int, gens: Generators) -> Iterator[Batch]:
         for clean in self.crop_batches(batch_size, gens):
             noisy_input = self.noise(clean, gens.device)
             if self.clean_target:
-                yield noisy_input, clean
+                yield Batch(noisy_input, clean)
                 continue
             noisy_target, valid = self.noise.draw(clean, gens.device)  # independent of the input's
-            yield _with_extras(noisy_input, noisy_target, Extras(target_mask=valid))
+            yield Batch(noisy_input, noisy_target, target_mask=valid)
 
     def validation(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Fixed (noisy, clean) pairs, N×C×crop×crop float 0..255, from a fixed seed."""
@@ -234,30 +242,52 @@ class FolderPairs(SyntheticPairs):
                          None, crop_px, pairs_per_epoch)
         self.channels = pairs[0][2].shape[0]
 
-    def batches(self, batch_size: int, gens: Generators) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, batch_size: int, gens: Generators) -> Iterator[Batch]:
         for both in self.crop_batches(batch_size, gens):
-            yield both[:, : self.channels], both[:, self.channels :]
+            yield Batch(both[:, : self.channels], both[:, self.channels :])
 
 
 class NeighborPairs(SyntheticPairs):
     """Neighbor2Neighbor (Huang et al. 2021): two half-resolution images sub-sampled from
-    one noisy crop, taking two different adjacent pixels of every 2×2 cell. ``noise``
-    None: the images are already noisy; else one draw per crop (for clean photos)."""
+    one noisy crop, taking two different adjacent pixels of every 2×2 cell.
+
+    ``noise`` None: the images are already noisy. Otherwise each clean image gets ONE noise
+    draw, made here from a fixed seed and kept for the whole run, so training sees one
+    noisy shot per scene as the method assumes. Fresh noise per crop and epoch would hand
+    it many noisy views of each scene, i.e. Noise2Noise: the authors' tracker (issue #16)
+    reports scores inflated by 0.4-0.5 dB that way."""
 
     def __init__(self, images: list[tuple[str, torch.Tensor]], noise, crop_px: int, pairs_per_epoch: int,
                  gamma: float):
-        super().__init__(images, noise, crop_px, pairs_per_epoch)
-        self.gamma = gamma
+        super().__init__(images, None, crop_px, pairs_per_epoch)
+        self.gamma, self.has_mask = gamma, False
+        if noise is not None:
+            self.images, self.has_mask = noisy_shots(self.images, noise, NOISY_SHOT_SEED)
+        self.channels = images[0][1].shape[0]
 
-    def batches(self, batch_size: int, gens: Generators) -> Iterator[tuple]:
+    def batches(self, batch_size: int, gens: Generators) -> Iterator[Batch]:
         for crops in self.crop_batches(batch_size, gens):
-            noisy, valid = (crops, None) if self.noise is None else self.noise.draw(crops, gens.device)
+            noisy = crops[:, : self.channels]
+            valid = crops[:, self.channels :] if self.has_mask else None  # the draw's target mask, 0 or 1
             first, second = neighbor.neighbour_choice(noisy, generator=gens.device)
             regulariser = functools.partial(neighbor.regulariser, noisy=noisy, first=first, second=second,
                                             gamma=self.gamma) if self.gamma else None
             target_mask = None if valid is None else neighbor.subsample(valid, second)
-            yield _with_extras(neighbor.subsample(noisy, first), neighbor.subsample(noisy, second),
-                               Extras(target_mask, regulariser))
+            yield Batch(neighbor.subsample(noisy, first), neighbor.subsample(noisy, second), target_mask,
+                        regulariser)
+
+
+def noisy_shots(images: list[torch.Tensor], noise, seed: int) -> tuple[list[torch.Tensor], bool]:
+    """One noise draw per clean C×H×W image (0..255): float 0..255 images, with the draw's
+    valid-pixel mask (0 or 255) as one more channel when the noise has one; and whether it has."""
+    generator = torch.Generator().manual_seed(seed)
+    shots, has_mask = [], False
+    for image in images:
+        noisy, valid = noise.draw(_unit(image.unsqueeze(0)), generator)
+        has_mask = valid is not None
+        shot = noisy if valid is None else torch.cat([noisy, valid.to(noisy.dtype)], dim=1)
+        shots.append(shot[0] * 255.0)
+    return shots, has_mask
 
 
 def _unit(batch: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,7 @@ from noise2noise.registry import Registry
 INITS = Registry("init")
 _SLOPE = 0.1  # leaky ReLU slope of the U-Net
 NORMAL_STD = 0.02  # the fixed sigma of `normal` (the DCGAN/GPT-2 convention)
+SPARSE_SHARE, SPARSE_STD = 0.1, 0.01  # `sparse`: share of zeros per column, sigma of the rest
 
 
 def _apply(model: nn.Module, hidden, output) -> None:
@@ -51,6 +52,15 @@ def xavier_uniform(model: nn.Module) -> None:
 def normal(model: nn.Module) -> None:
     """N(0, 0.02²) for every weight, whatever the layer's fan-in (no variance scaling)."""
     _apply(model, lambda w: nn.init.normal_(w, std=NORMAL_STD), lambda w: nn.init.normal_(w, std=NORMAL_STD))
+
+
+@INITS.register("sparse")
+def sparse(model: nn.Module) -> None:
+    """Martens' sparse initialisation, from the seed study's list of inits: each conv's
+    weight seen as an out × (in·k·k) matrix, a share 0.1 of every column zero, the rest
+    N(0, 0.01²)."""
+    fill = lambda w: nn.init.sparse_(w.view(w.shape[0], -1), sparsity=SPARSE_SHARE, std=SPARSE_STD)  # noqa: E731
+    _apply(model, fill, fill)
 
 
 @INITS.register("constant")

@@ -2,7 +2,8 @@
 
 A schedule maps training progress p in [0, 1] (share of the time budget spent, or of
 the steps when training by epochs) to a multiplier of the peak learning rate, so the
-same schedule fits a 1-minute and a 1-hour budget.
+same schedule fits a 1-minute and a 1-hour budget. ``lr_factor`` puts the optional
+linear warm-up on top of any of them.
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ def cosine(progress: float) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
+@SCHEDULES.register("linear")
+def linear(progress: float) -> float:
+    """Linear decay from the peak to 0 at the end of the budget."""
+    return max(0.0, 1.0 - progress)
+
+
 @SCHEDULES.register("rampdown")
 def rampdown(progress: float, share: float = 0.3) -> float:
     """The paper's schedule: constant, then a smooth cos² decay to 0 over the last 30%."""
@@ -66,3 +73,12 @@ def onecycle(progress: float, warmup: float = 0.25) -> float:
     if progress < warmup:
         return 0.04 + 0.96 * progress / warmup
     return cosine((progress - warmup) / (1.0 - warmup))
+
+
+def lr_factor(schedule: str, warmup: float, progress: float) -> float:
+    """The multiplier of the peak learning rate at progress p in [0, 1]: the schedule,
+    times a linear warm-up from 0 over the first ``warmup`` share of the budget (0: none)."""
+    factor = SCHEDULES[schedule](progress)
+    if warmup > 0:
+        factor *= min(1.0, progress / warmup)
+    return factor

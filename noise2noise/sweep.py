@@ -43,8 +43,8 @@ _STUDY_KEYS = {"title", "seeds", "time_budget", "base", "tables", "claims"}
 _TABLE_KEYS = {"title", "axes", "set"}
 # fields that never change the training data: runs differing only in these share one load
 _TRAINING_ONLY = {"arch", "width", "depth", "init", "loss", "optimizer", "lr", "weight_decay", "schedule",
-                  "batch_size", "augment", "time_budget", "epochs", "seed", "log_every", "eval_every_s",
-                  "checkpoint_every_s", "device"}
+                  "warmup", "ema", "batch_size", "augment", "time_budget", "epochs", "seed", "log_every",
+                  "eval_every_s", "checkpoint_every_s", "device"}
 _METRICS = ("psnr_db", "psnr_noisy_db", "ssim", "ssim_noisy")
 
 
@@ -183,8 +183,10 @@ def train_one(cfg: TrainConfig, source, val, code_version: str) -> tuple[dict[st
         row |= {"status": "diverged", "diverged_step": exc.step}
         return row | {"config": cfg.to_dict(), "code_version": code_version}, None
     curve = [[r["step"], r["loss"]] for r in result.log if r["kind"] == "train"]
-    row |= {"status": "ok", "steps": result.steps, "train_time_s": round(result.train_time_s, 2),
-            **{k: result.metrics[k] for k in _METRICS}, "curve": curve}
+    row |= {"status": "ok", "steps": result.steps, "images": result.images,
+            "train_time_s": round(result.train_time_s, 2), "wall_time_s": round(result.wall_time_s, 2),
+            "images_per_s": round(result.images_per_s, 1), **{k: result.metrics[k] for k in _METRICS},
+            "curve": curve}
     return row | {"config": cfg.to_dict(), "code_version": code_version}, result.model
 
 
@@ -334,7 +336,8 @@ def write_report(study: Study, out_dir: str | Path) -> Path:
     tables_path = atomic_write(out_dir / "tables.md", lambda tmp: tmp.write_text("\n".join(parts)))
 
     rows = [results[k] for k in runs if k in results]
-    columns = ["key", "status", "seed", *_METRICS, "steps", "train_time_s", "diverged_step"]
+    columns = ["key", "status", "seed", *_METRICS, "steps", "images", "train_time_s", "wall_time_s", "images_per_s",
+               "diverged_step"]
     columns += [name for name in TrainConfig().to_dict() if name not in columns]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, columns, extrasaction="ignore")

@@ -1,26 +1,30 @@
-"""Time-budgeted training: one readable loop, then evaluation and the run's outputs.
+"""Budgeted training: one readable loop, then evaluation and the run's outputs.
 
 Output folder of a run: config.json (resolved config + code version), metrics.jsonl
 (training loss every ``log_every`` steps, validation PSNR), checkpoint.pt (weights,
-optimiser, step, clock, random states), results.json and samples.png.
+optimiser, weight average, step, clock, random states), results.json and samples.png.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from noise2noise import checkpoint, distributed
 from noise2noise.augment import AUGMENTS
-from noise2noise.config import TrainConfig
-from noise2noise.data import Extras, Generators, build_training_data
+from noise2noise.config import Budget, TrainConfig
+from noise2noise.data import Batch, Generators, build_training_data
 from noise2noise.denoise import denoise_tensor
 from noise2noise.devices import autocast, resolve_device
 from noise2noise.errors import N2NError
@@ -28,7 +32,7 @@ from noise2noise.evaluate import evaluate_pairs
 from noise2noise.figures import sample_figure
 from noise2noise.inits import INITS
 from noise2noise.losses import LOSSES, masked_loss, output_activation
-from noise2noise.optim import OPTIMIZERS, SCHEDULES
+from noise2noise.optim import OPTIMIZERS, lr_factor
 from noise2noise.outputs import atomic_write, write_json
 from noise2noise.unet import build_model
 
@@ -43,188 +47,352 @@ class Diverged(N2NError):
 
 
 @dataclass
+class TrainState:
+    """Everything training continues from: weights, optimiser, weight average, counters and
+    random streams. It goes to a checkpoint and back here alone (``save``, ``load``); the
+    course ``Model`` keeps one between ``train()`` calls."""
+
+    model: nn.Module  # the raw weights, the ones the optimiser steps
+    optimizer: torch.optim.Optimizer
+    ema: AveragedModel | None = None  # exponential moving average of the weights (cfg.ema > 0)
+    step: int = 0
+    images: int = 0  # training images seen, summed over data-parallel ranks
+    train_time_s: float = 0.0  # training time only: validation and checkpoint writes are not counted
+    wall_time_s: float = 0.0  # time spent in fit, all included
+    # the random streams at the start of the current epoch and the batches trained on since:
+    # replaying those batches puts the data stream exactly where training left it
+    epoch_rng: tuple[torch.Tensor, torch.Tensor] | None = None
+    epoch_batches: int = 0
+
+    @classmethod
+    def start(cls, cfg: TrainConfig, channels: int, device: torch.device,
+              model: nn.Module | None = None) -> TrainState:
+        """A fresh state on ``device``: ``model``, or the config's network with its seeded
+        initialisation; the config's optimiser; the weight average when ``cfg.ema`` > 0."""
+        if model is None:
+            torch.manual_seed(cfg.seed)
+            model = build_model(cfg.arch, channels, channels, cfg.width, cfg.depth, output=output_activation(cfg.loss))
+            INITS[cfg.init](model)
+        elif getattr(model, "output", "linear") != output_activation(cfg.loss):
+            raise N2NError(f"loss {cfg.loss!r} needs a network with a {output_activation(cfg.loss)} output; "
+                           f"this one has a {getattr(model, 'output', 'linear')} output")
+        model.to(device, memory_format=torch.channels_last).train()
+        optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), cfg.lr, cfg.weight_decay)
+        ema = None
+        if cfg.ema:
+            ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+            ema.requires_grad_(False)
+        return cls(model, optimizer, ema)
+
+    @property
+    def network(self) -> nn.Module:
+        """The weights to validate, save, export and predict with: the average, when kept."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def batches(self, source, batch_size: int, gens: Generators) -> Iterator[Batch]:
+        """The current epoch's batches still to train on; those of a resumed epoch already
+        trained on (``epoch_batches``) are drawn again and dropped."""
+        self.epoch_rng = gens.get_state()
+        batches = source.batches(batch_size, gens)
+        for _ in zip(range(self.epoch_batches), batches):  # range first: no batch is drawn past the count
+            pass
+        return batches
+
+    def end_epoch(self, gens: Generators) -> None:
+        """The epoch ran out: the next one starts from the streams as they are now."""
+        self.epoch_rng, self.epoch_batches = gens.get_state(), 0
+
+    def save(self, path: Path, cfg: TrainConfig, finished: bool) -> Path:
+        """checkpoint.pt: 'model' holds the weights to use (the average when kept), 'raw_model'
+        the optimiser's own weights then; with the rest, a run resumes exactly."""
+        averaged = {}
+        if self.ema is not None:
+            averaged = {"raw_model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                        "ema_updates": int(self.ema.n_averaged)}
+        return checkpoint.save(path, self.network, cfg, optimizer=self.optimizer.state_dict(), step=self.step,
+                               images=self.images, train_time_s=self.train_time_s, wall_time_s=self.wall_time_s,
+                               rng_cpu=self.epoch_rng[0], rng_device=self.epoch_rng[1],
+                               epoch_batches=self.epoch_batches, finished=finished, **averaged)
+
+    def load(self, payload: dict[str, Any], random_streams: bool = True) -> None:
+        """Continue from a checkpoint's dict; ``random_streams`` False keeps this state's own
+        (a data-parallel rank other than 0: the checkpoint holds rank 0's)."""
+        self.model.load_state_dict(payload.get("raw_model", payload["model"]))
+        self.optimizer.load_state_dict(payload["optimizer"])
+        if self.ema is not None:
+            self.ema.module.load_state_dict(payload["model"])
+            self.ema.n_averaged.fill_(payload.get("ema_updates", 1))
+        self.step, self.images, self.train_time_s = payload["step"], payload["images"], payload["train_time_s"]
+        self.wall_time_s = payload.get("wall_time_s", 0.0)
+        if random_streams:
+            self.epoch_rng = (payload["rng_cpu"], payload["rng_device"])
+        self.epoch_batches = payload.get("epoch_batches", 0)
+
+
+class BudgetClock:
+    """Training progress against the budget, counted in a ``TrainState``: seconds of
+    training (``paused()`` stops the clock for validation, checkpoint writes and replays),
+    images seen and steps. ``progress`` is p in [0, 1] in whichever unit the budget has,
+    or the share of ``max_steps`` (the epochs) when that is larger."""
+
+    def __init__(self, budget: Budget | None, max_steps: int | None, state: TrainState,
+                 ranks: distributed.Ranks, device: torch.device) -> None:
+        self.budget, self.max_steps, self.state = budget, max_steps, state
+        self.ranks, self.device = ranks, device
+        self.unit = budget.unit if budget is not None else "steps"
+        now = time.perf_counter()
+        self._start, self._wall_start = now - state.train_time_s, now - state.wall_time_s
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        paused_at = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._start += time.perf_counter() - paused_at
+
+    def tick(self, images: int) -> None:
+        """Count one step on ``images`` images (on each rank)."""
+        self.state.step += 1
+        self.state.images += images * self.ranks.world_size
+        train_time_s = time.perf_counter() - self._start
+        if self.unit == "s":  # every rank follows rank 0's clock, so all stop at the same step
+            train_time_s = distributed.broadcast_float(train_time_s, self.ranks, self.device)
+        self.state.train_time_s = train_time_s
+        self.update_wall_time()
+
+    def update_wall_time(self) -> None:
+        self.state.wall_time_s = time.perf_counter() - self._wall_start
+
+    def spent(self) -> float:
+        """What the budget counts, spent so far: seconds, images or steps."""
+        return {"s": self.state.train_time_s, "images": self.state.images, "steps": self.state.step}[self.unit]
+
+    @property
+    def total(self) -> float | None:
+        """The budget in its unit (the epochs' steps when there is no budget)."""
+        return self.budget.amount if self.budget is not None else self.max_steps
+
+    @property
+    def progress(self) -> float:
+        done = self.spent() / self.budget.amount if self.budget is not None else 0.0
+        if self.max_steps:
+            done = max(done, self.state.step / self.max_steps)
+        return min(done, 1.0)
+
+    @property
+    def done(self) -> bool:
+        return self.progress >= 1.0
+
+
+class MetricsLog:
+    """The run's metrics: each row is kept in ``rows`` and handed to every sink (a callable
+    taking the row): metrics.jsonl when there is a run folder; another (e.g. a TensorBoard
+    mirror) is one more entry in ``sinks``."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.sinks: list[Callable[[dict[str, Any]], None]] = []
+        if path is not None:
+            self.sinks.append(lambda row: _append_line(path, json.dumps(row)))
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        for sink in self.sinks:
+            sink(row)
+
+
+def _append_line(path: Path, line: str) -> None:
+    with open(path, "a") as f:
+        f.write(line + "\n")
+
+
+@dataclass
 class TrainResult:
-    model: nn.Module
+    model: nn.Module  # the network to use: the weight average when cfg.ema > 0, in eval mode
     config: TrainConfig
     steps: int
     train_time_s: float
     metrics: dict[str, Any] | None  # final validation metrics, when validation data exist
     out_dir: Path | None
     log: list[dict[str, Any]]  # the rows of metrics.jsonl (training loss, validation), kept in memory
+    images: int = 0  # training images seen (all ranks)
+    wall_time_s: float = 0.0  # time in fit, validation and checkpoints included
+    state: TrainState | None = None  # continue training from here: fit(..., state=result.state)
+
+    @property
+    def images_per_s(self) -> float:
+        """Training throughput: images per second of training time."""
+        return self.images / self.train_time_s if self.train_time_s > 0 else 0.0
 
 
-class _JsonLines:
-    """Append-only metrics log (one JSON object per line, also kept in ``rows``)."""
+def train_step(state: TrainState, batch: Batch, loss_fn: Callable[..., torch.Tensor], progress: float,
+               precision: str = "fp32", network: nn.Module | None = None) -> torch.Tensor:
+    """One optimisation step on ``batch``: forward, loss, backward, update, then the weight
+    average. ``network`` is ``state.model`` or a wrapper of it (DDP, torch.compile); the
+    loss is returned detached, on the device (no host sync)."""
+    network = network if network is not None else state.model
+    noisy_input = batch.noisy_input.contiguous(memory_format=torch.channels_last)
+    with autocast(noisy_input.device, precision):
+        prediction = network(noisy_input)
+    prediction = prediction.float()
+    loss = masked_loss(loss_fn, prediction, batch.noisy_target, progress, batch.target_mask)
+    if batch.regulariser is not None:
+        loss = loss + batch.regulariser(state.model, prediction, batch.noisy_target, progress)
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    state.optimizer.step()
+    if state.ema is not None:
+        state.ema.update_parameters(state.model)
+    return loss.detach()
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.rows: list[dict[str, Any]] = []
 
-    def write(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        if self.path is not None:
-            with open(self.path, "a") as f:
-                f.write(json.dumps(row) + "\n")
+class _Checkpoints:
+    """checkpoint.pt of a run folder (nothing without one), never replacing good weights
+    with bad ones; it knows the last good step for the divergence message."""
+
+    def __init__(self, out_dir: Path | None, cfg: TrainConfig) -> None:
+        self.path = out_dir / "checkpoint.pt" if out_dir is not None else None
+        self.cfg, self.saved_step = cfg, None
+
+    def check_finite(self, state: TrainState, loss_sum: torch.Tensor) -> None:
+        """Stop on a non-finite loss or weights (a finite loss can still end in an infinite update)."""
+        if torch.isfinite(loss_sum) and all(torch.isfinite(p).all() for p in state.model.parameters()):
+            return
+        kept = "no checkpoint was written" if self.saved_step is None else \
+            f"the last good checkpoint (step {self.saved_step}) is kept in {self.path}"
+        raise Diverged(state.step, self.cfg.lr, kept)
+
+    def save(self, state: TrainState, loss_sum: torch.Tensor, finished: bool) -> None:
+        if self.path is None:
+            return
+        self.check_finite(state, loss_sum)
+        state.save(self.path, self.cfg, finished)
+        self.saved_step = state.step
+
+
+def _progress_bar(clock: BudgetClock, enabled: bool):
+    """tqdm over the budget in its own unit: spent/total, elapsed<left, then the postfix."""
+    from tqdm.auto import tqdm
+
+    unit = {"s": "s", "images": "images", "steps": "steps"}[clock.unit]
+    total = clock.total if clock.total is None or clock.total % 1 else int(clock.total)  # "60 s", not "60.0 s"
+    bar = tqdm(total=total, disable=not enabled, mininterval=1.0, desc="train", dynamic_ncols=True,
+               unit_scale=clock.unit == "images",
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} " + unit +
+                          " [{elapsed}<{remaining}{postfix}]")
+    _advance(bar, clock)
+    return bar
+
+
+def _advance(bar, clock: BudgetClock) -> None:
+    spent = clock.spent()
+    bar.update((round(spent) if clock.unit == "s" else spent) - bar.n)
 
 
 def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None = None,
-        out_dir: Path | None = None, model: nn.Module | None = None,
-        resume: dict[str, Any] | None = None, progress: bool = True) -> TrainResult:
-    """Train on a pair source until the time budget or the epochs run out.
+        out_dir: Path | None = None, model: nn.Module | None = None, resume: dict[str, Any] | None = None,
+        progress: bool = True, state: TrainState | None = None) -> TrainResult:
+    """Train on a pair source until the budget (time or work) or the epochs run out.
 
-    ``source`` yields (noisy_input, noisy_target[, Extras]) batches in [0, 1]; ``val`` holds
-    (noisy, clean) N×C×H×W in 0..255. With ``out_dir`` the loss log and checkpoints
-    are written there."""
-    from tqdm.auto import tqdm
-
+    ``source`` yields ``Batch``es in [0, 1]; ``val`` holds (noisy, clean) N×C×H×W in
+    0..255. With ``out_dir`` the metrics log and checkpoints are written there. Training
+    starts afresh (from ``model`` when given), from a checkpoint's dict ``resume``, or goes
+    on from ``state`` (a previous result's), whose counters the budget and epochs include."""
     ranks = distributed.current()
     if not ranks.is_main:  # rank 0 alone logs, validates and writes checkpoints
         out_dir, val, progress = None, None, False
     device = distributed.rank_device(resolve_device(cfg.device), ranks)
-    torch.manual_seed(cfg.seed)
-    if model is None:
-        model = build_model(cfg.arch, source.channels, source.channels, cfg.width, cfg.depth,
-                            output=output_activation(cfg.loss))
-        INITS[cfg.init](model)
-    elif getattr(model, "output", "linear") != output_activation(cfg.loss):
-        raise N2NError(f"loss {cfg.loss!r} needs a network with a {output_activation(cfg.loss)} output; "
-                       f"this one has a {getattr(model, 'output', 'linear')} output")
-    model.to(device, memory_format=torch.channels_last).train()
     if ranks.active:
         source.shard(ranks.rank, ranks.world_size)
     source.to(device)
-    train_model = model
+    if state is None:
+        state = TrainState.start(cfg, source.channels, device, model)
+        if resume is not None:  # the checkpoint holds rank 0's random streams; other ranks start afresh
+            state.load(resume, random_streams=ranks.is_main)
+    state.model.train()
+    network = state.model
     if ranks.active:  # averages gradients; the initial weights are broadcast from rank 0
-        train_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+        network = torch.nn.parallel.DistributedDataParallel(
+            network, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile_model:
-        train_model = torch.compile(train_model)
-    optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), cfg.lr, cfg.weight_decay)
-    schedule, loss_fn, augment = SCHEDULES[cfg.schedule], LOSSES[cfg.loss], AUGMENTS[cfg.augment]
+        network = torch.compile(network)
+    loss_fn, augment = LOSSES[cfg.loss], AUGMENTS[cfg.augment]
     gens = Generators.seeded(cfg.seed + 7919 * ranks.rank, device)  # one random stream per rank
+    if state.epoch_rng is not None:
+        gens.set_state(state.epoch_rng)
+    state.epoch_rng = gens.get_state()  # what a checkpoint records if no epoch starts
     steps_per_epoch = math.ceil(len(source) / cfg.batch_size)
-    total_steps = steps_per_epoch * cfg.epochs if cfg.epochs else None
-    step, images_seen, train_time_s, skip_batches = 0, 0, 0.0, 0
-    if resume is not None:
-        model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        step, images_seen, train_time_s = resume["step"], resume["images"], resume["train_time_s"]
-        # the random states are those of the epoch's start: replaying its first batches
-        # puts the data stream exactly where the checkpoint left it
-        if ranks.is_main:  # the checkpoint holds rank 0's streams; other ranks start afresh
-            gens.cpu.set_state(resume["rng_cpu"])
-            gens.device.set_state(resume["rng_device"].to(gens.device.get_state().device))
-        skip_batches = resume.get("epoch_batches", 0)
-    log = _JsonLines(out_dir / "metrics.jsonl" if out_dir else None)
-    saved_step = None
+    clock = BudgetClock(cfg.budget, steps_per_epoch * cfg.epochs if cfg.epochs else None, state, ranks, device)
+    log = MetricsLog(out_dir / "metrics.jsonl" if out_dir else None)
+    checkpoints = _Checkpoints(out_dir, cfg)
+    loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per step
+    window_steps, window_images, window_start_s = 0, state.images, state.train_time_s
+    next_eval_s = state.train_time_s + cfg.eval_every_s if cfg.eval_every_s else math.inf
+    next_checkpoint_s = state.train_time_s + cfg.checkpoint_every_s if cfg.checkpoint_every_s else math.inf
 
-    def progress_now() -> float:
-        done = train_time_s / cfg.time_budget_s if cfg.time_budget_s else 0.0
-        return max(done, step / total_steps) if total_steps else done
+    with _progress_bar(clock, progress) as bar:
+        while not clock.done:
+            with clock.paused():  # replaying a resumed epoch's first batches is not charged
+                batches = state.batches(source, cfg.batch_size, gens)
+            for batch in batches:
+                # ---- termination: the budget or the epochs are spent (the batch drawn is
+                # not counted in epoch_batches, so a resumed run draws it again)
+                p = clock.progress
+                if p >= 1.0:
+                    break
 
-    def check_finite() -> None:
-        """Stop on a non-finite loss or weights (a finite loss can still end in an infinite update)."""
-        if torch.isfinite(loss_sum) and all(torch.isfinite(p).all() for p in model.parameters()):
-            return
-        bar.close()
-        raise Diverged(step, lr, "no checkpoint was written" if saved_step is None else
-                       f"the last good checkpoint (step {saved_step}) is kept in {out_dir / 'checkpoint.pt'}")
+                # ---- forward, backward, update (the learning rate follows p through the budget)
+                lr = cfg.lr * lr_factor(cfg.schedule, cfg.warmup, p)
+                for group in state.optimizer.param_groups:
+                    group["lr"] = lr
+                noisy_input, noisy_target = augment(batch.noisy_input, batch.noisy_target, gens)
+                batch = dataclasses.replace(batch, noisy_input=noisy_input, noisy_target=noisy_target)
+                loss_sum += train_step(state, batch, loss_fn, p, cfg.precision, network)
+                state.epoch_batches += 1
+                window_steps += 1
+                clock.tick(len(batch))
 
-    def save_checkpoint(finished: bool) -> None:
-        nonlocal saved_step
-        if out_dir is None:
-            return
-        check_finite()  # never replace good weights with bad ones
-        checkpoint.save(out_dir / "checkpoint.pt", model, cfg, optimizer=optimizer.state_dict(),
-                        step=step, images=images_seen, train_time_s=train_time_s,
-                        rng_cpu=epoch_rng[0], rng_device=epoch_rng[1].cpu(), epoch_batches=epoch_batches,
-                        finished=finished)
-        saved_step = step
+                # ---- logging: the mean loss of the window, every log_every steps and at the end
+                if state.step % cfg.log_every == 0 or clock.done:
+                    distributed.mean_over_ranks(loss_sum, ranks)  # every rank logs the same mean
+                    checkpoints.check_finite(state, loss_sum)
+                    mean_loss = loss_sum.item() / window_steps
+                    rate = (state.images - window_images) / max(state.train_time_s - window_start_s, 1e-9)
+                    log.write({"kind": "train", "step": state.step, "epoch": round(state.step / steps_per_epoch, 4),
+                               "images": state.images, "time_s": round(state.train_time_s, 3), "lr": lr,
+                               "loss": mean_loss, "img_per_s": round(rate, 1)})
+                    bar.set_postfix(loss=f"{mean_loss:.5f}", img_s=f"{rate:.0f}", step=state.step, refresh=False)
+                    loss_sum.zero_()
+                    window_steps, window_images, window_start_s = 0, state.images, state.train_time_s
+                _advance(bar, clock)
 
-    bar = tqdm(total=round(cfg.time_budget_s) if cfg.time_budget_s else total_steps,
-               unit="s" if cfg.time_budget_s else "step", disable=not progress, mininterval=1.0,
-               desc="train", dynamic_ncols=True)
-    bar.update(round(train_time_s) if cfg.time_budget_s else step)
-    loss_sum = torch.zeros((), device=device)
-    window_steps, window_images, window_start_s = 0, 0, train_time_s
-    next_eval_s = train_time_s + cfg.eval_every_s if cfg.eval_every_s else math.inf
-    next_checkpoint_s = train_time_s + cfg.checkpoint_every_s if cfg.checkpoint_every_s else math.inf
-    lr = cfg.lr
-    clock_start = time.perf_counter() - train_time_s
-    # what a checkpoint records when the budget is already spent on resuming (no epoch starts)
-    epoch_rng, epoch_batches = (gens.cpu.get_state(), gens.device.get_state()), skip_batches
-    while progress_now() < 1.0:
-        epoch_rng, epoch_batches = (gens.cpu.get_state(), gens.device.get_state()), 0
-        batches = source.batches(cfg.batch_size, gens)
-        if skip_batches:  # resuming mid-epoch; not charged to the budget
-            paused = time.perf_counter()
-            for _ in zip(range(skip_batches), batches):
-                epoch_batches += 1
-            skip_batches = 0
-            clock_start += time.perf_counter() - paused
-        for noisy_input, noisy_target, *extras in batches:
-            extras = extras[0] if extras else Extras()  # a target mask, a regulariser
-            p = progress_now()
-            if p >= 1.0:
-                break
-            lr = cfg.lr * schedule(p)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            noisy_input, noisy_target = augment(noisy_input, noisy_target, gens)
-            noisy_input = noisy_input.contiguous(memory_format=torch.channels_last)
-            with autocast(device, cfg.precision):
-                prediction = train_model(noisy_input)
-            loss = masked_loss(loss_fn, prediction.float(), noisy_target, p, extras.target_mask)
-            if extras.regulariser is not None:
-                loss = loss + extras.regulariser(model, prediction.float(), noisy_target, p)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach()  # summed on the device: no host sync per step
-            step += 1
-            epoch_batches += 1
-            window_steps += 1
-            window_images += noisy_input.shape[0]
-            images_seen += noisy_input.shape[0]
-            # every rank follows rank 0's clock, so all stop at the same step
-            train_time_s = distributed.broadcast_float(time.perf_counter() - clock_start, ranks, device)
+                # ---- validation and checkpoint, every so many seconds of training (not charged)
+                if val is not None and state.train_time_s >= next_eval_s:
+                    with clock.paused():
+                        row = evaluate_pairs(state.network, *val, with_ssim=False)
+                    log.write({"kind": "val", "step": state.step, "time_s": round(state.train_time_s, 3), **row})
+                    bar.set_postfix(val_db=f"{row['psnr_db']:.2f}", refresh=False)
+                    next_eval_s = state.train_time_s + cfg.eval_every_s
+                if state.train_time_s >= next_checkpoint_s:
+                    with clock.paused():
+                        checkpoints.save(state, loss_sum, finished=False)
+                    next_checkpoint_s = state.train_time_s + cfg.checkpoint_every_s
+            else:
+                state.end_epoch(gens)
+            if state.step == 0:
+                raise N2NError("the training data gave no batches")
 
-            if step % cfg.log_every == 0 or progress_now() >= 1.0:
-                distributed.mean_over_ranks(loss_sum, ranks)  # every rank logs the same mean
-                check_finite()
-                mean_loss = loss_sum.item() / window_steps
-                rate = window_images / max(train_time_s - window_start_s, 1e-9)
-                log.write({"kind": "train", "step": step, "epoch": round(step / steps_per_epoch, 4),
-                           "images": images_seen, "time_s": round(train_time_s, 3), "lr": lr,
-                           "loss": mean_loss, "img_per_s": round(rate, 1)})
-                bar.set_postfix(loss=f"{mean_loss:.5f}", img_s=f"{rate:.0f}", step=step, refresh=False)
-                loss_sum.zero_()
-                window_steps, window_images, window_start_s = 0, 0, train_time_s
-            bar.update((round(train_time_s) - bar.n) if cfg.time_budget_s else 1)
-
-            if train_time_s >= next_eval_s and val is not None:
-                paused = time.perf_counter()  # validation is not charged to the budget
-                row = evaluate_pairs(model, *val, with_ssim=False)
-                model.train()
-                log.write({"kind": "val", "step": step, "time_s": round(train_time_s, 3), **row})
-                bar.set_postfix(val_db=f"{row['psnr_db']:.2f}", refresh=False)
-                next_eval_s = train_time_s + cfg.eval_every_s
-                clock_start += time.perf_counter() - paused
-            if train_time_s >= next_checkpoint_s:
-                paused = time.perf_counter()
-                save_checkpoint(finished=False)
-                next_checkpoint_s = train_time_s + cfg.checkpoint_every_s
-                clock_start += time.perf_counter() - paused
-        if step == 0:
-            raise N2NError("the training data gave no batches")
-    bar.close()
-    model.eval()
+    state.model.eval()
+    state.network.eval()
     metrics = None
     if val is not None:
-        metrics = evaluate_pairs(model, *val)
-        log.write({"kind": "val", "step": step, "time_s": round(train_time_s, 3), **metrics})
-    save_checkpoint(finished=True)
-    return TrainResult(model, cfg, step, train_time_s, metrics, out_dir, log.rows)
+        metrics = evaluate_pairs(state.network, *val)
+        log.write({"kind": "val", "step": state.step, "time_s": round(state.train_time_s, 3), **metrics})
+    clock.update_wall_time()
+    checkpoints.save(state, loss_sum, finished=True)
+    return TrainResult(state.network, cfg, state.step, state.train_time_s, metrics, out_dir, log.rows,
+                       images=state.images, wall_time_s=state.wall_time_s, state=state)
 
 
 RUN_FILES = ("metrics.jsonl", "checkpoint.pt", "results.json", "samples.png", "config.json")
@@ -332,7 +500,8 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
         raise
     if out_dir is not None:
         write_json(out_dir / "results.json", {
-            "steps": result.steps, "train_time_s": round(result.train_time_s, 2),
+            "steps": result.steps, "images": result.images, "train_time_s": round(result.train_time_s, 2),
+            "wall_time_s": round(result.wall_time_s, 2), "images_per_s": round(result.images_per_s, 1),
             "code_version": checkpoint.code_version(), "validation": result.metrics})
         if val is not None:
             write_samples(result.model, val, result.metrics, out_dir / "samples.png", title="validation")

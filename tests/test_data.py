@@ -10,6 +10,7 @@ from noise2noise.config import TrainConfig
 from noise2noise.data import (
     FolderPairs,
     Generators,
+    NeighborPairs,
     SyntheticPairs,
     TensorPairs,
     build_training_data,
@@ -24,7 +25,7 @@ from noise2noise.data import (
 )
 from noise2noise.errors import N2NError
 from noise2noise.images import load_folder
-from noise2noise.noise import GaussianNoise
+from noise2noise.noise import GaussianNoise, build_noise
 
 CPU = torch.device("cpu")
 
@@ -76,9 +77,9 @@ def test_tensor_pairs_shuffle_together_and_cover_an_epoch(course_pairs):
     a = torch.arange(20, dtype=torch.float32).view(20, 1, 1, 1).expand(20, 3, 2, 2).contiguous()
     pairs = TensorPairs(a, a.clone())
     batches = list(pairs.batches(6, Generators.seeded(0, CPU)))
-    assert [b[0].shape[0] for b in batches] == [6, 6, 6, 2]
-    inputs = torch.cat([b[0] for b in batches])
-    assert torch.equal(inputs, torch.cat([b[1] for b in batches]))  # pairs stay aligned
+    assert [len(b) for b in batches] == [6, 6, 6, 2]
+    inputs = torch.cat([b.noisy_input for b in batches])
+    assert torch.equal(inputs, torch.cat([b.noisy_target for b in batches]))  # pairs stay aligned
     assert sorted((inputs[:, 0, 0, 0] * 255).round().tolist()) == list(range(20))
     assert not torch.equal(inputs[:, 0, 0, 0] * 255, torch.arange(20.0))  # shuffled
 
@@ -89,11 +90,10 @@ def test_synthetic_pairs_are_two_independent_draws_of_fresh_noise(photo_folder):
     gens = Generators.seeded(0, CPU)
     epoch_1 = list(pairs.batches(16, gens))
     epoch_2 = list(pairs.batches(16, gens))
-    assert [x.shape for x, _ in epoch_1] == [(16, 3, 32, 32), (16, 3, 32, 32), (8, 3, 32, 32)]
-    noisy_input, noisy_target = epoch_1[0]
-    residual = (noisy_input - noisy_target) * 255  # difference of two N(0, 25²) draws
+    assert [b.noisy_input.shape for b in epoch_1] == [(16, 3, 32, 32), (16, 3, 32, 32), (8, 3, 32, 32)]
+    residual = (epoch_1[0].noisy_input - epoch_1[0].noisy_target) * 255  # difference of two N(0, 25²) draws
     assert residual.std().item() == pytest.approx(25 * 2**0.5, rel=0.05)
-    assert not torch.equal(epoch_1[0][0], epoch_2[0][0])
+    assert not torch.equal(epoch_1[0].noisy_input, epoch_2[0].noisy_input)
 
 
 def test_images_smaller_than_the_crop_are_named(photo_folder):
@@ -128,11 +128,11 @@ def _write(path: Path, image: np.ndarray) -> None:
 def _assert_aligned_inverse_pairs(source, crop_px: int) -> None:
     """Every pair is (crop, 255 - crop) at the same position: the two shots stay aligned."""
     batches = list(source.batches(8, Generators.seeded(0, CPU)))
-    assert [len(b) for b in batches] == [2, 2]
-    for noisy_input, noisy_target in batches:
-        assert noisy_input.shape == (8, 3, crop_px, crop_px)
-        torch.testing.assert_close(noisy_target, 1 - noisy_input)
-    assert batches[0][0].std() > 0.05  # real photo content, not a flat image
+    assert [len(b) for b in batches] == [8, 8]
+    for batch in batches:
+        assert batch.noisy_input.shape == (8, 3, crop_px, crop_px) and batch.target_mask is None
+        torch.testing.assert_close(batch.noisy_target, 1 - batch.noisy_input)
+    assert batches[0].noisy_input.std() > 0.05  # real photo content, not a flat image
 
 
 def test_paired_folders_a_and_b_give_crops_at_the_same_position(tmp_path, photo):
@@ -199,7 +199,8 @@ def test_noisy_pairs_train_only_in_noise2noise_mode(tmp_path, course_pairs):
 def test_noise2clean_trains_on_noisy_inputs_and_clean_targets(photo_folder):
     cfg = TrainConfig(data=str(photo_folder), mode="noise2clean", clip=False, pairs_per_epoch=16, val_patches=4)
     source, val = build_training_data(cfg)
-    noisy_input, clean_target = next(source.batches(16, Generators.seeded(0, CPU)))
+    batch = next(source.batches(16, Generators.seeded(0, CPU)))
+    noisy_input, clean_target = batch.noisy_input, batch.noisy_target
     pixels = clean_target * 255
     torch.testing.assert_close(pixels, pixels.round())  # exactly the 8-bit photo
     assert ((noisy_input - clean_target) * 255).std().item() == pytest.approx(25.0, rel=0.05)
@@ -208,12 +209,12 @@ def test_noise2clean_trains_on_noisy_inputs_and_clean_targets(photo_folder):
 
 def test_bernoulli_batches_carry_the_target_s_kept_pixels(photo_folder):
     source, _ = build_training_data(TrainConfig(data=str(photo_folder), noise="bernoulli", pairs_per_epoch=8))
-    noisy_input, noisy_target, extras = next(source.batches(8, Generators.seeded(0, CPU)))
-    assert extras.target_mask.shape == (8, 1, 32, 32) and extras.regulariser is None
-    assert extras.target_mask.mean().item() == pytest.approx(0.5, abs=0.05)
-    dropped = extras.target_mask == 0
-    assert (noisy_target * dropped == 0).all()  # the mask names the target's dropped pixels
-    zeros_of_input = (noisy_input == 0).all(dim=1, keepdim=True)
+    batch = next(source.batches(8, Generators.seeded(0, CPU)))
+    assert batch.target_mask.shape == (8, 1, 32, 32) and batch.regulariser is None
+    assert batch.target_mask.mean().item() == pytest.approx(0.5, abs=0.05)
+    dropped = batch.target_mask == 0
+    assert (batch.noisy_target * dropped == 0).all()  # the mask names the target's dropped pixels
+    zeros_of_input = (batch.noisy_input == 0).all(dim=1, keepdim=True)
     assert (zeros_of_input != dropped).float().mean() > 0.3  # the input's drops are another draw
 
 
@@ -221,14 +222,16 @@ def test_neighbor2neighbor_pairs_are_half_size_sub_images_of_one_noisy_crop(phot
     cfg = TrainConfig(data=str(photo_folder), mode="neighbor2neighbor", noisy_data=True, pairs_per_epoch=8)
     source, val = build_training_data(cfg)
     assert val is None  # single noisy images: no clean ones to validate on
-    noisy_input, noisy_target, extras = next(source.batches(8, Generators.seeded(0, CPU)))
+    batch = next(source.batches(8, Generators.seeded(0, CPU)))
+    noisy_input, noisy_target = batch.noisy_input, batch.noisy_target
     assert noisy_input.shape == noisy_target.shape == (8, 3, 16, 16)
     pixels = torch.cat([noisy_input, noisy_target]) * 255
     torch.testing.assert_close(pixels, pixels.round())  # pixels of the images as they are, no added noise
     assert 0 < (noisy_input - noisy_target).abs().mean() < 0.1  # neighbours: close, not equal
-    assert extras.regulariser is not None and extras.target_mask is None
+    assert batch.regulariser is not None and batch.target_mask is None
     synthetic, val = build_training_data(cfg.replace(noisy_data=False, nb2nb_gamma=0.0))
-    assert val is not None and len(next(synthetic.batches(8, Generators.seeded(0, CPU)))) == 2
+    batch = next(synthetic.batches(8, Generators.seeded(0, CPU)))
+    assert val is not None and batch.regulariser is None and batch.target_mask is None
 
 
 def test_split_images_reproduces_the_training_hold_out(photo_folder):
@@ -237,3 +240,24 @@ def test_split_images_reproduces_the_training_hold_out(photo_folder):
     assert names(split_images(str(photo_folder), "val", 0.4)) == names(held_out)
     assert names(split_images(str(photo_folder), "train", 0.4)) == names(train)
     assert names(split_images(str(photo_folder), "all", 0.4)) == [f"img{i}.png" for i in range(5)]
+
+
+def test_neighbor2neighbor_on_clean_photos_draws_the_noise_once_per_image(photo):
+    """One noisy shot per scene: every epoch sees the same noisy pixels at a crop position
+    (fresh draws would hand the method many noisy views of a scene, i.e. Noise2Noise)."""
+    clean = torch.from_numpy(photo[:32, :32]).permute(2, 0, 1).contiguous()  # a 32 px crop is the whole image
+    source = NeighborPairs([("photo", clean)], GaussianNoise((25.0, 25.0), clip=False), crop_px=32,
+                           pairs_per_epoch=4, gamma=0.0)
+    gens = Generators.seeded(0, CPU)
+    shot = next(source.crop_batches(4, gens))[0]
+    for _ in range(2):  # two more epochs
+        for crops in source.crop_batches(4, gens):
+            assert all(torch.equal(crop, shot) for crop in crops)
+    assert ((shot - clean / 255.0) * 255).std().item() == pytest.approx(25.0, rel=0.15)  # noisy, once
+    batch = next(source.batches(4, gens))
+    cells = shot.view(3, 16, 2, 16, 2).permute(0, 1, 3, 2, 4).reshape(3, 16, 16, 4)
+    for sub_image in (batch.noisy_input, batch.noisy_target):  # both halves are pixels of that one shot
+        assert (cells.unsqueeze(0) == sub_image.unsqueeze(-1)).any(-1).all()
+    masked = NeighborPairs([("photo", clean)], build_noise("bernoulli", (0.5, 0.5), clip=True), 32, 4, 0.0)
+    batch = next(masked.batches(4, gens))
+    assert batch.noisy_input.shape == (4, 3, 16, 16) and set(batch.target_mask.unique().tolist()) == {0.0, 1.0}

@@ -9,6 +9,7 @@ import torch
 
 from noise2noise import Model
 from noise2noise.data import SyntheticPairs
+from noise2noise.denoise import denoise_tensor
 from noise2noise.errors import N2NError
 from noise2noise.images import embedded_images
 from noise2noise.metrics import psnr_db
@@ -38,6 +39,31 @@ def test_train_accepts_uint8_pairs_and_improves_the_loss_to_the_clean_image():
     model.train(noisy_1, noisy_2, num_epochs=4)
     after = psnr_db(model.predict(noisy_1) / 255, clean.float() / 255)
     assert after > before + 3
+
+
+def _course_model(**changes) -> Model:
+    model = Model()
+    model.config = model.config.replace(batch_size=8, device="cpu", precision="fp32", **changes)
+    return model
+
+
+def test_training_goes_on_across_calls_n_calls_of_one_epoch_equal_one_of_n(course_pairs):
+    """Adam's moments, the step count and the random streams carry over between train() calls."""
+    once, thrice = _course_model(), _course_model()
+    once.train(*course_pairs, num_epochs=3)
+    for _ in range(3):
+        thrice.train(*course_pairs, num_epochs=1)
+    assert once.state.step == thrice.state.step == 9  # 20 pairs, batch 8: 3 steps per epoch
+    for name, tensor in once.model.state_dict().items():
+        torch.testing.assert_close(thrice.model.state_dict()[name], tensor, rtol=0, atol=1e-6)
+
+
+def test_predict_uses_the_weight_average(course_pairs):
+    model = _course_model(ema=0.5)
+    model.train(*course_pairs, num_epochs=1)
+    assert model.network is model.state.ema.module
+    noisy = course_pairs[0][:2]
+    torch.testing.assert_close(model.predict(noisy), denoise_tensor(model.state.ema.module, noisy))
 
 
 def test_train_rejects_mismatched_pairs_with_one_line():

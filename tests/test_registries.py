@@ -8,10 +8,10 @@ from noise2noise.augment import AUGMENTS
 from noise2noise.config import TrainConfig
 from noise2noise.data import Generators
 from noise2noise.errors import N2NError
-from noise2noise.inits import INITS, NORMAL_STD
+from noise2noise.inits import INITS, NORMAL_STD, SPARSE_SHARE, SPARSE_STD
 from noise2noise.losses import LOSSES, masked_loss
 from noise2noise.noise import NOISES, build_noise
-from noise2noise.optim import OPTIMIZERS, SCHEDULES
+from noise2noise.optim import OPTIMIZERS, SCHEDULES, lr_factor
 from noise2noise.unet import ARCHS, OUTPUTS, build_model
 
 
@@ -85,6 +85,10 @@ def test_init_gives_finite_weights_and_zero_bias(name):
         assert net.ENC_CONV1.weight.std().item() == pytest.approx(NORMAL_STD, rel=0.15)
     if name == "constant":
         assert torch.all(net.ENC_CONV1.weight == 1 / (8 * 9))
+    if name == "sparse":  # every column of out × (in·k·k) has its share of zeros
+        columns = net.ENC_CONV1.weight.reshape(8, -1)
+        assert ((columns == 0).float().mean(dim=0) >= SPARSE_SHARE).all()
+        assert columns[columns != 0].std().item() == pytest.approx(SPARSE_STD, rel=0.2)
 
 
 @pytest.mark.parametrize("name", sorted(AUGMENTS))
@@ -110,6 +114,19 @@ def test_schedule_stays_within_the_peak(name):
     values = [SCHEDULES[name](i / 100) for i in range(101)]
     assert all(0.0 <= v <= 1.0 for v in values)
     assert max(values) == pytest.approx(1.0, abs=0.05)
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_warm_up_ramps_every_schedule_up_from_zero(name):
+    schedule = SCHEDULES[name]
+    assert lr_factor(name, 0.2, 0.0) == 0.0
+    assert lr_factor(name, 0.2, 0.1) == pytest.approx(0.5 * schedule(0.1))
+    assert all(lr_factor(name, 0.2, p) == schedule(p) for p in (0.2, 0.5, 0.9, 1.0))
+    assert all(lr_factor(name, 0.0, p) == schedule(p) for p in (0.0, 0.5))
+
+
+def test_linear_decays_from_the_peak_to_zero():
+    assert [SCHEDULES["linear"](p) for p in (0.0, 0.25, 1.0)] == [1.0, 0.75, 0.0]
 
 
 def test_rampdown_is_flat_then_decays_to_zero():

@@ -207,8 +207,8 @@ CASES = [
     pytest.param(lambda t, p, m: train(t, "--lr", "fast"), "argument --lr: invalid float value", id="lr-not-a-number"),
     pytest.param(lambda t, p, m: train(t, "--time-budget", "0"), "time_budget='0s' must be > 0",
                  id="time-budget-zero"),
-    pytest.param(lambda t, p, m: train(t, "--time-budget=-5m"), "budget '-5m' is neither a duration nor",
-                 id="time-budget-negative"),
+    pytest.param(lambda t, p, m: train(t, "--time-budget=-5m"),
+                 "budget '-5m' is neither a duration nor an amount of work", id="time-budget-negative"),
     pytest.param(lambda t, p, m: train(t, "--time-budget", "none"), "needs time_budget or epochs",
                  id="no-budget-no-epochs"),
     pytest.param(lambda t, p, m: train(t, "--epochs", "0"), "epochs=0 must be a positive integer", id="epochs-zero"),
@@ -377,13 +377,13 @@ class _Interrupted:
         return self
 
     def batches(self, batch_size, gens):
-        for noisy_input, noisy_target in self.source.batches(batch_size, gens):
+        for batch in self.source.batches(batch_size, gens):
             if self.given == self.after:
                 if self.fault == "kill":
                     raise KeyboardInterrupt
-                noisy_target = torch.full_like(noisy_target, float("nan"))
+                batch.noisy_target = torch.full_like(batch.noisy_target, float("nan"))
             self.given += 1
-            yield noisy_input, noisy_target
+            yield batch
 
 
 def tiny_config(**changes) -> TrainConfig:
@@ -392,21 +392,32 @@ def tiny_config(**changes) -> TrainConfig:
                           "checkpoint_every_s": 1e-9, **changes})  # a checkpoint after every step
 
 
-def test_resume_continues_exactly_where_the_checkpoint_left_off(tmp_path, photo_folder):
-    """Weights, optimiser moments, schedule, step and both random streams: an interrupted
-    and resumed run ends with the very weights of a run that was never interrupted."""
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_resume_continues_exactly_where_the_checkpoint_left_off(tmp_path, photo_folder, ema):
+    """Weights, optimiser moments, weight average, schedule, step and both random streams:
+    an interrupted and resumed run ends with the very weights of a run that was never
+    interrupted."""
     images = load_folder(photo_folder)
     source = lambda: SyntheticPairs(images, GaussianNoise((25.0, 25.0)), 32, 24)  # noqa: E731, 3 batches/epoch
-    cfg = tiny_config()
+    cfg = tiny_config(ema=ema, warmup=0.3)
     whole = fit(cfg, source(), progress=False)
     with pytest.raises(KeyboardInterrupt):
         fit(cfg, _Interrupted(source(), after=4, fault="kill"), out_dir=tmp_path, progress=False)
     state = checkpoint.load(tmp_path / "checkpoint.pt")
     assert (state["step"], state["epoch_batches"], state["finished"]) == (4, 1, False)  # mid-way through epoch 2
+    assert ("raw_model" in state) == bool(ema)  # "model" is the average; the raw weights go on training
     resumed = fit(cfg, source(), out_dir=tmp_path, resume=state, progress=False)
     assert resumed.steps == whole.steps == 6
     for name, tensor in whole.model.state_dict().items():
         assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+    for name, tensor in whole.state.model.state_dict().items():
+        assert torch.equal(tensor, resumed.state.model.state_dict()[name]), name
+    saved, _ = checkpoint.load_model(tmp_path / "checkpoint.pt")  # what denoise, evaluate and export load
+    for name, tensor in saved.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+    if ema:
+        assert resumed.model is resumed.state.ema.module
+        assert not torch.equal(resumed.model.ENC_CONV0.weight, resumed.state.model.ENC_CONV0.weight)
 
 
 def _metrics(run: Path) -> list[dict]:

@@ -87,7 +87,8 @@ def test_sweep_writes_tables_csv_curves_and_the_best_runs_samples(swept):
     with open(out / "runs.csv") as f:
         runs = list(csv.DictReader(f))
     assert len(runs) == 10 and {r["status"] for r in runs} == {"ok"}
-    assert all(float(r["psnr_db"]) > 0 and r["steps"] == "2" for r in runs)
+    assert all(float(r["psnr_db"]) > 0 and r["steps"] == "2" and r["images"] == "16" for r in runs)
+    assert all(float(r["images_per_s"]) > 0 and float(r["wall_time_s"]) >= float(r["train_time_s"]) for r in runs)
     for name in ("curves.png", "samples.png"):
         assert (out / name).read_bytes()[:8] == PNG
     assert (out / "best.pt").stat().st_size > 0

@@ -3,13 +3,17 @@ import json
 import pytest
 import torch
 
-from noise2noise import checkpoint
-from noise2noise.config import TrainConfig
-from noise2noise.data import SyntheticPairs
+from noise2noise import checkpoint, train
+from noise2noise.config import TrainConfig, parse_budget
+from noise2noise.data import Batch, SyntheticPairs
+from noise2noise.distributed import Ranks
 from noise2noise.errors import N2NError
 from noise2noise.images import embedded_images
+from noise2noise.losses import LOSSES
 from noise2noise.noise import GaussianNoise
-from noise2noise.train import fit, run_training
+from noise2noise.train import BudgetClock, TrainState, fit, run_training, train_step
+
+CPU = torch.device("cpu")
 
 TINY = dict(width=16, depth=3, crop_px=32, batch_size=16, log_every=10, eval_every_s=0,
             checkpoint_every_s=0, val_patches=64, device="cpu")
@@ -63,6 +67,9 @@ def test_a_run_folder_holds_config_metrics_checkpoint_results_and_figure(tmp_pat
     assert (run / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     model, payload = checkpoint.load_model(run / "checkpoint.pt")
     assert payload["finished"] and payload["step"] == 4
+    results = json.loads((run / "results.json").read_text())
+    assert results["steps"] == 4 and results["images"] == 64 == result.images
+    assert results["images_per_s"] > 0 and results["wall_time_s"] >= results["train_time_s"] > 0
     for name, tensor in model.state_dict().items():
         torch.testing.assert_close(tensor, result.model.state_dict()[name].cpu())
 
@@ -93,3 +100,70 @@ def test_every_mode_and_masked_noise_runs_a_training_loop(photo_folder, changes)
                       time_budget=None, epochs=1, pairs_per_epoch=32, **changes)
     result = run_training(cfg, progress=False)
     assert result.steps == 2 and 0 < result.metrics["psnr_db"] < 80
+
+
+@pytest.mark.parametrize("budget,steps", [("96 images", 6), ("5 steps", 5)])
+def test_a_work_budget_trains_that_much_work_with_the_schedule_laid_over_it(photo_problem, budget, steps):
+    source, _ = photo_problem
+    cfg = TrainConfig(**{**TINY, "log_every": 1}, time_budget=budget, schedule="linear")
+    result = fit(cfg, source, None, progress=False)
+    assert result.steps == steps and result.images == steps * 16
+    lrs = [row["lr"] for row in result.log if row["kind"] == "train"]
+    assert lrs == pytest.approx([1e-3 * (1 - i / steps) for i in range(steps)])  # down to 0 at the budget's end
+
+
+def test_warm_up_ramps_the_learning_rate_up_from_zero(photo_problem):
+    source, _ = photo_problem
+    result = fit(TrainConfig(**{**TINY, "log_every": 1}, time_budget="8 steps", warmup=0.5), source, None,
+                 progress=False)
+    lrs = [row["lr"] for row in result.log if row["kind"] == "train"]
+    assert lrs == pytest.approx([1e-3 * min(1.0, i / 4) for i in range(8)])
+
+
+def _noisy_batch(seed: int = 0, n: int = 4) -> Batch:
+    generator = torch.Generator().manual_seed(seed)
+    clean = torch.rand(n, 3, 16, 16, generator=generator)
+    noisy = lambda: clean + 0.1 * torch.randn(clean.shape, generator=generator)  # noqa: E731
+    return Batch(noisy(), noisy())
+
+
+def test_train_step_lowers_the_loss_and_moves_the_weight_average_toward_the_weights():
+    state = TrainState.start(TrainConfig(width=8, depth=2, ema=0.75, device="cpu"), 3, CPU)
+    batch = _noisy_batch()
+    losses = [train_step(state, batch, LOSSES["l2"], 0.0) for _ in range(30)]
+    assert not losses[-1].requires_grad and losses[-1].item() < losses[0].item()
+    assert state.network is state.ema.module and int(state.ema.n_averaged) == 30
+    average = [p.clone() for p in state.ema.module.parameters()]
+    train_step(state, batch, LOSSES["l2"], 0.0)
+    for old, new, raw in zip(average, state.ema.module.parameters(), state.model.parameters()):
+        torch.testing.assert_close(new, 0.75 * old + 0.25 * raw)  # the exponential moving average
+
+
+def test_train_step_ignores_target_pixels_outside_the_mask():
+    batch = _noisy_batch()
+    mask = (torch.rand(4, 1, 16, 16, generator=torch.Generator().manual_seed(1)) > 0.5).float()
+    junk = torch.where(mask > 0, batch.noisy_target, torch.full_like(batch.noisy_target, 9.0))
+    states = [TrainState.start(TrainConfig(width=8, depth=2, device="cpu"), 3, CPU) for _ in range(2)]
+    train_step(states[0], Batch(batch.noisy_input, batch.noisy_target, target_mask=mask), LOSSES["l2"], 0.0)
+    train_step(states[1], Batch(batch.noisy_input, junk, target_mask=mask), LOSSES["l2"], 0.0)
+    for a, b in zip(states[0].model.parameters(), states[1].model.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+def test_the_budget_clock_measures_progress_in_the_budget_s_unit_and_pauses(monkeypatch):
+    state = TrainState.start(TrainConfig(width=8, depth=2, device="cpu"), 3, CPU)
+    state.step, state.images, state.train_time_s = 10, 160, 30.0
+    clock = lambda budget, max_steps=None: BudgetClock(  # noqa: E731
+        parse_budget(budget) if budget else None, max_steps, state, Ranks(), CPU)
+    assert clock("320 images").progress == clock("20 steps").progress == clock("1m").progress == 0.5
+    assert clock("320 images", max_steps=16).progress == 10 / 16  # the epochs end first
+    assert clock(None, max_steps=40).progress == 0.25 and clock("5 steps").done
+    now = [100.0]  # a fake perf_counter: no timing in tests
+    monkeypatch.setattr(train.time, "perf_counter", lambda: now[0])
+    timed = clock("1m")
+    now[0] += 2.0  # two seconds of training
+    with timed.paused():
+        now[0] += 50.0  # validation and a checkpoint write: not charged
+    timed.tick(16)
+    assert state.train_time_s == 32.0 and state.step == 11 and state.images == 176
+    assert state.wall_time_s == 52.0

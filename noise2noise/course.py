@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
+from torch import nn
 
 from noise2noise import checkpoint
 from noise2noise.config import TrainConfig
@@ -12,13 +15,17 @@ from noise2noise.denoise import default_model_path, denoise_tensor
 from noise2noise.devices import resolve_device
 from noise2noise.errors import N2NError
 from noise2noise.inits import INITS
-from noise2noise.train import fit
+from noise2noise.train import TrainState, fit
 from noise2noise.unet import build_model
 
 
 class Model:
     """An RGB Noise2Noise denoiser. Tensors are N×3×H×W with values 0..255 in and out;
-    it runs on the GPU when there is one and on the CPU otherwise."""
+    it runs on the GPU when there is one and on the CPU otherwise.
+
+    Training goes on across ``train()`` calls: the optimiser's moments, the step count,
+    the schedule's position and the weight average are kept, so n calls of one epoch
+    train as one call of n epochs."""
 
     def __init__(self) -> None:
         # the recommended config, trained by epochs as the course API asks
@@ -28,25 +35,38 @@ class Model:
         self.model = build_model(self.config.arch, 3, 3, self.config.width, self.config.depth)
         INITS[self.config.init](self.model)
         self.model.to(self.device, memory_format=torch.channels_last)
+        self.state: TrainState | None = None  # made by the first train() call, from self.config then
 
     def load_pretrained_model(self, path: str | None = None) -> None:
-        """Load the weights shipped with the package (or a checkpoint ``path``)."""
+        """Load the weights shipped with the package (or a checkpoint ``path``); training
+        starts afresh from them."""
         network, _ = checkpoint.load_model(path or default_model_path())
         if network.in_channels != 3:
             raise N2NError(f"{path}: the course Model is RGB, this checkpoint has "
                            f"{network.in_channels} channels")
         self.model = network.to(self.device, memory_format=torch.channels_last)
+        self.state = None
 
     def train(self, train_input: torch.Tensor, train_target: torch.Tensor, num_epochs: int) -> None:
         """Train on noisy pairs: ``train_input``, ``train_target`` N×3×H×W, 0..255
-        (uint8 or float), for ``num_epochs`` passes."""
+        (uint8 or float), for ``num_epochs`` more passes."""
         pairs = TensorPairs(train_input, train_target, where="train(train_input, train_target)")
         if pairs.channels != 3:
             raise N2NError(f"train(): the course Model is RGB; got {pairs.channels}-channel images")
-        fit(self.config.replace(epochs=int(num_epochs)), pairs, model=self.model)
+        if self.state is None:
+            self.device = resolve_device(self.config.device)
+            self.state = TrainState.start(self.config, 3, self.device, self.model)
+        # the epochs count from the first call, so the schedule goes on where it stopped
+        epochs_done = math.ceil(self.state.step / math.ceil(len(pairs) / self.config.batch_size))
+        fit(self.config.replace(epochs=epochs_done + int(num_epochs)), pairs, state=self.state)
+
+    @property
+    def network(self) -> nn.Module:
+        """The network that predicts: the weight average when ``config.ema`` > 0."""
+        return self.state.network if self.state is not None else self.model
 
     def predict(self, test_input: torch.Tensor) -> torch.Tensor:
         """Denoise N×3×H×W images (0..255, any H×W); returns float 0..255 of the same
         shape, on the input's device."""
         check_tensor(test_input, "predict(test_input)", channels=(3,))
-        return denoise_tensor(self.model, test_input, batch_size=64, device=self.device)
+        return denoise_tensor(self.network, test_input, batch_size=64, device=self.device)
