@@ -139,7 +139,8 @@ def test_the_shipped_studies_have_the_seeds_four_comparisons():
     for study in (seed, quick):
         assert [list(t.axes) for t in study.tables] == [["optimizer", "lr"], ["augment"], ["init"], ["loss"]]
         assert len(study.seeds) >= 3
-    assert seed.time_budget == "600s" and len(seed.runs()) == 15 * 3
+    assert seed.time_budget == "50000 images" and len(seed.runs()) == 17 * 3  # one work budget for every run
+    assert {c.table for c in seed.claims} == {"optimizer", "augmentation", "init", "loss"}
     base = seed.tables[0].cells[0].configs[0]
     assert (base.data, base.crop_px, base.noise_level, base.batch_size) == ("../shared/datasets/cbsd432", 32,
                                                                              (25.0, 25.0), 100)
