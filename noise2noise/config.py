@@ -284,7 +284,8 @@ class TrainConfig:
         known = [f.name for f in dataclasses.fields(cls)]
         unknown = [k for k in values if k not in known]
         if unknown:
-            raise N2NError(f"{where}unknown config field {_shown(unknown[0])}; known fields: {', '.join(sorted(known))}")
+            raise N2NError(f"{where}unknown config field {_shown(unknown[0])}; "
+                           f"known fields: {', '.join(sorted(known))}")
         try:
             return cls(**values)
         except N2NError as exc:
