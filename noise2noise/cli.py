@@ -47,20 +47,17 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         flag = f"--{f.name.replace('_', '-')}"
         kind, optional = FIELD_TYPES[f.name]
         choices = f"; choose from {', '.join(registry.get(f.name))}" if f.name in registry.kinds() else ""
+        default = "none" if f.default is None else f.default
         if kind is bool:
-            default = flag if f.default else f"--no-{flag[2:]}"
             group.add_argument(flag, *_ALIASES.get(f.name, []), dest=f.name, action=argparse.BooleanOptionalAction,
-                               default=argparse.SUPPRESS, help=f"{f.metadata['help']} (default: {default})")
+                               default=argparse.SUPPRESS,
+                               help=f"{f.metadata['help']} (default: {flag if f.default else '--no-' + flag[2:]})")
             continue
         convert = {int: int, float: float}.get(kind, str)  # noise_level 'lo,hi', time_budget '10m': text
         group.add_argument(flag, *_ALIASES.get(f.name, []), dest=f.name, default=argparse.SUPPRESS,
                            type=_optional(convert) if optional else convert,
                            metavar=f.name.split("_")[-1].upper() if f.name != "data" else "SOURCE",
-                           help=f"{f.metadata['help']}{choices} (default: {_default_text(f.default)})")
-
-
-def _default_text(default: Any) -> str:
-    return "none" if default is None else str(default)
+                           help=f"{f.metadata['help']}{choices} (default: {default})")
 
 
 def _given_config_fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -69,10 +66,9 @@ def _given_config_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    values: dict[str, Any] = {}
-    if getattr(args, "config", None):
-        values = TrainConfig.from_file(args.config).to_dict()  # errors in the file name the file
-    return TrainConfig.from_dict(values | _given_config_fields(args))
+    if getattr(args, "config", None):  # options override the file
+        return TrainConfig.from_file(args.config, overrides=_given_config_fields(args))
+    return TrainConfig.from_dict(_given_config_fields(args))
 
 
 def build_parser() -> argparse.ArgumentParser:

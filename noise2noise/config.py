@@ -218,7 +218,7 @@ class TrainConfig:
             raise N2NError(f"config field time_budget={self.time_budget!r} must be > 0; {_BUDGET_EXAMPLES}")
 
     def _check_crop_even(self) -> None:
-        if self.crop_px % 2:  # neighbor2neighbor halves crops; 2x2 pools need even sides
+        if self.crop_px % 2:
             raise N2NError(f"config field crop_px={self.crop_px} must be even; use e.g. {self.crop_px + 1}")
 
     def _check_noisy_data(self) -> None:
@@ -238,7 +238,7 @@ class TrainConfig:
 
     def _check_loss_targets(self) -> None:
         if registry.get("loss").entry(self.loss).targets_in_0_1 and not self.clip:
-            raise N2NError(f"config field loss={self.loss!r} needs targets in [0, 1]: set clip = true")
+            raise N2NError(f"config field loss={self.loss!r} needs targets in [0, 1]: set clip = true (--clip)")
 
     def _check_device(self) -> None:
         if not DEVICE_NAMES.fullmatch(self.device):
@@ -273,34 +273,43 @@ class TrainConfig:
         """A config from field -> value pairs (a TOML table, a saved config.json ...);
         ``source`` (a file) starts every error message."""
         where = f"{source}: " if source else ""
-        if not isinstance(values, Mapping):
-            raise N2NError(f"{where}expected a table of config fields (field = value), got {type(values).__name__}")
-        values = {k: v for k, v in values.items() if k not in _WRITTEN_BESIDE}
-        for old, new in _RENAMED.items():
-            if old in values:
-                if new in values:
-                    raise N2NError(f"{where}give {new} only ({old} is its old name)")
-                values[new] = values.pop(old)
-        known = [f.name for f in dataclasses.fields(cls)]
-        unknown = [k for k in values if k not in known]
-        if unknown:
-            raise N2NError(f"{where}unknown config field {_shown(unknown[0])}; "
-                           f"known fields: {', '.join(sorted(known))}")
         try:
-            return cls(**values)
+            return cls(**_field_values(values, where))
         except N2NError as exc:
             raise N2NError(f"{where}{exc}") from None
 
     @classmethod
-    def from_file(cls, path: str | Path) -> TrainConfig:
-        """Read a TOML file of field = value lines, or a saved config.json."""
+    def from_file(cls, path: str | Path, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+        """Read a TOML file of field = value lines, or a saved config.json; ``overrides``
+        (options given beside the file) replace its values, and fields neither sets keep
+        their defaults (a file without noise_level takes the overriding noise's own)."""
         path = Path(path)
         text = read_text_file(path, "config")
         try:
             values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
         except (ValueError, RecursionError) as exc:  # TOMLDecodeError is a ValueError
             raise N2NError(f"{path}: not a valid config file ({exc})") from None
-        return cls.from_dict(values, source=str(path))
+        values = _field_values(values, f"{path}: ")
+        from_file = cls.from_dict(values, source=str(path))  # the file's own faults name the file
+        return cls.from_dict(values | dict(overrides)) if overrides else from_file
+
+
+def _field_values(values: Any, where: str) -> dict[str, Any]:
+    """The config fields of a table read from a file: metadata keys the tool writes beside
+    them dropped, old field names renamed, unknown keys refused."""
+    if not isinstance(values, Mapping):
+        raise N2NError(f"{where}expected a table of config fields (field = value), got {type(values).__name__}")
+    values = {k: v for k, v in values.items() if k not in _WRITTEN_BESIDE}
+    for old, new in _RENAMED.items():
+        if old in values:
+            if new in values:
+                raise N2NError(f"{where}give {new} only ({old} is its old name)")
+            values[new] = values.pop(old)
+    known = [f.name for f in dataclasses.fields(TrainConfig)]
+    unknown = [k for k in values if k not in known]
+    if unknown:
+        raise N2NError(f"{where}unknown config field {_shown(unknown[0])}; known fields: {', '.join(sorted(known))}")
+    return values
 
 
 # ---- each field alone: its declared type, then its limits ------------------------------------

@@ -112,6 +112,17 @@ def test_budgets_read_back_exactly(text):
     assert str(parse_budget(text)) == text
 
 
+def test_options_override_a_config_file_and_unset_fields_keep_their_defaults(tmp_path):
+    (tmp_path / "run.toml").write_text('lr = 0.01\ncrop_px = 64\n')
+    args = build_parser().parse_args(["train", "--config", str(tmp_path / "run.toml"), "--noise", "bernoulli",
+                                      "--lr", "0.02"])
+    assert config_from_args(args) == TrainConfig(lr=0.02, crop_px=64, noise="bernoulli")
+    assert config_from_args(args).noise_level == (0.5, 0.5)  # bernoulli's own, not the file's gaussian 25
+    args = build_parser().parse_args(["train", "--config", str(ROOT / "docs" / "pretrained_config.json"),
+                                      "--time-budget", "90s"])
+    assert config_from_args(args).time_budget == "90s"  # overrides the file's old time_budget_s
+
+
 def test_a_bool_written_as_text_in_a_file_is_refused_naming_the_file(tmp_path):
     path = tmp_path / "run.toml"
     path.write_text('clip = "false"\n')
