@@ -68,4 +68,3 @@ def crop(noisy_input: torch.Tensor, noisy_target: torch.Tensor, gens: Generators
     pair = torch.arange(n, device=noisy_input.device)[:, None, None, None]
     channel = torch.arange(noisy_input.shape[1], device=noisy_input.device)[None, :, None, None]
     return noisy_input[pair, channel, rows, cols], noisy_target[pair, channel, rows, cols]
-
