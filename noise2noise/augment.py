@@ -12,25 +12,22 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from noise2noise.registry import Registry
+from noise2noise.registry import AUGMENTS  # noqa: F401 - the names and facts are declared there
 
 if TYPE_CHECKING:
     from noise2noise.data import Generators
 
-AUGMENTS = Registry("augment")
 INPUT_NOISE_STD = 10.0 / 255.0  # `gaussian`: extra noise on the input, in [0, 1] units
 CROP_SHARE = 0.75  # `crop`: side of the sub-crop relative to the batch's side
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
-@AUGMENTS.register("none")
 def none(noisy_input: torch.Tensor, noisy_target: torch.Tensor, gens: Generators) -> Batch:
     """No augmentation (the seed study's best)."""
     return noisy_input, noisy_target
 
 
-@AUGMENTS.register("gaussian")
 def gaussian(noisy_input: torch.Tensor, noisy_target: torch.Tensor, gens: Generators) -> Batch:
     """Gaussian noise, sigma 10/255, added to the input only (the seed study's Table II)."""
     extra = torch.randn(noisy_input.shape, generator=gens.device, device=noisy_input.device,
@@ -44,7 +41,6 @@ def _dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
     return x.flip(-1) if k >= 4 else x
 
 
-@AUGMENTS.register("dihedral")
 def dihedral(noisy_input: torch.Tensor, noisy_target: torch.Tensor, gens: Generators) -> Batch:
     """One of the 8 flips/rotations per pair. Non-square batches only get the 4 that keep
     their shape (identity, 180° turn, and the two flips)."""
@@ -59,7 +55,6 @@ def dihedral(noisy_input: torch.Tensor, noisy_target: torch.Tensor, gens: Genera
     return out_input, out_target
 
 
-@AUGMENTS.register("crop")
 def crop(noisy_input: torch.Tensor, noisy_target: torch.Tensor, gens: Generators) -> Batch:
     """A random window of 3/4 the side (rounded down to even) at its own place in each
     pair, the same window for input and target. The batch gets smaller (32 -> 24 px);
@@ -73,6 +68,3 @@ def crop(noisy_input: torch.Tensor, noisy_target: torch.Tensor, gens: Generators
     pair = torch.arange(n, device=noisy_input.device)[:, None, None, None]
     channel = torch.arange(noisy_input.shape[1], device=noisy_input.device)[None, :, None, None]
     return noisy_input[pair, channel, rows, cols], noisy_target[pair, channel, rows, cols]
-
-
-GEOMETRIC = ("dihedral", "crop")  # move pixels: a per-pixel target mask would no longer line up

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import sys
 from pathlib import Path
 from typing import Any
 
-from noise2noise.config import TrainConfig
+from noise2noise import __version__, registry
+from noise2noise.config import FIELD_TYPES, TrainConfig
 from noise2noise.errors import N2NError
 
 _ALIASES: dict[str, list[str]] = {}
@@ -28,15 +30,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
 def _optional(convert):
     def parse(text: str):
         return None if text.strip().lower() == "none" else convert(text)
@@ -45,23 +38,26 @@ def _optional(convert):
     return parse
 
 
-def _field_parser(f: dataclasses.Field):
-    kind = str(f.type)
-    if f.name == "time_budget":
-        return _optional(str)  # 10m, 300k images ... are parsed by the config
-    base = {"int": int, "float": float, "bool": _bool, "str": str}.get(kind.split(" |")[0], str)
-    return _optional(base) if "None" in kind else base
-
-
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One option per TrainConfig field (--batch-size for batch_size ...)."""
+    """One option per TrainConfig field (--batch-size for batch_size ...), typed from its
+    annotation; a bool field is a flag pair (--clip / --no-clip). The text is converted
+    here, the values are checked by TrainConfig."""
     group = parser.add_argument_group("training config (defaults are the recommended setting)")
     for f in dataclasses.fields(TrainConfig):
-        flags = [f"--{f.name.replace('_', '-')}", *_ALIASES.get(f.name, [])]
-        default = f.default if not isinstance(f.default, tuple) else ",".join(f"{v:g}" for v in f.default)
-        group.add_argument(*flags, dest=f.name, type=_field_parser(f), default=argparse.SUPPRESS,
+        flag = f"--{f.name.replace('_', '-')}"
+        kind, optional = FIELD_TYPES[f.name]
+        choices = f"; choose from {', '.join(registry.get(f.name))}" if f.name in registry.kinds() else ""
+        default = "none" if f.default is None else f.default
+        if kind is bool:
+            group.add_argument(flag, *_ALIASES.get(f.name, []), dest=f.name, action=argparse.BooleanOptionalAction,
+                               default=argparse.SUPPRESS,
+                               help=f"{f.metadata['help']} (default: {flag if f.default else '--no-' + flag[2:]})")
+            continue
+        convert = {int: int, float: float}.get(kind, str)  # noise_level 'lo,hi', time_budget '10m': text
+        group.add_argument(flag, *_ALIASES.get(f.name, []), dest=f.name, default=argparse.SUPPRESS,
+                           type=_optional(convert) if optional else convert,
                            metavar=f.name.split("_")[-1].upper() if f.name != "data" else "SOURCE",
-                           help=f"{f.metadata.get('help', '')} (default: {default})")
+                           help=f"{f.metadata['help']}{choices} (default: {default})")
 
 
 def _given_config_fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -70,18 +66,22 @@ def _given_config_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    values: dict[str, Any] = {}
-    if getattr(args, "config", None):
-        values = TrainConfig.from_file(args.config).to_dict()
-    values |= _given_config_fields(args)
-    return TrainConfig.from_dict(values, source=getattr(args, "config", None) or "command line")
+    if getattr(args, "config", None):  # options override the file
+        return TrainConfig.from_file(args.config, overrides=_given_config_fields(args))
+    return TrainConfig.from_dict(_given_config_fields(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="n2n", description="Train and use Noise2Noise image denoisers: "
                      "learn from pairs of noisy images, no clean image needed.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    # --debug also after the command (n2n train --debug ...); SUPPRESS keeps one given before it
+    debug = _Parser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show full tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands.add_parser = functools.partial(commands.add_parser, parents=[debug])
 
     train = commands.add_parser("train", help="train a denoiser (default: embedded photos, "
                                 "Gaussian sigma=25, 10-minute budget)",
@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = commands.add_parser("data", help="data tools")
     data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    data_commands.add_parser = functools.partial(data_commands.add_parser, parents=[debug])
     export = data_commands.add_parser("export-course", help="write course-format train_data.pkl and "
                                       "val_data.pkl from clean photos",
                                       description="Cut random crops from clean photos (split by image) "
@@ -239,6 +240,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         sigma = known_sigma(noise)
     val_fraction = args.val_fraction if args.val_fraction is not None else \
         ({}, *run_configs)[-1].get("val_fraction", TrainConfig.val_fraction)  # as the model was trained
+    TrainConfig(val_fraction=val_fraction, seed=args.seed)  # checked as for training: no NaN, no 2**64
     triples = evaluation_images(args.data, noise, split or "all", val_fraction, args.seed, args.max_images)
     rows, table, outputs = compare_methods(triples, methods, sigma)
     level_text = ",".join(f"{v:g}" for v in sorted(set(level))) if level else ""

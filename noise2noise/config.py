@@ -2,6 +2,14 @@
 
 The CLI, TOML files, sweeps and the Python API all build this same object; its
 plain-dict form (``to_dict``) is saved beside every checkpoint and result.
+
+Every field is checked here, once, when the config is built: first by the type its
+annotation declares (a bool field takes only true/false, an int field a 64-bit integer,
+a float field a finite number, a str field text), then by the limits in its metadata
+(``gt``, ``ge``, ``lt``, ``le``, ``choices``), then by the named rules that tie fields
+together (``TrainConfig._RULES``). Each error is one line naming the field, the bad value
+and what to use. Building a config never imports torch: the registries it checks names
+against are declared torch-free (``noise2noise.registry``).
 """
 
 from __future__ import annotations
@@ -10,17 +18,28 @@ import dataclasses
 import json
 import math
 import re
+import types
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import tomllib
 
+from noise2noise import registry
 from noise2noise.errors import N2NError
 
 DEVICE_NAMES = re.compile(r"auto|cpu|cuda(:\d+)?|mps")  # what --device accepts everywhere
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*$")
+INT64_MAX = 2**63 - 1  # ints are seeds and sizes handed to torch, which stores them in 64 bits
+_NUMBER = r"(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)"
+_DURATION = re.compile(rf"^\s*{_NUMBER}\s*(s|sec|m|min|h)?\s*$")
 _UNIT_S = {None: 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+_WORK = re.compile(rf"^\s*{_NUMBER}\s*([km]?)\s*(images?|img|steps?|iterations?|its?)\s*$", re.IGNORECASE)
+_BUDGET_EXAMPLES = "write e.g. 90s, 10m, 1h, 300k images or 3000 steps"
+# keys the tool writes beside the fields (a run's config.json): accepted and ignored when read back
+_WRITTEN_BESIDE = frozenset({"code_version"})
+_RENAMED = {"time_budget_s": "time_budget"}  # configs written before 0.2
 
 
 def parse_duration_s(text: str | float | int) -> float:
@@ -31,6 +50,11 @@ def parse_duration_s(text: str | float | int) -> float:
     return budget.amount
 
 
+def _number_text(value: float) -> str:
+    """The shortest text that reads back as exactly ``value`` (no '1e+06' for a million steps)."""
+    return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+
+
 class Budget(NamedTuple):
     """How long a run trains: ``amount`` seconds of training, images seen, or steps."""
 
@@ -38,35 +62,54 @@ class Budget(NamedTuple):
     unit: str  # "s", "images" or "steps"
 
     def __str__(self) -> str:
-        return f"{self.amount:g}s" if self.unit == "s" else f"{self.amount:g} {self.unit}"
+        amount = _number_text(self.amount)
+        return f"{amount}s" if self.unit == "s" else f"{amount} {self.unit}"
 
 
-_WORK = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([km]?)\s*(images?|img|steps?|iterations?|its?)\s*$", re.IGNORECASE)
-
-
-def parse_budget(text: str | float | int) -> Budget:
+def parse_budget(text: str | float | int, name: str = "time_budget") -> Budget:
     """A training budget: a duration ('10m', '90s', '1.5h', 45 for seconds) or an amount of
     work ('300k images', '3000 steps'), which gives the same training however loaded the
-    machine is."""
+    machine is. ``name`` is what the error message calls the value."""
+    budget = None
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        if not math.isfinite(text):
-            raise N2NError(f"time_budget={text!r} must be a finite number of seconds")
-        return Budget(float(text), "s")
-    if isinstance(text, str):
+        budget = Budget(_finite_float(text), "s")
+    elif isinstance(text, str):
         match = _DURATION.match(text)
         if match:
-            return Budget(float(match.group(1)) * _UNIT_S[match.group(2)], "s")
+            budget = Budget(float(match.group(1)) * _UNIT_S[match.group(2)], "s")
         match = _WORK.match(text)
         if match:
             scale = {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2).lower()]
             unit = "images" if match.group(3).lower().startswith("im") else "steps"
-            return Budget(float(match.group(1)) * scale, unit)
-    raise N2NError(f"budget {text!r} is neither a duration nor an amount of work; write e.g. 90s, 10m, 1h, "
-                   "300k images or 3000 steps")
+            budget = Budget(float(match.group(1)) * scale, unit)
+    if budget is None:
+        raise N2NError(f"{name}={_shown(text)} is neither a duration nor an amount of work; {_BUDGET_EXAMPLES}")
+    if not (math.isfinite(budget.amount) and budget.amount >= 0):
+        raise N2NError(f"{name}={_shown(text)} must be a finite duration or amount of work >= 0; {_BUDGET_EXAMPLES}")
+    return budget
 
 
-def _help(text: str, **extra: Any) -> dict[str, Any]:
-    return {"help": text, **extra}
+def read_text_file(path: Path, what: str) -> str:
+    """The text of a config or study file, read as UTF-8 (a byte-order mark is allowed)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise N2NError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise N2NError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                       f"save the {what} as UTF-8") from None
+
+
+def _help(text: str, **limits: Any) -> dict[str, Any]:
+    """A field's metadata: its --help text and its limits (gt, ge, lt, le, choices)."""
+    return {"help": text, **limits}
+
+
+def _noise_defaults() -> str:
+    noises = registry.get("noise")
+    return ", ".join(f"{name} {noises.entry(name).default_level[0]:g}" for name in noises)
 
 
 @dataclass(frozen=True)
@@ -81,15 +124,13 @@ class TrainConfig:
     val_data: str | None = field(default=None, metadata=_help(
         "validation: a course val_data.pkl (noisy, clean) or a folder of clean images; "
         "default: held-out images of --data when it is clean photos"))
-    noise: str = field(default="gaussian", metadata=_help(
-        "noise model for clean images: gaussian, poisson, bernoulli, impulse or text"))
+    noise: str = field(default="gaussian", metadata=_help("noise model for clean images"))
     noise_level: tuple[float, float] | None = field(default=None, metadata=_help(
         "noise strength: Gaussian sigma in 0..255 units, Poisson photon scale lambda, "
         "probability p of bernoulli/impulse, share of pixels covered by text; one value, or "
-        "'lo,hi' for a range drawn per image (blind training); none: the noise's default "
-        "(gaussian 25, poisson 30, bernoulli 0.5, impulse 0.5, text 0.25)"))
+        f"'lo,hi' for a range drawn per image (blind training); none: the noise's default ({_noise_defaults()})"))
     clip: bool = field(default=True, metadata=_help(
-        "clip noisy pixels to 0..255 as a camera would (false keeps the raw sum)"))
+        "clip noisy pixels to 0..255 as a camera would (--no-clip keeps the raw sum)"))
     mode: str = field(default="noise2noise", metadata=_help(
         "noise2noise (noisy targets), noise2clean (clean targets: the upper bound, needs "
         "clean images), neighbor2neighbor (pairs sub-sampled from single noisy images)"))
@@ -97,34 +138,34 @@ class TrainConfig:
         "the images of --data already carry real noise: add none (mode neighbor2neighbor)"))
     nb2nb_gamma: float = field(default=2.0, metadata=_help(
         "weight of the Neighbor2Neighbor regulariser, ramped up from 0 over training "
-        "(0: off)"))
-    crop_px: int = field(default=32, metadata=_help("side of the random training crops"))
+        "(0: off)", ge=0))
+    crop_px: int = field(default=32, metadata=_help("side of the random training crops", gt=0))
     pairs_per_epoch: int = field(default=50_000, metadata=_help(
-        "crops drawn from clean images per epoch, each with two fresh noise draws"))
+        "crops drawn from clean images per epoch, each with two fresh noise draws", gt=0))
     val_fraction: float = field(default=0.15, metadata=_help(
-        "share of a clean-image folder held out for validation (split by image)"))
+        "share of a clean-image folder held out for validation (split by image)", ge=0, lt=1))
     val_patches: int = field(default=500, metadata=_help(
-        "validation crops cut from held-out images, with fixed noise"))
+        "validation crops cut from held-out images, with fixed noise", gt=0))
     # model
     arch: str = field(default="unet", metadata=_help("network architecture"))
-    width: int = field(default=48, metadata=_help("encoder channels (paper: 48)"))
-    depth: int = field(default=5, metadata=_help("number of 2x2 pools (paper: 5)"))
+    width: int = field(default=48, metadata=_help("encoder channels (paper: 48)", gt=0))
+    depth: int = field(default=5, metadata=_help("number of 2x2 pools (paper: 5)", gt=0))
     init: str = field(default="xavier_normal", metadata=_help(
         "weight initialisation (Xavier, the seed study's best; the paper used kaiming_normal)"))
     # optimisation
     loss: str = field(default="l2", metadata=_help("training loss"))
     optimizer: str = field(default="adam", metadata=_help("optimiser"))
-    lr: float = field(default=1e-3, metadata=_help("peak learning rate"))
-    weight_decay: float = field(default=0.0, metadata=_help("weight decay"))
+    lr: float = field(default=1e-3, metadata=_help("peak learning rate", gt=0))
+    weight_decay: float = field(default=0.0, metadata=_help("weight decay", ge=0))
     schedule: str = field(default="constant", metadata=_help(
         "learning-rate schedule, laid over the time budget (or the epochs); 'rampdown' is the "
         "paper's, which lost 0.3 dB to constant in a 10-minute CPU run"))
     warmup: float = field(default=0.0, metadata=_help(
-        "share of the budget over which the learning rate ramps up linearly from 0 (0: none)"))
+        "share of the budget over which the learning rate ramps up linearly from 0 (0: none)", ge=0, lt=1))
     ema: float = field(default=0.0, metadata=_help(
         "decay of an exponential moving average of the weights (e.g. 0.999), used for validation, "
-        "checkpoints, export and prediction; 0: off"))
-    batch_size: int = field(default=100, metadata=_help("pairs per step"))
+        "checkpoints, export and prediction; 0: off", ge=0, lt=1))
+    batch_size: int = field(default=100, metadata=_help("pairs per step", gt=0))
     augment: str = field(default="none", metadata=_help(
         "augmentation of each training batch (same geometry for input and target)"))
     time_budget: str | None = field(default="10m", metadata=_help(
@@ -132,19 +173,19 @@ class TrainConfig:
         "(300k images, 3000 steps: the same training however loaded the machine is); "
         "'none' to train by epochs"))
     epochs: int | None = field(default=None, metadata=_help(
-        "stop after this many epochs (with a budget too, whichever comes first)"))
-    seed: int = field(default=0, metadata=_help("seed for weights, crops and noise"))
+        "stop after this many epochs (with a budget too, whichever comes first)", gt=0))
+    seed: int = field(default=0, metadata=_help("seed for weights, crops and noise", ge=0))
     # bookkeeping
-    log_every: int = field(default=50, metadata=_help("log the training loss every N steps"))
+    log_every: int = field(default=50, metadata=_help("log the training loss every N steps", gt=0))
     eval_every_s: float = field(default=60.0, metadata=_help(
-        "validate every N seconds of training (0: only at the end)"))
+        "validate every N seconds of training (0: only at the end)", ge=0))
     checkpoint_every_s: float = field(default=60.0, metadata=_help(
-        "write a checkpoint every N seconds of training"))
+        "write a checkpoint every N seconds of training", ge=0))
     device: str = field(default="auto", metadata=_help(
         "'auto' (CUDA, then MPS, then the CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'"))
     precision: str = field(default="auto", metadata=_help(
         "training precision: 'auto' (bf16 autocast on CUDA and on CPUs with AVX512-BF16/AMX, "
-        "float32 elsewhere), 'fp32' or 'bf16'"))
+        "float32 elsewhere), 'fp32' or 'bf16'", choices=("auto", "fp32", "bf16")))
     tensorboard: bool = field(default=False, metadata=_help(
         "also log to TensorBoard (tb/ in the run folder; needs the tensorboard extra); "
         "metrics.jsonl stays the record"))
@@ -152,65 +193,61 @@ class TrainConfig:
         "torch.compile the network (measure first: it pays off on GPUs for long runs)"))
 
     def __post_init__(self) -> None:
-        from noise2noise import registry  # the registries validate names, lazily filled
+        for f in dataclasses.fields(self):  # each field alone: its type, then its limits
+            object.__setattr__(self, f.name, _checked_field(f, getattr(self, f.name)))
+        for rule in self._RULES:  # then the rules that tie fields together, in this order
+            rule(self)
 
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        noise_level = self.noise_level if self.noise_level is not None else \
-            registry.get("noise")[self.noise].default_level
-        set_("noise_level", _level_pair(noise_level))
-        if self.time_budget is not None:
-            set_("time_budget", str(parse_budget(self.time_budget)))
-        for name in ("crop_px", "pairs_per_epoch", "val_patches", "width", "depth",
-                     "batch_size", "log_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise N2NError(f"config field {name}={value!r} must be a positive integer")
-        for name in ("lr", "weight_decay", "val_fraction", "eval_every_s", "checkpoint_every_s"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or not math.isfinite(value)):
-                raise N2NError(f"config field {name}={value!r} must be a finite number")
-        for name in ("lr",):
-            if not getattr(self, name) > 0:
-                raise N2NError(f"config field {name}={getattr(self, name)!r} must be > 0")
-        for name in ("weight_decay", "eval_every_s", "checkpoint_every_s"):
-            if not getattr(self, name) >= 0:
-                raise N2NError(f"config field {name}={getattr(self, name)!r} must be >= 0")
-        for name in ("warmup", "ema"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-                raise N2NError(f"config field {name}={value!r} must be a number in [0, 1)")
-        if not 0 <= self.val_fraction < 1:
-            raise N2NError(f"config field val_fraction={self.val_fraction!r} must be in [0, 1)")
-        if self.time_budget is None and self.epochs is None:
-            raise N2NError("config needs time_budget or epochs (or both) to know when to stop")
-        if self.budget is not None and not (math.isfinite(self.budget.amount) and self.budget.amount > 0):
-            raise N2NError(f"config field time_budget={self.time_budget!r} must be > 0")
-        if self.epochs is not None and (not isinstance(self.epochs, int) or self.epochs <= 0):
-            raise N2NError(f"config field epochs={self.epochs!r} must be a positive integer")
-        if self.crop_px % 2:
-            raise N2NError(f"config field crop_px={self.crop_px} must be even")
-        for kind in ("noise", "arch", "init", "loss", "optimizer", "schedule", "augment"):
+    # ---- the rules that tie fields together ---------------------------------------------
+
+    def _check_registered_names(self) -> None:
+        for kind in registry.kinds():  # the fields named after a registry: noise, loss, mode ...
             registry.check(kind, getattr(self, kind))
-        registry.get("noise")[self.noise].check_level(self.noise_level)
-        registry.check("mode", self.mode)
-        if self.noisy_data and self.mode != "neighbor2neighbor":
-            raise N2NError("config field noisy_data=true needs mode='neighbor2neighbor' (single noisy "
-                           "images); noisy pairs are read from paired folders or tensor files as they are")
-        if not self.nb2nb_gamma >= 0:
-            raise N2NError(f"config field nb2nb_gamma={self.nb2nb_gamma!r} must be >= 0")
-        from noise2noise.augment import GEOMETRIC
 
-        if self.augment in GEOMETRIC and (self.noise == "bernoulli" or self.mode == "neighbor2neighbor"):
+    def _check_noise_level(self) -> None:
+        noise = registry.get("noise").entry(self.noise)
+        if self.noise_level is None:
+            object.__setattr__(self, "noise_level", noise.default_level)
+        noise.levels.check(self.noise, self.noise_level)
+
+    def _check_stop(self) -> None:
+        if self.time_budget is None and self.epochs is None:
+            raise N2NError("config needs time_budget or epochs (or both) to know when to stop; "
+                           "e.g. time_budget = '10m' or epochs = 10")
+        if self.budget is not None and self.budget.amount <= 0:
+            raise N2NError(f"config field time_budget={self.time_budget!r} must be > 0; {_BUDGET_EXAMPLES}")
+
+    def _check_crop_even(self) -> None:
+        if self.crop_px % 2:
+            raise N2NError(f"config field crop_px={self.crop_px} must be even; use e.g. {self.crop_px + 1}")
+
+    def _check_noisy_data(self) -> None:
+        modes = registry.get("mode")
+        if self.noisy_data and not modes.entry(self.mode).takes_noisy_images:
+            takers = [name for name in modes if modes.entry(name).takes_noisy_images]
+            raise N2NError(f"config field noisy_data=true needs mode={' or '.join(map(repr, takers))} (single "
+                           "noisy images); noisy pairs are read from paired folders or tensor files as they are")
+
+    def _check_masks_and_augment(self) -> None:
+        masked = [f"{kind}={getattr(self, kind)!r}" for kind in ("noise", "mode")
+                  if registry.get(kind).entry(getattr(self, kind)).masks_pixels]
+        if registry.get("augment").entry(self.augment).moves_pixels and masked:
+            keep = [n for n in registry.get("augment") if not registry.get("augment").entry(n).moves_pixels]
             raise N2NError(f"config field augment={self.augment!r} moves pixels and cannot be combined with "
-                           "per-pixel target masks (noise='bernoulli', mode='neighbor2neighbor'); "
-                           "use none or gaussian")
-        if self.loss == "bce" and not self.clip:
-            raise N2NError("config field loss='bce' needs targets in [0, 1]: set clip = true")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise N2NError(f"config field precision={self.precision!r}: use auto, fp32 or bf16")
-        if not isinstance(self.device, str) or not DEVICE_NAMES.fullmatch(self.device):
+                           f"per-pixel target masks ({', '.join(masked)}); use {' or '.join(keep)}")
+
+    def _check_loss_targets(self) -> None:
+        if registry.get("loss").entry(self.loss).targets_in_0_1 and not self.clip:
+            raise N2NError(f"config field loss={self.loss!r} needs targets in [0, 1]: set clip = true (--clip)")
+
+    def _check_device(self) -> None:
+        if not DEVICE_NAMES.fullmatch(self.device):
             raise N2NError(f"config field device={self.device!r}: use auto, cpu, cuda, cuda:N or mps")
+
+    _RULES = (_check_registered_names, _check_noise_level, _check_stop, _check_crop_even, _check_noisy_data,
+              _check_masks_and_augment, _check_loss_targets, _check_device)
+
+    # ---- reading and writing ---------------------------------------------------------------
 
     @property
     def budget(self) -> Budget | None:
@@ -232,47 +269,178 @@ class TrainConfig:
         return out
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        if "time_budget_s" in values and "time_budget" not in values:  # configs written before 0.2
-            values = dict(values)
-            values["time_budget"] = values.pop("time_budget_s")
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise N2NError(f"{source}: unknown config field {unknown[0]!r}; "
-                           f"known fields: {', '.join(sorted(known))}")
+    def from_dict(cls, values: Mapping[str, Any], source: str | None = None) -> TrainConfig:
+        """A config from field -> value pairs (a TOML table, a saved config.json ...);
+        ``source`` (a file) starts every error message."""
+        where = f"{source}: " if source else ""
         try:
-            return cls(**values)
-        except TypeError as exc:  # a value of the wrong type reached a comparison
-            raise N2NError(f"{source}: {exc}") from None
+            return cls(**_field_values(values, where))
+        except N2NError as exc:
+            raise N2NError(f"{where}{exc}") from None
 
     @classmethod
-    def from_file(cls, path: str | Path) -> TrainConfig:
-        """Read a TOML file of field = value lines, or a saved config.json."""
+    def from_file(cls, path: str | Path, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+        """Read a TOML file of field = value lines, or a saved config.json; ``overrides``
+        (options given beside the file) replace its values, and fields neither sets keep
+        their defaults (a file without noise_level takes the overriding noise's own)."""
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise N2NError(f"{path}: cannot read config ({exc.strerror})") from None
+        text = read_text_file(path, "config")
         try:
             values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-        except (ValueError, tomllib.TOMLDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # TOMLDecodeError is a ValueError
             raise N2NError(f"{path}: not a valid config file ({exc})") from None
-        return cls.from_dict(values, source=str(path))
+        values = _field_values(values, f"{path}: ")
+        from_file = cls.from_dict(values, source=str(path))  # the file's own faults name the file
+        return cls.from_dict(values | dict(overrides)) if overrides else from_file
 
 
-def _level_pair(value: Any) -> tuple[float, float]:
-    if isinstance(value, str):
-        value = [v for v in value.replace("-", ",").split(",") if v.strip()] \
-            if not value.strip().startswith("-") else [value]
-    if isinstance(value, (int, float)):
-        value = (value, value)
+def _field_values(values: Any, where: str) -> dict[str, Any]:
+    """The config fields of a table read from a file: metadata keys the tool writes beside
+    them dropped, old field names renamed, unknown keys refused."""
+    if not isinstance(values, Mapping):
+        raise N2NError(f"{where}expected a table of config fields (field = value), got {type(values).__name__}")
+    values = {k: v for k, v in values.items() if k not in _WRITTEN_BESIDE}
+    for old, new in _RENAMED.items():
+        if old in values:
+            if new in values:
+                raise N2NError(f"{where}give {new} only ({old} is its old name)")
+            values[new] = values.pop(old)
+    known = [f.name for f in dataclasses.fields(TrainConfig)]
+    unknown = [k for k in values if k not in known]
+    if unknown:
+        raise N2NError(f"{where}unknown config field {_shown(unknown[0])}; known fields: {', '.join(sorted(known))}")
+    return values
+
+
+# ---- each field alone: its declared type, then its limits ------------------------------------
+
+def _declared(hint: Any) -> tuple[type, bool]:
+    """(the type a field holds, whether it may be None) from its annotation."""
+    args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    kind = next(a for a in args if a is not type(None))
+    return typing.get_origin(kind) or kind, type(None) in args
+
+
+FIELD_TYPES: dict[str, tuple[type, bool]] = {
+    name: _declared(hint) for name, hint in typing.get_type_hints(TrainConfig).items()
+    if name in {f.name for f in dataclasses.fields(TrainConfig)}}
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)`` kept short enough for a one-line message."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"<an integer of {value.bit_length()} bits>"  # repr() refuses ints of > 4300 digits
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}…{text[-10:]}"
+
+
+def _finite_float(value: int | float) -> float:
     try:
-        values = [float(v) for v in value]
-    except (TypeError, ValueError):
-        raise N2NError(f"noise_level={value!r} must be a number or 'lo,hi'") from None
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2 or values[0] > values[1] or values[0] < 0:
-        raise N2NError(f"noise_level={value!r} must be a number >= 0 or 'lo,hi' with lo <= hi")
-    return (values[0], values[1])
+        return float(value)
+    except OverflowError:  # an int beyond the float range
+        return math.inf
+
+
+def _requirement(kind: type, optional: bool, limits: Mapping[str, Any]) -> str:
+    """What a field takes, in words: 'a positive integer', 'a number in [0, 1)' ..."""
+    gt, ge, lt = limits.get("gt"), limits.get("ge"), limits.get("lt")
+    if kind is bool:
+        text = "true or false"
+    elif kind is int:
+        text = "a positive integer" if gt == 0 else f"an integer in {ge}..{INT64_MAX}" if ge is not None \
+            else "an integer"
+    elif kind is float:
+        text = f"a number in [{ge:g}, {lt:g})" if ge is not None and lt is not None else \
+            f"a finite number > {gt:g}" if gt is not None else \
+            f"a finite number >= {ge:g}" if ge is not None else "a finite number"
+    elif "choices" in limits:
+        text = f"one of {', '.join(limits['choices'])}"
+    else:
+        text = "text"
+    return f"{text} or none" if optional else text
+
+
+def _checked_field(f: dataclasses.Field, value: Any) -> Any:
+    """``value`` of field ``f`` as its declared type, within its limits; else one N2NError line."""
+    kind, optional = FIELD_TYPES[f.name]
+    if f.name in _BEFORE:  # fields that also take a convenient spelling ('0,50', 600 seconds)
+        value = _BEFORE[f.name](value)
+    if value is None and optional:
+        return None
+    fault = _type_fault(kind, value)  # '' is a fault without more to say; None is none
+    if fault is None:
+        fault = _limit_fault(value, f.metadata)
+    if fault is None:
+        return float(value) if kind is float else value
+    shown_default = str(f.default).lower() if isinstance(f.default, bool) else repr(f.default)
+    default = f"; the default is {shown_default}" if f.default is not None else ""
+    raise N2NError(f"config field {f.name}={_shown(value)} must be "
+                   f"{_requirement(kind, optional, f.metadata)}{fault}{default}")
+
+
+def _type_fault(kind: type, value: Any) -> str | None:
+    """Why ``value`` is not of the declared ``kind`` ('' for no detail), or None when it is."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return None
+        meant = _BOOL_WORDS.get(value.strip().lower()) if isinstance(value, str) else None
+        return "" if meant is None else f" (a boolean, not text: write {meant} without quotes)"
+    if kind is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return ""
+        return None if -INT64_MAX - 1 <= value <= INT64_MAX else " (seeds and sizes are 64-bit integers)"
+    if kind is float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return ""
+        return None if math.isfinite(_finite_float(value)) else ""
+    if kind is tuple:  # noise_level, already a pair of finite floats
+        return None
+    return None if isinstance(value, kind) else ""
+
+
+def _limit_fault(value: Any, limits: Mapping[str, Any]) -> str | None:
+    for key, holds in (("gt", lambda v, b: v > b), ("ge", lambda v, b: v >= b), ("lt", lambda v, b: v < b),
+                       ("le", lambda v, b: v <= b), ("choices", lambda v, b: v in b)):
+        if key in limits and not holds(value, limits[key]):
+            return ""
+    return None
+
+
+def _level_pair(value: Any) -> tuple[float, float] | None:
+    """noise_level from 25, '25', '0,50', '0-50', [0, 50] or (0, 50): a (lo, hi) pair of floats."""
+    if value is None:
+        return None
+    parts = value
+    if isinstance(value, str):
+        parts = value.split(",")
+        if len(parts) == 1 and re.fullmatch(r"\s*[\d.]+\s*-\s*[\d.]+\s*", value):  # '0-50', not '-5' or '1e-3'
+            parts = value.split("-")
+    elif isinstance(value, (int, float)):
+        parts = [value]
+    numbers = []
+    for part in parts if isinstance(parts, (list, tuple)) else [None]:
+        if isinstance(part, str):
+            try:
+                part = float(part)
+            except ValueError:
+                part = None
+        if not isinstance(part, (int, float)) or isinstance(part, bool):
+            raise N2NError(f"config field noise_level={_shown(value)} must be a number or 'lo,hi', "
+                           "e.g. 25 or '0,50'; none for the noise's default")
+        numbers.append(_finite_float(part))
+    if len(numbers) == 1:
+        numbers *= 2
+    if len(numbers) != 2 or not all(math.isfinite(n) for n in numbers) or numbers[0] < 0 or numbers[0] > numbers[1]:
+        raise N2NError(f"config field noise_level={_shown(value)} must be a finite number >= 0 or 'lo,hi' with "
+                       "0 <= lo <= hi, e.g. 25 or '0,50'")
+    return (numbers[0], numbers[1])
+
+
+def _budget_text(value: Any) -> str | None:
+    """time_budget from '10m', '300k images', 600 (seconds) ...: its canonical text."""
+    return None if value is None else str(parse_budget(value, name="config field time_budget"))
+
+
+_BOOL_WORDS = {"true": "true", "yes": "true", "on": "true", "1": "true",
+               "false": "false", "no": "false", "off": "false", "0": "false"}
+_BEFORE = {"noise_level": _level_pair, "time_budget": _budget_text}

@@ -23,7 +23,7 @@ from noise2noise.errors import N2NError
 from noise2noise.images import embedded_images, list_images, load_folder
 from noise2noise.noise import build_noise
 from noise2noise.outputs import atomic_write
-from noise2noise.registry import Registry
+from noise2noise.registry import MODES
 
 _CHUNK_BYTES = 64 * 2**20  # crops generated at once, bounding memory for large crops
 VAL_SEED = 20_181_010  # fixed noise for validation, so every run sees the same pairs
@@ -379,21 +379,16 @@ def load_pairs(source: str, crop_px: int, pairs_per_epoch: int) -> TensorPairs |
     return FolderPairs(pairs, crop_px, pairs_per_epoch)
 
 
-MODES = Registry("mode")  # mode -> pair source built from single images (clean, or noisy)
-
-
-@MODES.register("noise2noise")
-def _noise2noise(images: list, noise, cfg: TrainConfig) -> SyntheticPairs:
+# the modes (registry.MODES): the pair source each builds from single images (clean, or noisy)
+def noise2noise_pairs(images: list, noise, cfg: TrainConfig) -> SyntheticPairs:
     return SyntheticPairs(images, noise, cfg.crop_px, cfg.pairs_per_epoch)
 
 
-@MODES.register("noise2clean")
-def _noise2clean(images: list, noise, cfg: TrainConfig) -> SyntheticPairs:
+def noise2clean_pairs(images: list, noise, cfg: TrainConfig) -> SyntheticPairs:
     return SyntheticPairs(images, noise, cfg.crop_px, cfg.pairs_per_epoch, clean_target=True)
 
 
-@MODES.register("neighbor2neighbor")
-def _neighbor2neighbor(images: list, noise, cfg: TrainConfig) -> NeighborPairs:
+def neighbor2neighbor_pairs(images: list, noise, cfg: TrainConfig) -> NeighborPairs:
     return NeighborPairs(images, None if cfg.noisy_data else noise, cfg.crop_px, cfg.pairs_per_epoch,
                          cfg.nb2nb_gamma)
 
@@ -431,7 +426,7 @@ def export_course(source: str, out_dir: str | Path, pairs: int, val_pairs: int, 
     """Write course-format ``train_data.pkl`` (noisy_1, noisy_2) and ``val_data.pkl``
     (noisy, clean), uint8 N×C×crop×crop, from clean photos split by image."""
     cfg = TrainConfig(data=source, noise=noise, noise_level=noise_level, crop_px=crop_px,
-                      pairs_per_epoch=pairs, val_patches=val_pairs, val_fraction=val_fraction)
+                      pairs_per_epoch=pairs, val_patches=val_pairs, val_fraction=val_fraction, seed=seed)
     train, held_out = clean_images(source, val_fraction)
     if not held_out:
         raise N2NError(f"{source}: need at least 2 images to hold some out for val_data.pkl")
@@ -455,7 +450,7 @@ def add_noise_file(source: str | Path, target: str | Path, noise: str, noise_lev
     from noise2noise.images import from_chw_255, read_image, to_chw_255, write_image
     from noise2noise.outputs import refuse_overwrite, refuse_same_file
 
-    level = TrainConfig(noise=noise, noise_level=noise_level).noise_level
+    level = TrainConfig(noise=noise, noise_level=noise_level, seed=seed).noise_level
     refuse_same_file(source, target)
     refuse_overwrite([Path(target)], overwrite)
     array = read_image(source)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from noise2noise.registry import Registry
+from noise2noise.registry import INITS  # noqa: F401 - the names are declared there
 
-INITS = Registry("init")
 _SLOPE = 0.1  # leaky ReLU slope of the U-Net
 NORMAL_STD = 0.02  # the fixed sigma of `normal` (the DCGAN/GPT-2 convention)
 SPARSE_SHARE, SPARSE_STD = 0.1, 0.01  # `sparse`: share of zeros per column, sigma of the rest
@@ -20,41 +19,34 @@ def _apply(model: nn.Module, hidden, output) -> None:
     nn.init.zeros_(model.output_conv().bias)
 
 
-@INITS.register("default")
 def default_init(model: nn.Module) -> None:
     """Keep PyTorch's own initialisation."""
 
 
-@INITS.register("kaiming_normal")
 def kaiming_normal(model: nn.Module) -> None:
     """He et al. 2015 for leaky ReLU 0.1; gain 1 on the linear output layer (the paper)."""
     _apply(model, lambda w: nn.init.kaiming_normal_(w, a=_SLOPE, nonlinearity="leaky_relu"),
            lambda w: nn.init.kaiming_normal_(w, nonlinearity="linear"))
 
 
-@INITS.register("kaiming_uniform")
 def kaiming_uniform(model: nn.Module) -> None:
     _apply(model, lambda w: nn.init.kaiming_uniform_(w, a=_SLOPE, nonlinearity="leaky_relu"),
            lambda w: nn.init.kaiming_uniform_(w, nonlinearity="linear"))
 
 
-@INITS.register("xavier_normal")
 def xavier_normal(model: nn.Module) -> None:
     _apply(model, nn.init.xavier_normal_, nn.init.xavier_normal_)
 
 
-@INITS.register("xavier_uniform")
 def xavier_uniform(model: nn.Module) -> None:
     _apply(model, nn.init.xavier_uniform_, nn.init.xavier_uniform_)
 
 
-@INITS.register("normal")
 def normal(model: nn.Module) -> None:
     """N(0, 0.02²) for every weight, whatever the layer's fan-in (no variance scaling)."""
     _apply(model, lambda w: nn.init.normal_(w, std=NORMAL_STD), lambda w: nn.init.normal_(w, std=NORMAL_STD))
 
 
-@INITS.register("sparse")
 def sparse(model: nn.Module) -> None:
     """Martens' sparse initialisation, from the seed study's list of inits: each conv's
     weight seen as an out × (in·k·k) matrix, a share 0.1 of every column zero, the rest
@@ -63,7 +55,6 @@ def sparse(model: nn.Module) -> None:
     _apply(model, fill, fill)
 
 
-@INITS.register("constant")
 def constant(model: nn.Module) -> None:
     """Every weight 1/fan-in (each output the mean of its inputs): a baseline that keeps the
     signal's scale but never breaks the symmetry between channels."""

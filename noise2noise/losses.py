@@ -1,34 +1,23 @@
 """Training losses on N×C×H×W tensors in [0, 1]: name -> loss(prediction, target, progress).
 
-Each loss declares the activation the network's output needs (``loss.output``, a name in
-``unet.OUTPUTS``); the model is built with it, so inference and checkpoints use it too.
+Each loss declares the activation the network's output needs (``LOSSES.entry(name).output``, a
+name in ``unet.OUTPUTS``); the model is built with it, so inference and checkpoints use it too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 
-from noise2noise.registry import Registry
+from noise2noise.registry import LOSSES
 
-LOSSES = Registry("loss")
 HUBER_DELTA = 0.1  # about 25/255: quadratic for typical Gaussian residuals, linear for outliers
 L0_EPS = 1e-8
 
 
-def _loss(name: str, output: str = "linear") -> Callable:
-    def add(loss: Callable) -> Callable:
-        loss.output = output
-        return LOSSES.register(name)(loss)
-
-    return add
-
-
 def output_activation(loss: str) -> str:
     """The output activation the network trained with ``loss`` must end in."""
-    return LOSSES[loss].output
+    return LOSSES.entry(loss).output
 
 
 def masked_loss(loss, prediction: torch.Tensor, target: torch.Tensor, progress: float,
@@ -44,25 +33,21 @@ def masked_loss(loss, prediction: torch.Tensor, target: torch.Tensor, progress: 
     return loss(torch.where(valid, prediction, target), target, progress) / share
 
 
-@_loss("l2")
 def l2(prediction: torch.Tensor, target: torch.Tensor, progress: float = 0.0) -> torch.Tensor:
     """Mean squared error: its minimiser is the mean of the targets (Gaussian, Poisson noise)."""
     return torch.mean((prediction - target) ** 2)
 
 
-@_loss("l1")
 def l1(prediction: torch.Tensor, target: torch.Tensor, progress: float = 0.0) -> torch.Tensor:
     """Mean absolute error: its minimiser is the median of the targets (text overlays)."""
     return torch.mean(torch.abs(prediction - target))
 
 
-@_loss("huber")
 def huber(prediction: torch.Tensor, target: torch.Tensor, progress: float = 0.0) -> torch.Tensor:
     """Huber loss with delta 0.1 (in [0, 1] units): L2 near the target, L1 far from it."""
     return F.huber_loss(prediction, target, delta=HUBER_DELTA)
 
 
-@_loss("bce", output="sigmoid")
 def bce(prediction: torch.Tensor, target: torch.Tensor, progress: float = 0.0) -> torch.Tensor:
     """Binary cross-entropy of a sigmoid output against targets in [0, 1], minus the
     targets' own entropy: the same gradient, and 0 for a perfect prediction."""
@@ -77,7 +62,6 @@ def l0_gamma(progress: float) -> float:
     return 2.0 * (1.0 - min(max(progress, 0.0), 1.0))
 
 
-@_loss("l0")
 def l0(prediction: torch.Tensor, target: torch.Tensor, progress: float = 0.0) -> torch.Tensor:
     """Annealed L0, (|f - y| + 1e-8)^gamma with gamma 2 -> 0 over training: its minimiser
     tends to the mode of the targets (random-valued impulse noise; paper section 3.3)."""

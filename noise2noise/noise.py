@@ -3,8 +3,9 @@
 Noise levels are given in the units users think in: Gaussian sigma in 0..255 pixel
 values, the Poisson photon scale lambda, probabilities p in [0, 1) for dropped,
 impulse and text-covered pixels. A (lo, hi) level draws one level per image, for
-blind denoisers. Each model names the loss whose minimiser recovers the clean image
-from its noisy targets (Lehtinen et al. 2018, section 3), and its default level.
+blind denoisers. Each model's registry entry (``NOISES.entry(name)``, declared in
+``noise2noise.registry``) gives its default level, the levels it takes, and the loss whose
+minimiser recovers the clean image from its noisy targets (Lehtinen et al. 2018, section 3).
 """
 
 from __future__ import annotations
@@ -17,10 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from noise2noise.errors import N2NError
-from noise2noise.registry import Registry
-
-NOISES = Registry("noise")
+from noise2noise.registry import NOISES  # names, default levels and level ranges are declared there
 
 
 def _per_image_level(level: tuple[float, float], n: int, generator: torch.Generator,
@@ -38,11 +36,6 @@ def _pixels_hit(level: tuple[float, float], clean: torch.Tensor, generator: torc
     return torch.rand((n, 1, height, width), generator=generator, device=clean.device) < p
 
 
-def _check_probability(name: str, level: tuple[float, float], what: str) -> None:
-    if level[1] >= 1:
-        raise N2NError(f"{name} noise_level {level} is the {what} p in [0, 1); write e.g. 0.5 or '0,0.9'")
-
-
 class _Noise:
     """What every noise model shares: ``noise(clean, generator)`` is one noisy draw;
     ``draw`` also says which pixels of that draw carry valid data (None: all of them)."""
@@ -55,21 +48,12 @@ class _Noise:
         return self(clean, generator), None
 
 
-@NOISES.register("gaussian")
 @dataclass(frozen=True)
 class GaussianNoise(_Noise):
     """Additive white Gaussian noise, sigma in 0..255 units, optionally clipped to the range."""
 
-    level: tuple[float, float] = (25.0, 25.0)
+    level: tuple[float, float] = NOISES.entry("gaussian").default_level
     clip: bool = True
-    recommended_loss = "l2"
-    default_level = (25.0, 25.0)
-
-    @staticmethod
-    def check_level(level: tuple[float, float]) -> None:
-        if level[1] > 255:
-            raise N2NError(f"gaussian noise_level {level} is in 0..255 units; sigma above 255 "
-                           "is not meaningful")
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         sigma = _per_image_level(self.level, clean.shape[0], generator, clean.device) / 255.0
@@ -78,23 +62,14 @@ class GaussianNoise(_Noise):
         return noisy.clamp_(0.0, 1.0) if self.clip else noisy
 
 
-@NOISES.register("poisson")
 @dataclass(frozen=True)
 class PoissonNoise(_Noise):
     """Photon (shot) noise, the paper's convention: noisy = Poisson(lambda·x) / lambda for
     x in [0, 1], so the mean is x and the variance x / lambda: a larger photon scale
     lambda is less noise (lambda = 30 is about sigma 33 of 255 at mid-grey)."""
 
-    level: tuple[float, float] = (30.0, 30.0)
+    level: tuple[float, float] = NOISES.entry("poisson").default_level
     clip: bool = True  # bright pixels can count above 1; clip as a camera saturates
-    recommended_loss = "l2"  # zero-mean noise: the mean of the targets is the clean image
-    default_level = (30.0, 30.0)
-
-    @staticmethod
-    def check_level(level: tuple[float, float]) -> None:
-        if level[0] <= 0:
-            raise N2NError(f"poisson noise_level {level} is the photon scale lambda > 0 (larger is "
-                           "less noise); write e.g. 30 or '5,50'")
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         scale = _per_image_level(self.level, clean.shape[0], generator, clean.device)
@@ -102,40 +77,26 @@ class PoissonNoise(_Noise):
         return noisy.clamp_(0.0, 1.0) if self.clip else noisy
 
 
-@NOISES.register("bernoulli")
 @dataclass(frozen=True)
 class BernoulliNoise(_Noise):
     """Multiplicative Bernoulli noise: each pixel (all channels) is dropped to 0 with
     probability p. The loss counts only the target's kept pixels, so ``draw`` returns them."""
 
-    level: tuple[float, float] = (0.5, 0.5)
+    level: tuple[float, float] = NOISES.entry("bernoulli").default_level
     clip: bool = True  # always within range
-    recommended_loss = "l2"  # on kept pixels only: their mean is the clean image
-    default_level = (0.5, 0.5)
-
-    @staticmethod
-    def check_level(level: tuple[float, float]) -> None:
-        _check_probability("bernoulli", level, "drop probability")
 
     def draw(self, clean: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         kept = (~_pixels_hit(self.level, clean, generator)).to(clean.dtype)
         return clean * kept, kept
 
 
-@NOISES.register("impulse")
 @dataclass(frozen=True)
 class ImpulseNoise(_Noise):
     """Random-valued impulse noise: each pixel is replaced with probability p by a random
     colour, uniform in [0, 1] per channel; the other pixels keep their value."""
 
-    level: tuple[float, float] = (0.5, 0.5)
+    level: tuple[float, float] = NOISES.entry("impulse").default_level
     clip: bool = True  # always within range
-    recommended_loss = "l0"  # annealed L0 seeks the mode of the targets (the paper)
-    default_level = (0.5, 0.5)
-
-    @staticmethod
-    def check_level(level: tuple[float, float]) -> None:
-        _check_probability("impulse", level, "replacement probability")
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         replaced = _pixels_hit(self.level, clean, generator)
@@ -143,20 +104,13 @@ class ImpulseNoise(_Noise):
         return torch.where(replaced, values, clean)
 
 
-@NOISES.register("text")
 @dataclass(frozen=True)
 class TextNoise(_Noise):
     """Text overlay: random strings in random colours, sizes and places (Pillow) until a
     share p of the pixels is covered. The last string can overshoot p a little."""
 
-    level: tuple[float, float] = (0.25, 0.25)
+    level: tuple[float, float] = NOISES.entry("text").default_level
     clip: bool = True  # always within range
-    recommended_loss = "l1"  # the median of the targets ignores the text (p < 0.5)
-    default_level = (0.25, 0.25)
-
-    @staticmethod
-    def check_level(level: tuple[float, float]) -> None:
-        _check_probability("text", level, "share of covered pixels")
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         n, channels, height, width = clean.shape

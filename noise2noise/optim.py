@@ -13,51 +13,40 @@ from collections.abc import Iterable
 
 import torch
 
-from noise2noise.registry import Registry
-
-OPTIMIZERS = Registry("optimizer")
-SCHEDULES = Registry("schedule")
+from noise2noise.registry import OPTIMIZERS, SCHEDULES  # noqa: F401 - their names are declared there
 
 
-@OPTIMIZERS.register("adam")
 def adam(params: Iterable[torch.Tensor], lr: float, weight_decay: float) -> torch.optim.Optimizer:
     # beta2 = 0.99 as in the paper
     return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.99), eps=1e-8, weight_decay=weight_decay)
 
 
-@OPTIMIZERS.register("adamw")
 def adamw(params: Iterable[torch.Tensor], lr: float, weight_decay: float) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.99), weight_decay=weight_decay)
 
 
-@OPTIMIZERS.register("sgd")
 def sgd(params: Iterable[torch.Tensor], lr: float, weight_decay: float) -> torch.optim.Optimizer:
     """SGD with Nesterov momentum 0.9, the seed study's other optimiser."""
     return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
 
 
-@OPTIMIZERS.register("rmsprop")
 def rmsprop(params: Iterable[torch.Tensor], lr: float, weight_decay: float) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(params, lr=lr, alpha=0.99, weight_decay=weight_decay)
 
 
-@SCHEDULES.register("constant")
 def constant(progress: float) -> float:
     return 1.0
 
 
-@SCHEDULES.register("cosine")
 def cosine(progress: float) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
-@SCHEDULES.register("linear")
 def linear(progress: float) -> float:
     """Linear decay from the peak to 0 at the end of the budget."""
     return max(0.0, 1.0 - progress)
 
 
-@SCHEDULES.register("rampdown")
 def rampdown(progress: float, share: float = 0.3) -> float:
     """The paper's schedule: constant, then a smooth cos² decay to 0 over the last 30%."""
     start = 1.0 - share
@@ -67,7 +56,6 @@ def rampdown(progress: float, share: float = 0.3) -> float:
     return (0.5 + 0.5 * math.cos(math.pi * t)) ** 2
 
 
-@SCHEDULES.register("onecycle")
 def onecycle(progress: float, warmup: float = 0.25) -> float:
     """Linear warm-up from 4% to the peak over the first 25%, then cosine down to 0."""
     if progress < warmup:

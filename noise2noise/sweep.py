@@ -35,7 +35,7 @@ from typing import Any
 import tomllib
 
 from noise2noise.claims import Claim, format_claims, load_claims, setting_label
-from noise2noise.config import TrainConfig, parse_budget
+from noise2noise.config import TrainConfig, parse_budget, read_text_file
 from noise2noise.errors import N2NError
 
 DEFAULT_SEEDS = (0, 1, 2)
@@ -101,9 +101,7 @@ def load_study(path: str | Path, budget: str | float | None = None) -> Study:
     ``budget`` overrides the file's per-run ``time_budget``."""
     path = Path(path)
     try:
-        spec = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise N2NError(f"{path}: cannot read study file ({exc.strerror})") from None
+        spec = tomllib.loads(read_text_file(path, "study file"))
     except tomllib.TOMLDecodeError as exc:
         raise N2NError(f"{path}: not a valid TOML study file ({exc})") from None
     _check_keys(spec, _STUDY_KEYS, f"{path}")

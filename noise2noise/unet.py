@@ -6,9 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from noise2noise.registry import Registry
+from noise2noise.registry import ARCHS
 
-ARCHS = Registry("arch")
 # activations of the output layer; a loss names the one it needs (losses.output_activation)
 OUTPUTS = {"linear": lambda t: t, "sigmoid": torch.sigmoid}
 
@@ -17,7 +16,6 @@ def _conv(in_channels: int, out_channels: int) -> nn.Conv2d:
     return nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
 
 
-@ARCHS.register("unet")
 class UNet(nn.Module):
     """N×n×H×W -> N×m×H×W. Layer names follow the paper (ENC_CONV0 ... DEC_CONV1C).
 

@@ -78,7 +78,7 @@ def test_train_on_real_noisy_pairs_and_single_noisy_images(tmp_path, photo, caps
     code, stdout, err = run(capsys, "train", "--data", tmp_path, "--out", tmp_path / "pairs", *common)
     assert code == 0 and "trained 2 steps" in stdout, err
     code, stdout, err = run(capsys, "train", "--data", tmp_path, "--mode", "neighbor2neighbor", "--noisy-data",
-                            "true", "--out", tmp_path / "single", *common)
+                            "--out", tmp_path / "single", *common)
     assert code == 2 and "holds pairs of noisy images" in one_error_line(err)
     (tmp_path / "scene0_2.png").unlink()
     code, _, err = run(capsys, "train", "--data", tmp_path, "--out", tmp_path / "broken", *common)

@@ -92,11 +92,11 @@ def test_text_of_zero_coverage_is_the_clean_image_and_draws_differ():
 
 
 @pytest.mark.parametrize("name,level,message", [
-    ("gaussian", (0.0, 300.0), "0..255 units"),
-    ("poisson", (0.0, 50.0), "photon scale lambda > 0"),
-    ("bernoulli", (25.0, 25.0), r"drop probability p in \[0, 1\)"),
+    ("gaussian", (0.0, 300.0), r"outside \[0, 255\]: for noise='gaussian' it is the sigma in 0..255 pixel units"),
+    ("poisson", (0.0, 50.0), r"outside \(0, inf\): .* the photon scale lambda"),
+    ("bernoulli", (25.0, 25.0), r"outside \[0, 1\): .* the drop probability p"),
     ("impulse", (0.5, 1.0), "replacement probability"),
-    ("text", (0.5, 2.0), "share of covered pixels"),
+    ("text", (0.5, 2.0), "share of pixels covered"),
 ])
 def test_each_noise_checks_its_own_level(name, level, message):
     with pytest.raises(N2NError, match=message):
@@ -107,5 +107,5 @@ def test_the_level_defaults_to_the_noise_s_own():
     assert TrainConfig().noise_level == (25.0, 25.0)
     assert TrainConfig(noise="bernoulli").noise_level == (0.5, 0.5)
     assert TrainConfig(noise="poisson", noise_level="5,50").noise_level == (5.0, 50.0)
-    for name, noise in NOISES.items():
-        assert TrainConfig(noise=name).noise_level == noise.default_level
+    for name in NOISES:
+        assert TrainConfig(noise=name).noise_level == NOISES.entry(name).default_level == NOISES[name]().level

@@ -1,5 +1,8 @@
 """One parametrised walk over every registry entry."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -20,9 +23,24 @@ def entries():
 
 
 @pytest.mark.parametrize("kind,name", entries())
-def test_every_entry_is_usable_from_a_config(kind, name):
+def test_every_entry_is_usable_from_a_config_and_its_implementation_loads(kind, name):
     cfg = TrainConfig(**{kind: name})
     assert getattr(cfg, kind) == name
+    assert callable(registry.get(kind)[name])  # its "module:attribute" target exists
+
+
+def test_a_config_is_built_and_checked_without_importing_torch():
+    probe = ("import sys; from noise2noise.config import TrainConfig; "
+             "TrainConfig(noise='bernoulli', loss='l1', augment='gaussian', mode='noise2clean'); "
+             "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr
+
+
+def test_an_entry_with_an_undeclared_fact_is_refused_when_declared():
+    augments = registry.Registry("augment", moves_pixels=False)
+    with pytest.raises(ValueError, match="unknown facts \\['moves_pixel'\\]"):
+        augments.register("flip", "noise2noise.augment:dihedral", moves_pixel=True)
 
 
 def test_unknown_names_list_the_choices():
@@ -33,13 +51,15 @@ def test_unknown_names_list_the_choices():
 @pytest.mark.parametrize("name", sorted(NOISES))
 def test_noise_keeps_shape_and_range_and_names_a_registered_loss(name):
     clean = torch.rand(4, 3, 16, 16)
-    noise = build_noise(name, NOISES[name].default_level, clip=True)
+    entry = NOISES.entry(name)
+    noise = build_noise(name, entry.default_level, clip=True)
     noisy, valid = noise.draw(clean, torch.Generator().manual_seed(0))
     assert noisy.shape == clean.shape and 0 <= noisy.min() and noisy.max() <= 1
     assert not torch.equal(noisy, clean)
     assert valid is None or valid.shape == (4, 1, 16, 16)
-    assert NOISES[name].recommended_loss in LOSSES
-    NOISES[name].check_level(NOISES[name].default_level)
+    assert entry.masks_pixels == (valid is not None)  # the fact the config checks augment against
+    assert entry.recommended_loss in LOSSES
+    entry.levels.check(name, entry.default_level)
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
@@ -47,7 +67,7 @@ def test_loss_is_zero_for_a_perfect_prediction_and_positive_otherwise(name):
     target = torch.rand(2, 3, 8, 8)
     assert LOSSES[name](target, target, 0.5).item() == pytest.approx(0.0, abs=1e-6)
     assert LOSSES[name](target + 0.1, target, 0.5).item() > 0
-    assert LOSSES[name].output in OUTPUTS
+    assert LOSSES.entry(name).output in OUTPUTS
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
@@ -96,6 +116,8 @@ def test_augment_keeps_the_batch_shape_of_input_and_target_equal(name):
     noisy_input, noisy_target = torch.rand(4, 3, 16, 16), torch.rand(4, 3, 16, 16)
     out_input, out_target = AUGMENTS[name](noisy_input, noisy_target, Generators.seeded(0, torch.device("cpu")))
     assert out_input.shape == out_target.shape and out_input.shape[:2] == (4, 3)
+    moved = out_target.shape != noisy_target.shape or not torch.equal(out_target, noisy_target)
+    assert AUGMENTS.entry(name).moves_pixels == moved  # the fact the config checks masks against
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
