@@ -90,13 +90,15 @@ def _fmt(value: Any) -> str:
 
 
 def run_key(cfg: TrainConfig) -> str:
-    """A run's identity: a hash of its resolved config (seed and budget included)."""
-    return hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+    """A run's identity: a hash of its resolved config (seed and budget included; the
+    device left out, so a study resumed on another device skips the runs it finished)."""
+    values = cfg.to_dict() | {"device": "auto"}  # "auto": keys of runs from before this rule stay valid
+    return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def load_study(path: str | Path, budget: str | float | None = None) -> Study:
+def load_study(path: str | Path, budget: str | float | None = None, device: str | None = None) -> Study:
     """Read and validate a study file; every run's config is built (and checked) here.
-    ``budget`` overrides the file's per-run ``time_budget``."""
+    ``budget`` overrides the file's per-run ``time_budget``, ``device`` its ``device``."""
     path = Path(path)
     try:
         spec = tomllib.loads(path.read_text())
@@ -115,7 +117,9 @@ def load_study(path: str | Path, budget: str | float | None = None) -> Study:
     if not isinstance(base, dict) or not isinstance(spec.get("tables"), dict) or not spec["tables"]:
         raise N2NError(f"{path}: a study needs a [base] table of config fields and at least one "
                        "[tables.NAME] with axes = {{field = [values, ...]}}")
-    tables = [_load_table(path, name, table, base, seeds, budget) for name, table in spec["tables"].items()]
+    overrides = {"time_budget": budget} if budget is not None else {}
+    overrides |= {"device": device} if device is not None else {}
+    tables = [_load_table(path, name, table, base, seeds, overrides) for name, table in spec["tables"].items()]
     return Study(path, str(spec.get("title", path.stem)), seeds, budget, tables)
 
 
@@ -126,7 +130,7 @@ def _check_keys(values: dict[str, Any], known: set[str], where: str) -> None:
 
 
 def _load_table(path: Path, name: str, spec: Any, base: dict[str, Any], seeds: list[int],
-                budget: str | None) -> Table:
+                overrides: dict[str, Any]) -> Table:
     where = f"{path} [tables.{name}]"
     if not isinstance(spec, dict):
         raise N2NError(f"{where}: expected a table with axes = {{field = [values, ...]}}")
@@ -140,9 +144,7 @@ def _load_table(path: Path, name: str, spec: Any, base: dict[str, Any], seeds: l
     cells = []
     for values in itertools.product(*axes.values()):
         setting = dict(zip(axes, values))
-        run = {**base, **fixed, **setting}
-        if budget is not None:
-            run["time_budget"] = budget
+        run = {**base, **fixed, **setting, **overrides}  # the study's budget, the command line's device
         try:
             configs = [TrainConfig.from_dict({**run, "seed": s}, source=where) for s in seeds]
         except N2NError as exc:

@@ -63,6 +63,11 @@ def test_evaluate_compares_methods_on_the_held_out_split_of_training(trained, ph
     images = json.loads((tmp_path / "eval" / "results.json").read_text())["images"]
     assert sorted({r["image"] for r in images}) == held_out
     assert table[1]["psnr_db"] > table[0]["psnr_db"]  # NLM denoises
+    code, stdout, err = run(capsys, "evaluate", "--model", out / "checkpoint.pt", "--clean-model",
+                            out / "checkpoint.pt", "--data", photo_folder, "--split", "val", "--methods", "n2n,n2c",
+                            "--tta", "--device", "cpu")
+    assert code == 0, err
+    assert [line.split()[0] for line in stdout.splitlines()[-5:]] == ["method", "n2n", "n2n+tta", "n2c", "n2c+tta"]
     code, _, err = run(capsys, "evaluate", "--model", out / "checkpoint.pt", "--methods", "noisy,n2c")
     assert code == 2 and "method n2c needs --clean-model" in one_error_line(err)
     code, _, err = run(capsys, "evaluate", "--model", out / "checkpoint.pt", "--methods", "noisy,wiener")
