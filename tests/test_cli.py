@@ -185,3 +185,12 @@ def test_existing_outputs_are_not_silently_overwritten(tmp_path, photo_folder, c
     code, _, err = run(capsys, *argv, "--overwrite")
     assert code == 0, err
     assert victim.read_bytes() != b"precious"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("command", [["evaluate", "--max-images", "1"], ["denoise", "x.png", "-o", "y.png"]])
+def test_an_absent_device_is_refused_in_one_line(tmp_path, photo, capsys, command, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    iio.imwrite(tmp_path / "x.png", photo[:16, :16])
+    code, _, err = run(capsys, *command, "--device", "cuda:1")
+    assert code == 2 and "device 'cuda:1' requested but no CUDA GPU is available" in one_error_line(err)
