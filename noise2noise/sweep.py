@@ -36,6 +36,7 @@ import tomllib
 
 from noise2noise.config import TrainConfig, parse_budget
 from noise2noise.errors import N2NError
+from noise2noise.tensorboard import TENSORBOARD_DIR, TensorBoardMirror, require_tensorboard
 
 DEFAULT_SEEDS = (0, 1, 2)
 _STUDY_KEYS = {"title", "seeds", "time_budget", "base", "tables"}
@@ -208,6 +209,9 @@ def run_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = pr
     say(f"{study.path}: {len(runs)} runs, {len(runs) - len(todo)} already in {results_path}; "
         f"{len(todo)} to train at {budget} each")
     version = checkpoint.code_version()
+    varying = _varying_fields([cfg for cfg, _ in runs.values()])
+    if any(runs[key][0].tensorboard for key in todo):
+        require_tensorboard()  # before the first run, not after it
     write_json(out_dir / "study.json", {"study": str(study.path), "title": study.title, "seeds": study.seeds,
                                         "time_budget": study.time_budget, "code_version": version})
     best_db = max((r["psnr_db"] for k, r in done.items() if k in runs and r["status"] == "ok"), default=-math.inf)
@@ -226,6 +230,8 @@ def run_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = pr
         row, model = train_one(cfg, source, val, version)
         with open(results_path, "a") as f:
             f.write(json.dumps(row) + "\n")
+        if cfg.tensorboard:
+            _mirror_run(out_dir / TENSORBOARD_DIR / key, row, varying)
         if row["status"] == "diverged":
             say(f"[{i}/{len(todo)}] {label}: diverged at step {row['diverged_step']}")
             continue
@@ -236,6 +242,22 @@ def run_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = pr
             checkpoint.save(out_dir / "best.pt", model, cfg, run_key=key, label=label, finished=True)
     _write_best_samples(out_dir, best, results_path)
     return write_report(study, out_dir)
+
+
+def _varying_fields(configs: list[TrainConfig]) -> list[str]:
+    """The config fields whose values differ between a study's runs (its axes and seeds)."""
+    values = [cfg.to_dict() for cfg in configs]
+    return [name for name in values[0] if any(v[name] != values[0][name] for v in values)] if values else []
+
+
+def _mirror_run(log_dir: Path, row: dict[str, Any], varying: list[str]) -> None:
+    """One finished run in TensorBoard: its loss curve, and the settings that vary in the
+    study with the run's results (the HParams view compares them across runs)."""
+    with TensorBoardMirror(log_dir) as board:
+        for step, loss in row.get("curve", []):
+            board.write({"kind": "train", "step": step, "loss": loss})
+        results = {k: row[k] for k in (*_METRICS, "steps", "train_time_s", "diverged_step") if k in row}
+        board.add_hparams({name: row["config"][name] for name in varying}, results)
 
 
 def _write_best_samples(out_dir: Path, best: tuple | None, results_path: Path) -> None:
