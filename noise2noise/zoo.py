@@ -95,8 +95,8 @@ def resolve_model(name_or_path: str | Path | None = None) -> Path:
     path = Path(name_or_path)
     if not path.is_file():
         names = ", ".join(name for name, model in MODELS.items() if model.trained)
-        raise N2NError(f"{path}: neither a checkpoint file nor a shipped model; give a checkpoint.pt "
-                       f"or one of {names} (n2n models lists them)")
+        raise N2NError(f"{path}: no such checkpoint file, nor a shipped model of that name; give a "
+                       f"checkpoint.pt or one of {names} (n2n models lists them)")
     return path
 
 

@@ -77,7 +77,7 @@ def test_pack_weights_halves_the_weights_keeps_the_record_and_refuses_to_overwri
 def test_names_and_paths_resolve_and_unknown_ones_say_what_exists(tmp_path):
     assert resolve_model(None) == resolve_model(DEFAULT_MODEL) == MODELS[DEFAULT_MODEL].weights
     assert resolve_model(str(MODELS["gaussian"].weights)) == MODELS["gaussian"].weights
-    with pytest.raises(N2NError, match=r"gaussain: neither a checkpoint file nor a shipped model; .* gaussian"):
+    with pytest.raises(N2NError, match=r"gaussain: no such checkpoint file, nor a shipped model .* one of gaussian"):
         resolve_model("gaussain")
     untrained = [name for name, model in MODELS.items() if not model.trained]
     for name in untrained:
@@ -105,7 +105,7 @@ def test_the_course_api_loads_shipped_models_by_name():
     model.load_pretrained_model("gaussian")
     out = model.predict(torch.randint(0, 256, (1, 3, 37, 31), dtype=torch.uint8))
     assert out.shape == (1, 3, 37, 31)
-    with pytest.raises(N2NError, match="neither a checkpoint file nor a shipped model"):
+    with pytest.raises(N2NError, match="no such checkpoint file, nor a shipped model"):
         model.load_pretrained_model("no-such-model")
 
 
