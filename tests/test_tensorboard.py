@@ -8,6 +8,7 @@ import sys
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from test_sweep import write_study
 
 import noise2noise.sweep
 from noise2noise.cli import main
@@ -82,25 +83,8 @@ def test_a_study_mirrors_each_run_with_the_settings_that_vary(tmp_path, photo_fo
 
     monkeypatch.setattr(noise2noise.sweep, "TensorBoardMirror", fake_mirror)
     monkeypatch.setattr(noise2noise.sweep, "require_tensorboard", lambda: None)
-    study = tmp_path / "tiny.toml"
-    study.write_text(f"""seeds = [0]
-[base]
-data = "{photo_folder}"
-val_fraction = 0.4
-val_patches = 8
-pairs_per_epoch = 16
-epochs = 1
-width = 8
-depth = 2
-batch_size = 8
-log_every = 1
-eval_every_s = 0
-checkpoint_every_s = 0
-device = "cpu"
-tensorboard = true
-[tables.loss]
-axes = {{ loss = ["l2", "l1"] }}
-""")
+    study = write_study(tmp_path, photo_folder, '[tables.loss]\nset = { tensorboard = true }\n'
+                        'axes = { loss = ["l2", "l1"] }', seeds="[0]")
     assert main(["sweep", str(study), "--out", str(tmp_path / "out")]) == 0, capsys.readouterr().err
     runs = noise2noise.sweep.read_results(tmp_path / "out" / "runs.jsonl")
     assert set(writers) == set(runs)  # one log folder per run, named by its key
