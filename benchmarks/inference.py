@@ -14,8 +14,9 @@ import skimage.data
 import torch
 
 from noise2noise.checkpoint import load_model
-from noise2noise.denoise import default_model_path, denoise_array
+from noise2noise.denoise import denoise_array
 from noise2noise.metrics import psnr_db
+from noise2noise.zoo import resolve_model
 
 
 def main() -> None:
@@ -27,7 +28,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     noisy = np.clip(clean + rng.normal(0, args.sigma, clean.shape), 0, 255).round().astype(np.uint8)
     megapixels = clean.shape[0] * clean.shape[1] / 1e6
-    model = load_model(default_model_path())[0]
+    model = load_model(resolve_model("gaussian"))[0]
     denoise_array(model, noisy)  # warm-up
     start = time.perf_counter()
     for _ in range(args.repeats):

@@ -35,23 +35,33 @@ def gaussian(noisy_input: torch.Tensor, noisy_target: torch.Tensor, gens: Genera
     return noisy_input + INPUT_NOISE_STD * extra, noisy_target
 
 
-def _dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Transform k of the 8 symmetries of a square: k % 4 quarter turns, then a flip if k >= 4."""
+SYMMETRIES = 8  # of a square (the dihedral group): 4 quarter turns, each with or without a flip
+
+
+def symmetry(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Transform k of the 8 symmetries of a square of ...×H×W: k % 4 quarter turns, then a
+    left-right flip if k >= 4. An odd number of turns makes it ...×W×H."""
     x = torch.rot90(x, k % 4, dims=(-2, -1))
     return x.flip(-1) if k >= 4 else x
+
+
+def undo_symmetry(x: torch.Tensor, k: int) -> torch.Tensor:
+    """The inverse of ``symmetry(·, k)``: the flip undone, then the turns."""
+    x = x.flip(-1) if k >= 4 else x
+    return torch.rot90(x, -(k % 4), dims=(-2, -1))
 
 
 def dihedral(noisy_input: torch.Tensor, noisy_target: torch.Tensor, gens: Generators) -> Batch:
     """One of the 8 flips/rotations per pair. Non-square batches only get the 4 that keep
     their shape (identity, 180° turn, and the two flips)."""
     height, width = noisy_input.shape[-2:]
-    choices = torch.arange(8) if height == width else torch.tensor([0, 2, 4, 6])
+    choices = torch.arange(SYMMETRIES) if height == width else torch.tensor([0, 2, 4, 6])
     which = choices[torch.randint(len(choices), (noisy_input.shape[0],), generator=gens.cpu)]
     out_input, out_target = noisy_input.clone(), noisy_target.clone()
     for k in which.unique().tolist():  # one batched op per transform, not per pair
         index = (which == k).nonzero().flatten().to(noisy_input.device)
-        out_input[index] = _dihedral(noisy_input[index], k)
-        out_target[index] = _dihedral(noisy_target[index], k)
+        out_input[index] = symmetry(noisy_input[index], k)
+        out_target[index] = symmetry(noisy_target[index], k)
     return out_input, out_target
 
 

@@ -80,7 +80,8 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     payload = load(path)
     try:
         model = build_model(**payload["model_args"])
-        model.load_state_dict(payload["model"])
+        # shipped models store float16 weights (noise2noise.zoo.pack_weights): compute in float32
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in payload["model"].items()})
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise N2NError(f"{path}: damaged checkpoint, no usable network ({type(exc).__name__}: {exc}); "
                        "use another checkpoint") from None

@@ -14,6 +14,7 @@ from noise2noise.config import FIELD_TYPES, TrainConfig
 from noise2noise.errors import N2NError
 
 _ALIASES: dict[str, list[str]] = {}
+DEVICE_HELP = "where the network runs: auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N or mps (default: auto)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -100,12 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
                                    description="Add noise to clean images (whole images, any size), "
                                    "denoise them with each method and print a table of PSNR, SSIM and "
                                    "seconds per image.")
-    evaluate.add_argument("--model", type=Path, help="Noise2Noise checkpoint.pt for method n2n "
-                          "(default: the shipped pretrained model)")
+    evaluate.add_argument("--model", help="method n2n: a shipped model's name (n2n models lists them) or a "
+                          "checkpoint.pt (default: gaussian)")
     evaluate.add_argument("--clean-model", type=Path, help="a Noise2Clean checkpoint.pt (mode noise2clean) "
                           "for method n2c, the upper bound")
-    evaluate.add_argument("--methods", default=None, help="comma-separated, from noisy, nlm, bm3d, n2n, n2c "
-                          "(default: noisy,n2n, plus n2c with --clean-model); bm3d needs the bm3d extra")
+    evaluate.add_argument("--methods", default=None, help="comma-separated, from noisy, nlm, bm3d, n2n, n2c, "
+                          "n2n+tta, n2c+tta (default: noisy,n2n, plus n2c with --clean-model); bm3d needs the "
+                          "bm3d extra")
+    evaluate.add_argument("--tta", action="store_true", help="also evaluate each model with the test-time "
+                          "self-ensemble (rows n2n+tta, n2c+tta: mean over 8 flips/rotations, 8x the time)")
+    evaluate.add_argument("--device", default="auto", help=DEVICE_HELP)
     evaluate.add_argument("--data", default="embedded", help="'embedded' (bundled photos), a "
                           "folder of clean images, or a course val_data.pkl (default: embedded)")
     evaluate.add_argument("--split", choices=("all", "train", "val"), default=None,
@@ -127,8 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     denoise.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE", help="image files or folders")
     denoise.add_argument("-o", "--out", type=Path, required=True,
                          help="output file (one input) or folder")
-    denoise.add_argument("--model", type=Path, help="checkpoint.pt (default: the shipped pretrained model)")
-    denoise.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    denoise.add_argument("--model", help="a shipped model's name (n2n models lists them) or a checkpoint.pt "
+                         "(default: gaussian)")
+    denoise.add_argument("--device", default="auto", help=DEVICE_HELP)
+    denoise.add_argument("--tta", action="store_true", help="test-time self-ensemble: average the outputs for "
+                         "the 8 flips/rotations of each image (8x the time; n2n evaluate --tta shows the gain)")
     denoise.add_argument("--tile", type=int, default=512, metavar="PX",
                          help="denoise images larger than this in PX×PX tiles; 0: never tile (default: 512)")
     denoise.add_argument("--overlap", type=int, default=64, metavar="PX",
@@ -141,8 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
                                        "width: N×C×H×W float32 in 0..1 in, the network's output out. Needs "
                                        "pip install 'noise2noise[onnx]'.")
     export_model.add_argument("--onnx", type=Path, required=True, metavar="FILE", help="the .onnx file to write")
-    export_model.add_argument("--model", type=Path,
-                              help="checkpoint.pt (default: the shipped pretrained model)")
+    export_model.add_argument("--model", help="a shipped model's name (n2n models lists them) or a "
+                              "checkpoint.pt (default: gaussian)")
 
     sweep = commands.add_parser("sweep", help="run a study: tables of config grids over seeds",
                                 description="Train every setting of a study file's tables for each of its "
@@ -152,7 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("study", type=Path, metavar="STUDY.toml", help="study file (see studies/seed.toml)")
     sweep.add_argument("--out", type=Path, help="study folder (default: runs/STUDY-NAME)")
     sweep.add_argument("--budget", help="time budget per run, overriding the study's, e.g. 30s or 10m")
+    sweep.add_argument("--device", help="where every run trains, overriding the study's device "
+                       "(auto, cpu, cuda, cuda:N or mps); finished runs count whatever device they used")
     sweep.add_argument("--report-only", action="store_true", help="only rewrite the tables and figures")
+
+    commands.add_parser("models", help="list the shipped models (names for --model)",
+                        description="List the models shipped with the package: noise, channels, "
+                        "training data and time, hardware, measured PSNR next to BM3D, config file.")
 
     data = commands.add_parser("data", help="data tools")
     data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
@@ -202,35 +216,47 @@ def _cmd_train(args: argparse.Namespace) -> None:
               f"(noisy input {m['psnr_noisy_db']:.2f} dB, SSIM {m['ssim_noisy']:.4f})")
 
 
-def _load_network(path: Path | None):
+def _load_network(name_or_path: str | None):
     from noise2noise.checkpoint import load_model
-    from noise2noise.denoise import default_model_path
+    from noise2noise.zoo import resolve_model
 
-    return load_model(path or default_model_path())[0]
+    return load_model(resolve_model(name_or_path))[0]
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from noise2noise.checkpoint import code_version, load_model
     from noise2noise.data import is_course_file
-    from noise2noise.denoise import default_model_path
-    from noise2noise.evaluate import build_methods, compare_methods, evaluation_images, format_table, known_sigma
+    from noise2noise.devices import resolve_device
+    from noise2noise.evaluate import (
+        TTA_SUFFIX,
+        build_methods,
+        compare_methods,
+        evaluation_images,
+        format_table,
+        known_sigma,
+    )
     from noise2noise.figures import sample_figure
     from noise2noise.noise import build_noise
     from noise2noise.outputs import refuse_overwrite, write_json
+    from noise2noise.zoo import resolve_model
 
     if args.out:
         refuse_overwrite([args.out / "results.json", args.out / "samples.png"], args.overwrite)
 
     names = (args.methods or "noisy,n2n" + (",n2c" if args.clean_model else "")).replace(" ", "").split(",")
+    if args.tta:  # each model's self-ensemble in the row after it
+        names = [m for name in names for m in ([name, name + TTA_SUFFIX] if name in ("n2n", "n2c") else [name])]
+    wanted, device = {name.removesuffix(TTA_SUFFIX) for name in names}, resolve_device(args.device)
     models, run_configs = {}, []
-    if "n2c" in names:
+    if "n2c" in wanted:
         if args.clean_model is None:
             raise N2NError("method n2c needs --clean-model, a checkpoint trained with --mode noise2clean")
         models["n2c"], payload = load_model(args.clean_model)
         run_configs.append(payload.get("config", {}))
-    if "n2n" in names:
-        models["n2n"], payload = load_model(args.model or default_model_path())
+    if "n2n" in wanted:
+        models["n2n"], payload = load_model(resolve_model(args.model))
         run_configs.append(payload.get("config", {}))
+    models = {name: model.to(device) for name, model in models.items()}
     methods = build_methods(names, models)
     noise = sigma = split = level = None
     if not is_course_file(args.data):  # a course val_data.pkl holds its own (noisy, clean)
@@ -267,14 +293,17 @@ def _cmd_denoise(args: argparse.Namespace) -> None:
             raise N2NError(f"{path}: no such file or folder")
     model = _load_network(args.model).to(resolve_device(args.device))
     written = denoise_files(model, args.inputs, args.out, tile_px=args.tile, overlap_px=args.overlap,
-                            batch_size=args.batch_size, progress=not args.quiet)
+                            batch_size=args.batch_size, progress=not args.quiet, tta=args.tta)
     print(f"wrote {len(written)} image(s) to {args.out}")
 
 
 def _cmd_sweep(args: argparse.Namespace) -> None:
+    from noise2noise.devices import resolve_device
     from noise2noise.sweep import load_study, run_sweep, write_report
 
-    study = load_study(args.study, budget=args.budget)
+    if args.device:
+        resolve_device(args.device)  # an absent device fails before any run starts
+    study = load_study(args.study, budget=args.budget, device=args.device)
     out = args.out or Path("runs") / args.study.stem
     if args.report_only and not (out / "runs.jsonl").is_file():
         raise N2NError(f"{out}: no runs.jsonl to report on; run the sweep first (without --report-only)")
@@ -286,6 +315,12 @@ def _cmd_export(args: argparse.Namespace) -> None:
     from noise2noise.export import export_onnx
 
     print(f"wrote {export_onnx(_load_network(args.model), args.onnx)}")
+
+
+def _cmd_models(args: argparse.Namespace) -> None:
+    from noise2noise.zoo import list_models
+
+    print(list_models())
 
 
 def _cmd_data(args: argparse.Namespace) -> None:
@@ -305,7 +340,7 @@ def _cmd_data(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = {"train": _cmd_train, "evaluate": _cmd_evaluate, "denoise": _cmd_denoise,
-               "export": _cmd_export, "sweep": _cmd_sweep, "data": _cmd_data}[args.command]
+               "export": _cmd_export, "sweep": _cmd_sweep, "models": _cmd_models, "data": _cmd_data}[args.command]
     try:
         command(args)
     except N2NError as exc:

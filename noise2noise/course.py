@@ -11,12 +11,13 @@ from torch import nn
 from noise2noise import checkpoint
 from noise2noise.config import TrainConfig
 from noise2noise.data import TensorPairs, check_tensor
-from noise2noise.denoise import default_model_path, denoise_tensor
+from noise2noise.denoise import denoise_tensor
 from noise2noise.devices import resolve_device
 from noise2noise.errors import N2NError
 from noise2noise.inits import INITS
 from noise2noise.train import TrainState, fit
 from noise2noise.unet import build_model
+from noise2noise.zoo import resolve_model
 
 
 class Model:
@@ -38,9 +39,10 @@ class Model:
         self.state: TrainState | None = None  # made by the first train() call, from self.config then
 
     def load_pretrained_model(self, path: str | None = None) -> None:
-        """Load the weights shipped with the package (or a checkpoint ``path``); training
-        starts afresh from them."""
-        network, _ = checkpoint.load_model(path or default_model_path())
+        """Load a shipped model by name (default: 'gaussian') or a checkpoint ``path``;
+        training starts afresh from its weights."""
+        path = resolve_model(path)
+        network, _ = checkpoint.load_model(path)
         if network.in_channels != 3:
             raise N2NError(f"{path}: the course Model is RGB, this checkpoint has "
                            f"{network.in_channels} channels")

@@ -120,24 +120,29 @@ def bm3d(noisy: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
     return _chw(bm3d_package.bm3d(image[:, :, 0], sigma_psd))
 
 
-def model_method(model: nn.Module) -> Method:
-    """A trained network as a method (whole image, one at a time)."""
-    return lambda noisy, sigma=None: denoise_tensor(model, noisy.unsqueeze(0), batch_size=1)[0]
+TTA_SUFFIX = "+tta"  # method 'n2n+tta': model n2n with the test-time self-ensemble
+
+
+def model_method(model: nn.Module, tta: bool = False) -> Method:
+    """A trained network as a method (whole image, one at a time; ``tta``: the mean over
+    the 8 flips and quarter turns)."""
+    return lambda noisy, sigma=None: denoise_tensor(model, noisy.unsqueeze(0), batch_size=1, tta=tta)[0]
 
 
 def build_methods(names: list[str], models: dict[str, nn.Module] | None = None) -> dict[str, Method]:
     """Methods by name, in order: the baselines of METHODS and the given ``models``
-    (e.g. {'n2n': network, 'n2c': clean-target network})."""
+    (e.g. {'n2n': network, 'n2c': clean-target network}), each also as NAME+tta."""
     models = models or {}
     methods = {}
     for name in names:
-        if name in models:
-            methods[name] = model_method(models[name])
+        if name in models or name.removesuffix(TTA_SUFFIX) in models:
+            methods[name] = model_method(models[name.removesuffix(TTA_SUFFIX)], tta=name.endswith(TTA_SUFFIX))
         elif name in METHODS:
             methods[name] = METHODS[name]
         else:
             choices = ", ".join(sorted({*METHODS, *models}))
-            raise N2NError(f"unknown method {name!r} (or its model is missing); choose from {choices}")
+            tta = f" (a model's name{TTA_SUFFIX}: its self-ensemble)" if models else ""
+            raise N2NError(f"unknown method {name!r} (or its model is missing); choose from {choices}{tta}")
     return methods
 
 

@@ -37,6 +37,7 @@ import tomllib
 from noise2noise.claims import Claim, format_claims, load_claims, setting_label
 from noise2noise.config import TrainConfig, parse_budget, read_text_file
 from noise2noise.errors import N2NError
+from noise2noise.tensorboard import TENSORBOARD_DIR, TensorBoardMirror, require_tensorboard
 
 DEFAULT_SEEDS = (0, 1, 2)
 _STUDY_KEYS = {"title", "seeds", "time_budget", "base", "tables", "claims"}
@@ -92,13 +93,15 @@ def _fmt(value: Any) -> str:
 
 
 def run_key(cfg: TrainConfig) -> str:
-    """A run's identity: a hash of its resolved config (seed and budget included)."""
-    return hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+    """A run's identity: a hash of its resolved config (seed and budget included; the
+    device left out, so a study resumed on another device skips the runs it finished)."""
+    values = cfg.to_dict() | {"device": "auto"}  # "auto": keys of runs from before this rule stay valid
+    return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def load_study(path: str | Path, budget: str | float | None = None) -> Study:
+def load_study(path: str | Path, budget: str | float | None = None, device: str | None = None) -> Study:
     """Read and validate a study file; every run's config is built (and checked) here.
-    ``budget`` overrides the file's per-run ``time_budget``."""
+    ``budget`` overrides the file's per-run ``time_budget``, ``device`` its ``device``."""
     path = Path(path)
     try:
         spec = tomllib.loads(read_text_file(path, "study file"))
@@ -115,7 +118,9 @@ def load_study(path: str | Path, budget: str | float | None = None) -> Study:
     if not isinstance(base, dict) or not isinstance(spec.get("tables"), dict) or not spec["tables"]:
         raise N2NError(f"{path}: a study needs a [base] table of config fields and at least one "
                        "[tables.NAME] with axes = {{field = [values, ...]}}")
-    tables = [_load_table(path, name, table, base, seeds, budget) for name, table in spec["tables"].items()]
+    overrides = {"time_budget": budget} if budget is not None else {}
+    overrides |= {"device": device} if device is not None else {}
+    tables = [_load_table(path, name, table, base, seeds, overrides) for name, table in spec["tables"].items()]
     claims = load_claims(spec.get("claims"), {t.name: t.axes for t in tables}, str(path))
     return Study(path, str(spec.get("title", path.stem)), seeds, budget, tables, claims)
 
@@ -127,7 +132,7 @@ def _check_keys(values: dict[str, Any], known: set[str], where: str) -> None:
 
 
 def _load_table(path: Path, name: str, spec: Any, base: dict[str, Any], seeds: list[int],
-                budget: str | None) -> Table:
+                overrides: dict[str, Any]) -> Table:
     where = f"{path} [tables.{name}]"
     if not isinstance(spec, dict):
         raise N2NError(f"{where}: expected a table with axes = {{field = [values, ...]}}")
@@ -141,9 +146,7 @@ def _load_table(path: Path, name: str, spec: Any, base: dict[str, Any], seeds: l
     cells = []
     for values in itertools.product(*axes.values()):
         setting = dict(zip(axes, values))
-        run = {**base, **fixed, **setting}
-        if budget is not None:
-            run["time_budget"] = budget
+        run = {**base, **fixed, **setting, **overrides}  # the study's budget, the command line's device
         try:
             configs = [TrainConfig.from_dict({**run, "seed": s}, source=where) for s in seeds]
         except N2NError as exc:
@@ -209,6 +212,9 @@ def run_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = pr
     say(f"{study.path}: {len(runs)} runs, {len(runs) - len(todo)} already in {results_path}; "
         f"{len(todo)} to train at {budget} each")
     version = checkpoint.code_version()
+    varying = _varying_fields([cfg for cfg, _ in runs.values()])
+    if any(runs[key][0].tensorboard for key in todo):
+        require_tensorboard()  # before the first run, not after it
     write_json(out_dir / "study.json", {"study": str(study.path), "title": study.title, "seeds": study.seeds,
                                         "time_budget": study.time_budget, "code_version": version})
     best_db = max((r["psnr_db"] for k, r in done.items() if k in runs and r["status"] == "ok"), default=-math.inf)
@@ -227,6 +233,8 @@ def run_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = pr
         row, model = train_one(cfg, source, val, version)
         with open(results_path, "a") as f:
             f.write(json.dumps(row) + "\n")
+        if cfg.tensorboard:
+            _mirror_run(out_dir / TENSORBOARD_DIR / key, row, varying)
         if row["status"] == "diverged":
             say(f"[{i}/{len(todo)}] {label}: diverged at step {row['diverged_step']}")
             continue
@@ -237,6 +245,22 @@ def run_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = pr
             checkpoint.save(out_dir / "best.pt", model, cfg, run_key=key, label=label, finished=True)
     _write_best_samples(out_dir, best, results_path)
     return write_report(study, out_dir)
+
+
+def _varying_fields(configs: list[TrainConfig]) -> list[str]:
+    """The config fields whose values differ between a study's runs (its axes and seeds)."""
+    values = [cfg.to_dict() for cfg in configs]
+    return [name for name in values[0] if any(v[name] != values[0][name] for v in values)] if values else []
+
+
+def _mirror_run(log_dir: Path, row: dict[str, Any], varying: list[str]) -> None:
+    """One finished run in TensorBoard: its loss curve, and the settings that vary in the
+    study with the run's results (the HParams view compares them across runs)."""
+    with TensorBoardMirror(log_dir) as board:
+        for step, loss in row.get("curve", []):
+            board.write({"kind": "train", "step": step, "loss": loss})
+        results = {k: row[k] for k in (*_METRICS, "steps", "train_time_s", "diverged_step") if k in row}
+        board.add_hparams({name: row["config"][name] for name in varying}, results)
 
 
 def _write_best_samples(out_dir: Path, best: tuple | None, results_path: Path) -> None:

@@ -34,6 +34,7 @@ from noise2noise.inits import INITS
 from noise2noise.losses import LOSSES, masked_loss, output_activation
 from noise2noise.optim import OPTIMIZERS, lr_factor
 from noise2noise.outputs import atomic_write, write_json
+from noise2noise.tensorboard import TENSORBOARD_DIR, TensorBoardMirror, require_tensorboard
 from noise2noise.unet import build_model
 
 
@@ -483,6 +484,8 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
         created = check_out_dir(out_dir, overwrite)  # fail fast, before the data are read
     if not ranks.is_main:  # rank 0 alone writes the run folder
         out_dir = None
+    if cfg.tensorboard and out_dir is not None:
+        require_tensorboard()  # before the data are read, not after the training
     source, val = build_training_data(cfg)  # bad data fail here, before the folder is touched
     if out_dir is not None and not resume:
         prepare_out_dir(out_dir, overwrite)
@@ -505,6 +508,9 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
             "code_version": checkpoint.code_version(), "validation": result.metrics})
         if val is not None:
             write_samples(result.model, val, result.metrics, out_dir / "samples.png", title="validation")
+            if cfg.tensorboard:
+                with TensorBoardMirror(out_dir / TENSORBOARD_DIR) as board:
+                    board.add_figure(out_dir / "samples.png", step=result.steps)
     return result
 
 

@@ -63,6 +63,11 @@ def test_evaluate_compares_methods_on_the_held_out_split_of_training(trained, ph
     images = json.loads((tmp_path / "eval" / "results.json").read_text())["images"]
     assert sorted({r["image"] for r in images}) == held_out
     assert table[1]["psnr_db"] > table[0]["psnr_db"]  # NLM denoises
+    code, stdout, err = run(capsys, "evaluate", "--model", out / "checkpoint.pt", "--clean-model",
+                            out / "checkpoint.pt", "--data", photo_folder, "--split", "val", "--methods", "n2n,n2c",
+                            "--tta", "--device", "cpu")
+    assert code == 0, err
+    assert [line.split()[0] for line in stdout.splitlines()[-5:]] == ["method", "n2n", "n2n+tta", "n2c", "n2c+tta"]
     code, _, err = run(capsys, "evaluate", "--model", out / "checkpoint.pt", "--methods", "noisy,n2c")
     assert code == 2 and "method n2c needs --clean-model" in one_error_line(err)
     code, _, err = run(capsys, "evaluate", "--model", out / "checkpoint.pt", "--methods", "noisy,wiener")
@@ -180,3 +185,12 @@ def test_existing_outputs_are_not_silently_overwritten(tmp_path, photo_folder, c
     code, _, err = run(capsys, *argv, "--overwrite")
     assert code == 0, err
     assert victim.read_bytes() != b"precious"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("command", [["evaluate", "--max-images", "1"], ["denoise", "x.png", "-o", "y.png"]])
+def test_an_absent_device_is_refused_in_one_line(tmp_path, photo, capsys, command, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    iio.imwrite(tmp_path / "x.png", photo[:16, :16])
+    code, _, err = run(capsys, *command, "--device", "cuda:1")
+    assert code == 2 and "device 'cuda:1' requested but no CUDA GPU is available" in one_error_line(err)

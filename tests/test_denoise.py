@@ -7,12 +7,13 @@ import torch
 from torch import nn
 
 from noise2noise import checkpoint
+from noise2noise.augment import SYMMETRIES, symmetry, undo_symmetry
 from noise2noise.cli import main
 from noise2noise.config import TrainConfig
 from noise2noise.denoise import denoise_files, denoise_image, denoise_tensor, tile_starts
 from noise2noise.errors import N2NError
 from noise2noise.metrics import psnr_db
-from noise2noise.unet import UNet
+from noise2noise.unet import UNet, _pad_to_multiple
 
 # measured in test_tiled_equals_whole_image_inference: at most 0.071 grey levels (of 255)
 # with a 32 px overlap for the trained depth-2 U-Net (docs/denoise.md)
@@ -228,3 +229,60 @@ def test_a_flat_image_stays_flat_up_to_its_edges(trained_unet):
     interior = (out[:, 10:-10, 10:-10] - 128).abs().max()
     assert (edge(out) - 128).abs().max() <= interior + 2.0
     assert (edge(bare) - 128).abs().max() > (edge(out) - 128).abs().max()  # the border is what fixes it
+
+
+def test_tta_of_a_convolution_is_the_convolution_with_its_kernel_averaged_over_the_8_symmetries():
+    # conv_K(g·x) = g·conv_{g⁻¹K}(x), so the mean of the 8 views turned back is conv with the
+    # symmetrised kernel: an independent check of the views and of their inverses
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 3, 3, padding=1, bias=False)
+    with torch.no_grad():  # positive weights summing to 1: outputs stay in 0..1, clamping never acts
+        conv.weight.copy_(torch.rand(3, 3, 3, 3))
+        conv.weight.div_(conv.weight.sum(dim=(1, 2, 3), keepdim=True))
+    image = torch.rand(2, 3, 37, 31) * 255  # not square: odd quarter turns make it 31×37
+    symmetric = torch.stack([symmetry(conv.weight, k) for k in range(SYMMETRIES)]).mean(0)
+    expected = torch.nn.functional.conv2d(image / 255, symmetric, padding=1) * 255
+    ensemble = denoise_tensor(conv, image, tta=True, border_px=0)  # zero padding, as conv2d above
+    assert ensemble.shape == (2, 3, 37, 31)
+    torch.testing.assert_close(ensemble, expected.detach(), atol=1e-3, rtol=1e-5)
+    assert (ensemble - denoise_tensor(conv, image, border_px=0)).abs().mean() > 0.1  # not the plain output
+
+
+def test_tta_is_the_mean_of_the_8_views_of_the_padded_image_each_turned_back():
+    torch.manual_seed(0)
+    model = UNet(3, 3, width=8, depth=2).eval()
+    image = torch.rand(2, 3, 37, 31) * 255
+    padded = _pad_to_multiple(image, model.multiple_px)  # once, on the image's own bottom and right
+    views = [undo_symmetry(denoise_tensor(model, symmetry(padded, k), border_px=0), k)[..., :37, :31]
+             for k in range(SYMMETRIES)]
+    ensemble = denoise_tensor(model, image, batch_size=1, tta=True, border_px=0)
+    assert ensemble.shape == (2, 3, 37, 31)
+    torch.testing.assert_close(ensemble, torch.stack(views).mean(0), atol=1e-3, rtol=1e-5)
+    torch.testing.assert_close(views[0], denoise_tensor(model, image, border_px=0))  # view 0 is plain inference
+    assert (ensemble - views[0]).abs().mean() > 0.1
+
+
+def test_the_8_symmetries_are_distinct_and_undone_exactly():
+    square, tall = torch.rand(1, 1, 5, 5), torch.rand(2, 3, 7, 4)
+    assert len({tuple(symmetry(square, k).flatten().tolist()) for k in range(SYMMETRIES)}) == SYMMETRIES
+    for k in range(SYMMETRIES):
+        assert symmetry(tall, k).shape[-2:] == ((4, 7) if k % 2 else (7, 4))
+        assert torch.equal(undo_symmetry(symmetry(tall, k), k), tall)
+
+
+def test_tta_in_tiles_matches_tta_on_the_whole_image(trained_unet, photo):
+    noisy = noisy_photo(photo)[:, :117, :101]
+    whole = denoise_tensor(trained_unet, noisy[None], tta=True)[0]
+    tiled = denoise_image(trained_unet, noisy, tile_px=64, overlap_px=32, batch_size=2, tta=True)
+    assert tiled.shape == noisy.shape and (tiled - whole).abs().max() < TILING_TOLERANCE
+    clean = torch.from_numpy(photo[:117, :101]).permute(2, 0, 1).float()
+    plain = denoise_tensor(trained_unet, noisy[None])[0]
+    assert psnr_db(whole / 255, clean / 255) > psnr_db(plain / 255, clean / 255)  # averaging 8 views helps
+
+
+def test_cli_denoise_with_tta_keeps_the_size(tmp_path, capsys, photo):
+    iio.imwrite(tmp_path / "odd.png", photo[:37, :31])
+    code, out, err = run(capsys, "denoise", tmp_path / "odd.png", "-o", tmp_path / "odd_clean.png", "--model",
+                         save_unet(tmp_path / "rgb.pt", 3), "--tta", "--device", "cpu", "--quiet")
+    assert code == 0, err
+    assert iio.imread(tmp_path / "odd_clean.png").shape == (37, 31, 3)

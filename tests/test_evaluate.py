@@ -82,3 +82,16 @@ def test_evaluation_images_are_whole_and_the_noise_is_reproducible(photo_folder)
     torch.testing.assert_close(first[1][1], again[1][1])
     with pytest.raises(N2NError, match="split 'val' holds no images"):
         evaluation_images(str(photo_folder), noise, "val", val_fraction=0.0)
+
+
+def test_a_model_s_tta_row_is_its_self_ensemble(noisy_photo):
+    from noise2noise.denoise import denoise_tensor
+
+    net = build_model("unet", 3, 3, 8, 2).eval()
+    rows, table, outputs = compare_methods(noisy_photo, build_methods(["n2n", "n2n+tta"], {"n2n": net}))
+    assert [r["method"] for r in table] == ["n2n", "n2n+tta"]
+    noisy = noisy_photo[0][1].unsqueeze(0)
+    torch.testing.assert_close(outputs["n2n+tta"][0], denoise_tensor(net, noisy, tta=True)[0])
+    assert not torch.allclose(outputs["n2n+tta"][0], outputs["n2n"][0])
+    with pytest.raises(N2NError, match=r"unknown method 'nlm\+tta'.*a model's name\+tta"):
+        build_methods(["nlm+tta"], {"n2n": net})

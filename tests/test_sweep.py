@@ -155,6 +155,16 @@ def test_a_budget_override_reaches_every_run_and_changes_its_identity():
     assert run_key(configs[0]) == run_key(configs[0].replace())
 
 
+def test_a_device_override_reaches_every_run_but_keeps_its_identity(tmp_path, photo_folder, capsys):
+    study = write_study(tmp_path, photo_folder, '[tables.x]\nset = { device = "auto" }\naxes = { loss = ["l2"] }')
+    on_cpu = load_study(study, device="cpu")  # over [base] and a table's own setting
+    assert {cfg.device for cfg, _ in on_cpu.runs().values()} == {"cpu"}
+    assert set(on_cpu.runs()) == set(load_study(study).runs())  # finished elsewhere: not trained again
+    code = main(["sweep", str(study), "--device", "cuda:7"])
+    err = capsys.readouterr().err
+    assert code == 2 and "device 'cuda:7' requested but" in err and len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("tables,message", [
     ('[tables.x]\naxes = { learning_rate = [0.1] }', r"tiny.toml \[tables.x\]: unknown config field 'learning_rate'"),
     ('[tables.x]\naxes = { loss = ["l3"] }', r"\[tables.x\]: unknown loss 'l3'"),

@@ -10,5 +10,8 @@ __all__ = ["Model"]
 
 class Model(_Noise2NoiseModel):
     def load_pretrained_model(self, path=None) -> None:
-        """Load ``bestmodel.pth`` from this folder (the package's shipped weights)."""
-        super().load_pretrained_model(path or str(Path(__file__).with_name("bestmodel.pth")))
+        """Load ``bestmodel.pth`` from this folder when there is one (e.g. weights you trained),
+        else the package's shipped model: this folder needs the package anyway, and the
+        weights are stored once, in ``noise2noise/weights/``."""
+        bestmodel = Path(__file__).with_name("bestmodel.pth")
+        super().load_pretrained_model(path or (str(bestmodel) if bestmodel.is_file() else None))

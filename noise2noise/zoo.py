@@ -1,0 +1,142 @@
+"""The model zoo: denoisers shipped with the package, by name.
+
+Wherever a model is asked for (``n2n denoise|evaluate|export --model``,
+``Model().load_pretrained_model(...)``) a shipped model's name and a checkpoint path both
+work; ``resolve_model`` is the one place that tells them apart. Each model's training
+config is ``models/NAME.toml`` in the source tree, so ``n2n train --config
+models/NAME.toml`` retrains it. Weights are stored once, in ``noise2noise/weights/NAME.pt``,
+as float16 (half the size; the outputs move by under 0.01 grey levels on average, see
+``tests/test_zoo.py``) and are restored to float32 when loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from noise2noise.errors import N2NError
+from noise2noise.registry import Registry
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_MODEL = "gaussian"
+NOT_MEASURED = "not yet measured"
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    """The facts a user needs to choose a shipped model."""
+
+    name: str
+    noise: str  # the noise model it was trained on, with its levels
+    channels: str
+    training_data: str
+    training: str  # how long and how far it trained
+    hardware: str
+    psnr: str  # measured next to BM3D, with the command, or NOT_MEASURED
+
+    @property
+    def weights(self) -> Path:
+        return WEIGHTS_DIR / f"{self.name}.pt"
+
+    @property
+    def config(self) -> str:
+        """The training config, relative to the source tree's root."""
+        return f"models/{self.name}.toml"
+
+    @property
+    def trained(self) -> bool:
+        """Whether its weights ship with this copy of the package."""
+        return self.weights.is_file()
+
+    @property
+    def train_command(self) -> str:
+        return f"n2n train --config {self.config} --out runs/{self.name}"
+
+
+MODELS = Registry("shipped model")
+
+
+def _add(model: ShippedModel) -> None:
+    MODELS.register(model.name)(model)
+
+
+_add(ShippedModel(
+    name="gaussian", noise="Gaussian, sigma 0..50 (blind: one network for every level), clipped",
+    channels="RGB (greyscale images are denoised as grey RGB)",
+    training_data="CBSD432: 64x64 crops of its 367 training photos (the other 65 held out)",
+    training="16 min, 1,278 steps of 25 pairs, Adam 1e-3 with the paper's ramp-down",
+    hardware="2-core AMD EPYC CPU, torch 2.13.0+cpu",
+    psnr="sigma 25, first 4 held-out CBSD432 photos: 31.14 dB (BM3D 32.38, NLM 29.92, noisy 20.33); "
+         "n2n evaluate --data ../shared/datasets/cbsd432 --split val --noise-level 25 "
+         "--methods noisy,nlm,bm3d,n2n --max-images 4"))
+_add(ShippedModel(
+    name="gaussian-gray", noise="Gaussian, sigma 0..50 (blind), clipped", channels="greyscale",
+    training_data="CBSD432 converted to greyscale: 64x64 crops of the 367 training photos",
+    training="not trained yet", hardware="not trained yet", psnr=NOT_MEASURED))
+_add(ShippedModel(
+    name="poisson", noise="Poisson, photon scale lambda 5..50 (blind), clipped", channels="RGB",
+    training_data="CBSD432: 64x64 crops of its 367 training photos",
+    training="not trained yet", hardware="not trained yet", psnr=NOT_MEASURED))
+
+
+def resolve_model(name_or_path: str | Path | None = None) -> Path:
+    """The checkpoint file of a shipped model's name, or a checkpoint path as given;
+    None: the default shipped model. A name wins over a file of the same name (write
+    ./gaussian for the file)."""
+    if name_or_path is None:
+        name_or_path = DEFAULT_MODEL
+    if isinstance(name_or_path, str) and name_or_path in MODELS:
+        model = MODELS[name_or_path]
+        if not model.trained:
+            raise N2NError(f"shipped model {model.name!r} is not trained yet; train it with "
+                           f"`{model.train_command}` and pass --model runs/{model.name}/checkpoint.pt")
+        return model.weights
+    path = Path(name_or_path)
+    if not path.is_file():
+        names = ", ".join(name for name, model in MODELS.items() if model.trained)
+        raise N2NError(f"{path}: no such checkpoint file, nor a shipped model of that name; give a "
+                       f"checkpoint.pt or one of {names} (n2n models lists them)")
+    return path
+
+
+def describe(model: ShippedModel) -> str:
+    """A shipped model's facts as indented text lines."""
+    facts = {"noise": model.noise, "channels": model.channels, "training data": model.training_data,
+             "training": model.training, "hardware": model.hardware, "PSNR": model.psnr,
+             "config": f"{model.config}  ({model.train_command})"}
+    if model.trained:
+        facts["weights"] = str(model.weights)
+    return "\n".join([model.name, *(f"  {key + ':':<15}{value}" for key, value in facts.items())])
+
+
+def list_models() -> str:
+    """What ``n2n models`` prints: the shipped models, then those not trained yet."""
+    trained = [describe(m) for m in MODELS.values() if m.trained]
+    planned = [f"  {m.name:<15}{m.noise}; {m.channels}: `{m.train_command}`" for m in MODELS.values()
+               if not m.trained]
+    text = "\n\n".join(trained) if trained else "no shipped model in this copy of the package"
+    if planned:
+        text += "\n\nnot trained yet (their configs are in the source tree):\n" + "\n".join(planned)
+    return text
+
+
+def pack_weights(checkpoint_path: str | Path, out_path: str | Path, overwrite: bool = False) -> Path:
+    """Write a checkpoint as a model to ship: weights in float16, the config and the record
+    of its training kept, the optimiser and random states dropped (about half the size
+    of the float32 weights alone)."""
+    import torch
+
+    from noise2noise import checkpoint
+    from noise2noise.outputs import atomic_write, refuse_overwrite
+
+    refuse_overwrite([Path(out_path)], overwrite)
+    payload = checkpoint.load(checkpoint_path)
+    weights = payload["model"]
+    too_large = [k for k, v in weights.items() if v.is_floating_point() and v.abs().max() > 6e4]
+    if too_large:  # float16 tops out at 65504
+        raise N2NError(f"{checkpoint_path}: weight {too_large[0]} exceeds float16's range; ship it as it is")
+    kept: dict[str, Any] = {k: payload[k] for k in ("format", "config", "model_args", "code_version", "step",
+                                                   "images", "train_time_s", "finished") if k in payload}
+    kept["model"] = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
+    return atomic_write(out_path, lambda tmp: torch.save(kept, tmp))

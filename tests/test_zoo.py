@@ -1,0 +1,131 @@
+"""The model zoo: shipped models by name, their configs, and their float16 weights."""
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from noise2noise import Model, checkpoint
+from noise2noise.cli import main
+from noise2noise.config import TrainConfig
+from noise2noise.denoise import denoise_tensor
+from noise2noise.errors import N2NError
+from noise2noise.unet import UNet
+from noise2noise.zoo import DEFAULT_MODEL, MODELS, pack_weights, resolve_model
+
+ROOT = Path(__file__).resolve().parents[1]
+# measured when the shipped weights were packed: mean 0.0045, max 0.026 grey levels on this
+# crop; mean 0.0072-0.0083, max 0.063 on the whole held-out astronaut, chelsea and coffee
+FLOAT16_MEAN_TOLERANCE = 0.05  # grey levels (of 255)
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_has_a_valid_training_config_and_a_train_command(name):
+    model = MODELS[name]
+    cfg = TrainConfig.from_file(ROOT / model.config)
+    assert model.train_command == f"n2n train --config models/{name}.toml --out runs/{name}"
+    assert cfg.noise in model.noise.lower()
+    assert model.training and model.hardware and model.psnr
+
+
+@pytest.mark.parametrize("name", [name for name, model in MODELS.items() if model.trained])
+def test_shipped_weights_are_float16_loaded_as_float32_and_match_their_config(name):
+    model = MODELS[name]
+    payload = torch.load(model.weights, map_location="cpu", weights_only=True)
+    assert {v.dtype for v in payload["model"].values()} == {torch.float16}
+    assert "optimizer" not in payload and model.weights.stat().st_size < 2.2e6
+    network, _ = checkpoint.load_model(resolve_model(name))
+    assert all(p.dtype == torch.float32 for p in network.parameters())
+    trained_with = TrainConfig.from_dict(payload["config"])
+    assert TrainConfig.from_file(ROOT / model.config).replace(precision=trained_with.precision) == trained_with
+    assert f"{payload['step']:,} steps" in model.training
+    assert f"{round(payload['train_time_s'] / 60)} min" in model.training
+
+
+def test_float16_weights_denoise_as_the_float32_ones_did():
+    reference = torch.load(ROOT / "tests" / "data" / "gaussian_fp32_reference.pt", weights_only=True)
+    network, _ = checkpoint.load_model(resolve_model("gaussian"))
+    denoised = denoise_tensor(network, reference["noisy"][None], device=torch.device("cpu"))[0]
+    difference = (denoised - reference["denoised_fp32"]).abs()
+    assert difference.mean() < FLOAT16_MEAN_TOLERANCE and difference.max() < 0.5
+    assert (reference["denoised_fp32"] - reference["noisy"].float()).abs().mean() > 5  # it denoises
+
+
+def test_pack_weights_halves_the_weights_keeps_the_record_and_refuses_to_overwrite(tmp_path):
+    torch.manual_seed(0)
+    net = UNet(3, 3, width=8, depth=2)
+    full = checkpoint.save(tmp_path / "checkpoint.pt", net, TrainConfig(width=8, depth=2), step=7,
+                           optimizer={"state": {}}, finished=True)
+    packed = pack_weights(full, tmp_path / "packed.pt")
+    payload = torch.load(packed, weights_only=True)
+    assert payload["step"] == 7 and "optimizer" not in payload and payload["config"]["width"] == 8
+    restored, _ = checkpoint.load_model(packed)
+    for (name, mine), theirs in zip(net.state_dict().items(), restored.state_dict().values()):
+        torch.testing.assert_close(theirs, mine.half().float(), msg=name)
+    with pytest.raises(N2NError, match="already exists; pass --overwrite"):
+        pack_weights(full, packed)
+
+
+def test_names_and_paths_resolve_and_unknown_ones_say_what_exists(tmp_path):
+    assert resolve_model(None) == resolve_model(DEFAULT_MODEL) == MODELS[DEFAULT_MODEL].weights
+    assert resolve_model(str(MODELS["gaussian"].weights)) == MODELS["gaussian"].weights
+    with pytest.raises(N2NError, match=r"gaussain: no such checkpoint file, nor a shipped model .* one of gaussian"):
+        resolve_model("gaussain")
+    untrained = [name for name, model in MODELS.items() if not model.trained]
+    for name in untrained:
+        with pytest.raises(N2NError, match=rf"'{name}' is not trained yet; train it with `n2n train --config"):
+            resolve_model(name)
+
+
+def test_cli_lists_models_and_takes_names(tmp_path, capsys, photo):
+    import imageio.v3 as iio
+
+    code, out, err = run(capsys, "models")
+    assert code == 0, err
+    assert out.startswith("gaussian\n") and "PSNR:" in out and "models/gaussian.toml" in out
+    assert "not trained yet" in out and "n2n train --config models/poisson.toml" in out
+    iio.imwrite(tmp_path / "noisy.png", photo[:37, :31])
+    code, out, err = run(capsys, "denoise", tmp_path / "noisy.png", "-o", tmp_path / "clean.png", "--model",
+                         "gaussian", "--device", "cpu", "--quiet")
+    assert code == 0 and iio.imread(tmp_path / "clean.png").shape == (37, 31, 3), err
+    code, _, err = run(capsys, "denoise", tmp_path / "noisy.png", "-o", tmp_path / "c2.png", "--model", "poisson")
+    assert code == 2 and "'poisson' is not trained yet" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_course_api_loads_shipped_models_by_name():
+    model = Model()
+    model.load_pretrained_model("gaussian")
+    out = model.predict(torch.randint(0, 256, (1, 3, 37, 31), dtype=torch.uint8))
+    assert out.shape == (1, 3, 37, 31)
+    with pytest.raises(N2NError, match="no such checkpoint file, nor a shipped model"):
+        model.load_pretrained_model("no-such-model")
+
+
+def test_the_course_folder_loads_its_bestmodel_pth_or_else_the_shipped_weights(tmp_path, monkeypatch):
+    import shutil
+
+    folder = tmp_path / "Miniproject_1"
+    shutil.copytree(ROOT / "examples" / "ee559" / "Miniproject_1", folder)
+    assert not (folder / "bestmodel.pth").exists()  # the weights are stored once, in the package
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("Miniproject_1.model", None)
+    sys.modules.pop("Miniproject_1", None)
+    module = importlib.import_module("Miniproject_1.model")
+    model = module.Model()
+    model.load_pretrained_model()
+    shipped = checkpoint.load_model(resolve_model("gaussian"))[0].state_dict()
+    assert all(torch.equal(model.model.state_dict()[k].cpu(), v) for k, v in shipped.items())
+    torch.manual_seed(1)
+    checkpoint.save(folder / "bestmodel.pth", UNet(3, 3, width=8, depth=2), TrainConfig(width=8, depth=2))
+    model.load_pretrained_model()  # a bestmodel.pth of one's own wins
+    assert model.model.width == 8
+    sys.modules.pop("Miniproject_1.model", None)
+    sys.modules.pop("Miniproject_1", None)
