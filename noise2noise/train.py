@@ -326,6 +326,9 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
     steps_per_epoch = math.ceil(len(source) / cfg.batch_size)
     clock = BudgetClock(cfg.budget, steps_per_epoch * cfg.epochs if cfg.epochs else None, state, ranks, device)
     log = MetricsLog(out_dir / "metrics.jsonl" if out_dir else None)
+    board = TensorBoardMirror(out_dir / TENSORBOARD_DIR) if cfg.tensorboard and out_dir else None
+    if board is not None:  # a mirror of metrics.jsonl, which stays the record
+        log.sinks.append(board.write)
     checkpoints = _Checkpoints(out_dir, cfg)
     loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per step
     window_steps, window_images, window_start_s = 0, state.images, state.train_time_s
@@ -392,6 +395,8 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
         log.write({"kind": "val", "step": state.step, "time_s": round(state.train_time_s, 3), **metrics})
     clock.update_wall_time()
     checkpoints.save(state, loss_sum, finished=True)
+    if board is not None:
+        board.close()
     return TrainResult(state.network, cfg, state.step, state.train_time_s, metrics, out_dir, log.rows,
                        images=state.images, wall_time_s=state.wall_time_s, state=state)
 

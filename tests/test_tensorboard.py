@@ -3,6 +3,7 @@ settings and results as hyper-parameters. A fake writer tests the mirror without
 tensorboard package (CI installs only the test extra); the real one when it is installed."""
 
 import importlib.util
+import json
 import sys
 
 import imageio.v3 as iio
@@ -97,7 +98,7 @@ def test_a_study_mirrors_each_run_with_the_settings_that_vary(tmp_path, photo_fo
 
 def test_without_the_package_tensorboard_true_fails_before_training(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if tensorboard were not installed
-    code = main(["train", "--tensorboard", "true", "--out", str(tmp_path / "run"), "--quiet"])
+    code = main(["train", "--tensorboard", "--out", str(tmp_path / "run"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and "pip install 'noise2noise[tensorboard]'" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
@@ -108,16 +109,21 @@ def test_a_real_log_folder_holds_the_scalars_the_figure_and_the_hparams(tmp_path
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path / "run"
-    code = main(["train", "--data", str(photo_folder), "--tensorboard", "true", "--time-budget", "none",
+    code = main(["train", "--data", str(photo_folder), "--tensorboard", "--time-budget", "none",
                  "--epochs", "1", "--pairs-per-epoch", "16", "--val-fraction", "0.4", "--val-patches", "8",
                  "--width", "8", "--depth", "2", "--batch-size", "8", "--device", "cpu", "--quiet", "--out", str(out)])
     assert code == 0, capsys.readouterr().err
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     with TensorBoardMirror(out / "tb") as board:
-        board.write({"kind": "val", "step": 2, "psnr_db": 21.5, "ssim": 0.5})
         board.add_hparams({"lr": 0.001}, {"psnr_db": 21.5})
     events = EventAccumulator(str(out / "tb"))
     events.Reload()
     assert "samples" in events.Tags()["images"]
-    assert [(e.step, e.value) for e in events.Scalars("val/psnr_db")] == [(2, 21.5)]
+    # the run mirrored its own metrics.jsonl rows as they were written
+    train_rows = [r for r in rows if r["kind"] == "train"]
+    assert [(e.step, round(e.value, 5)) for e in events.Scalars("train/loss")] == \
+        [(r["step"], round(r["loss"], 5)) for r in train_rows]
+    final = [r for r in rows if r["kind"] == "val"][-1]
+    assert events.Scalars("val/psnr_db")[-1].value == pytest.approx(final["psnr_db"], abs=1e-4)
     assert "hparam/psnr_db" in events.Tags()["scalars"]
 
