@@ -101,9 +101,7 @@ def read_stack(path: str | Path) -> ImageStack:
         raise N2NError(f"{path}: 16-bit PNG with colour or alpha is not supported (Pillow would read it as "
                        "8-bit); save it as 16-bit TIFF")
     try:
-        stack = _read_tiff(path) if _is_tiff(path) else None
-        if stack is None:
-            stack = ImageStack.of(_read_pillow(path))
+        stack = _read_tiff(path) if _is_tiff(path) else ImageStack.of(_read_pillow(path))
     except N2NError:
         raise
     except Exception as exc:  # Pillow and tifffile raise many types for bad files
@@ -119,9 +117,16 @@ def read_stack(path: str | Path) -> ImageStack:
             where = ", ".join(f"{a}={i}" for a, i in zip("SYXC", np.argwhere(bad)[0]))
             raise N2NError(f"{path}: {int(bad.sum())} pixel value(s) are NaN or infinite (the first at {where}); "
                            "replace them (e.g. with 0) before training or denoising")
+    elif planes.dtype.kind in "iu" and planes.dtype not in (np.uint8, np.uint16):
+        # 16-bit PNG/PGM in some Pillow versions, int16/int32 TIFF: exact as 16-bit when they fit
+        low, high = int(planes.min()), int(planes.max())
+        if low < 0 or high > 65535:
+            raise N2NError(f"{path}: {planes.dtype} pixels from {low} to {high} do not fit 16 bits; save it as "
+                           "16-bit or float32 TIFF")
+        stack = stack.with_planes(planes.astype(np.uint16))
     elif planes.dtype not in (np.uint8, np.uint16):
-        raise N2NError(f"{path}: unsupported pixel type {planes.dtype} (n2n takes 8- or 16-bit unsigned or "
-                       "float pixels); save it as 16-bit or float32 TIFF")
+        raise N2NError(f"{path}: unsupported pixel type {planes.dtype} (n2n takes 8- or 16-bit or float "
+                       "pixels); save it as 16-bit or float32 TIFF")
     return stack
 
 
@@ -163,27 +168,23 @@ def _pillow_pixels(image, path: Path) -> np.ndarray:
     elif mode in ("1", "La", "RGBa", "RGBX", "CMYK", "YCbCr", "HSV"):
         # 1-bit -> 0/255 grey; CMYK (JPEG: Adobe-inverted, YCCK decoded by libjpeg) -> RGB
         image = image.convert({"1": "L", "La": "LA", "RGBa": "RGBA"}.get(mode, "RGB"))
-    array = np.asarray(image)
+    array = np.array(image)  # a writable copy (torch.from_numpy warns on Pillow's read-only view)
     if mode.startswith("I;16"):
         array = array.astype(np.uint16)  # native byte order (I;16B is big-endian)
-    elif mode == "I":  # 32-bit integers: 16-bit PGM/PNG in some Pillow versions
-        low, high = int(array.min()), int(array.max())
-        if low < 0 or high > 65535:
-            raise N2NError(f"{path}: 32-bit integer pixels from {low} to {high} do not fit 16 bits; save it as "
-                           "16-bit or float32 TIFF")
-        array = array.astype(np.uint16)
     elif mode not in ("1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "HSV",
-                      "F"):
+                      "I", "F"):  # I: 32-bit integers, read as 16-bit where they fit (read_stack)
         raise N2NError(f"{path}: Pillow image mode {mode} is not supported; save it as 8/16-bit greyscale or "
                        "RGB(A), or float32 TIFF")
     return array[:, :, None] if array.ndim == 2 else array
 
 
-def _read_tiff(path: Path) -> ImageStack | None:
-    """A TIFF's first series through tifffile (16-bit colour, float, stacks with their
-    axes and metadata); None where Pillow reads it better: one page of palette, 1-bit,
-    CMYK, YCbCr or Lab pixels, or compressed with a codec tifffile lacks."""
+def _read_tiff(path: Path) -> ImageStack:
+    """A TIFF's series through tifffile (16-bit colour, float, stacks with their axes and
+    metadata); one page of palette, CMYK, YCbCr or Lab pixels, or compressed with a codec
+    tifffile lacks (LZW, JPEG without imagecodecs), through Pillow. The TIFF orientation
+    tag is applied."""
     import tifffile
+    from PIL import Image
 
     with tifffile.TiffFile(path) as tif:
         series = [s for s in tif.series if s.kind != "reduced" and not s.keyframe.is_reduced]
@@ -191,21 +192,25 @@ def _read_tiff(path: Path) -> ImageStack | None:
             raise N2NError(f"{path}: holds {len(series)} image series of different sizes or types; save each "
                            "as its own TIFF")
         series = series[0]
-        page = series.keyframe
-        single = len(series.pages) == 1
-        plain = page.photometric in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.MINISWHITE,
-                                     tifffile.PHOTOMETRIC.RGB) and page.bitspersample > 1
-        if not plain:
-            if single:
-                return None
-            raise N2NError(f"{path}: multi-page TIFF of {page.photometric.name} {page.bitspersample}-bit pixels "
-                           "is not supported; save it as greyscale or RGB pages")
-        try:
-            data = series.asarray()
-        except ValueError as exc:  # e.g. "<COMPRESSION.LZW: 5> requires the 'imagecodecs' package"
-            if single and "imagecodecs" in str(exc):
-                return None
-            raise
+        page, data = series.keyframe, None
+        if page.photometric in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.MINISWHITE,
+                                tifffile.PHOTOMETRIC.RGB):
+            try:
+                data = series.asarray()
+            except ValueError as exc:  # e.g. "<COMPRESSION.LZW: 5> requires the 'imagecodecs' package"
+                if "imagecodecs" not in str(exc) or len(series.pages) > 1:
+                    raise
+        if data is None and len(series.pages) > 1:
+            raise N2NError(f"{path}: multi-page TIFF of {page.photometric.name} pixels is not supported; save it "
+                           "as greyscale or RGB pages")
+        orientation = page.tags.get(274)
+        orientation = orientation.value if orientation else 1
+        if data is None and orientation != 1:  # Pillow 13 turns such pages the wrong way (5-8: unrotated)
+            raise N2NError(f"{path}: TIFF of {page.photometric.name} pixels with an orientation tag "
+                           f"({orientation}) is not supported; save it upright or as RGB")
+        if data is None:
+            with Image.open(path) as image:
+                return ImageStack.of(_pillow_pixels(image, path))
         axes = series.axes
         if "Y" not in axes or "X" not in axes:
             raise N2NError(f"{path}: TIFF axes {axes} have no Y and X; expected images")
@@ -218,10 +223,9 @@ def _read_tiff(path: Path) -> ImageStack | None:
             if planes.dtype.kind == "f":
                 raise N2NError(f"{path}: float TIFF with 'min-is-white' photometric is not supported")
             planes = ~planes if planes.dtype == bool else np.iinfo(planes.dtype).max - planes
-        if planes.dtype == bool:
+        if planes.dtype == bool:  # 1-bit
             planes = planes.astype(np.uint8) * 255
-        orientation = page.tags.get(274)
-        planes = _ORIENT.get(orientation.value if orientation else 1, lambda a: a)(planes)
+        planes = _ORIENT.get(orientation, lambda a: a)(planes)
         tiff: dict = {"imagej": tif.is_imagej, "ome": tif.is_ome and not tif.is_imagej}
         if tif.is_imagej:
             tiff["metadata"] = {k: v for k, v in (tif.imagej_metadata or {}).items() if k in _IMAGEJ_KEYS}
