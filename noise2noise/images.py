@@ -108,6 +108,8 @@ def read_stack(path: str | Path) -> ImageStack:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise N2NError(f"{path}: not a readable image ({reason})") from None
     planes = stack.planes
+    if not planes.dtype.isnative:  # big-endian TIFF: the same values in this machine's byte order
+        stack = stack.with_planes(planes := planes.astype(planes.dtype.newbyteorder("=")))
     if planes.size == 0 or planes.shape[3] not in _CHANNELS:
         raise N2NError(f"{path}: unsupported image shape {stack.file_array().shape} (axes {stack.axes}); "
                        "n2n takes greyscale, grey+alpha, RGB or RGBA images")

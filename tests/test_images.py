@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from PIL import Image, ImageOps
 from torch import nn
 
-from noise2noise.data import FolderPairs, load_pairs
+from noise2noise.config import TrainConfig
+from noise2noise.data import FolderPairs, Generators, build_training_data, load_pairs
 from noise2noise.denoise import denoise_array, denoise_files
 from noise2noise.errors import N2NError
 from noise2noise.images import ImageStack, load_folder, read_image, read_stack, write_image
@@ -65,6 +66,7 @@ MODES = {
     "RGB": (("png", "tif", "bmp"), lambda a: a),
     "RGBA": (("png", "tif"), lambda a: a),
     "I;16": (("png", "tif"), lambda a: a[..., None]),
+    "I;16B": (("png", "tif"), lambda a: a.astype(np.uint16)[..., None]),
     "I": (("tif",), lambda a: a.astype(np.uint16)[..., None]),
     "F": (("tif",), lambda a: a[..., None]),
     "CMYK": (("tif",), cmyk_to_rgb),  # TIFF CMYK is stored as is (JPEG's inverted Adobe CMYK below)
@@ -76,8 +78,8 @@ def source_array(mode: str, height: int, width: int, rng) -> np.ndarray:
     shape = (height, width, shapes[mode]) if mode in shapes else (height, width)
     if mode == "1":
         return rng.integers(0, 2, shape).astype(bool)
-    if mode == "I;16":
-        return rng.integers(0, 65536, shape, dtype=np.uint16)
+    if mode.startswith("I;16"):
+        return rng.integers(0, 65536, shape, dtype=np.uint16).astype(">u2" if mode == "I;16B" else np.uint16)
     if mode == "I":
         return rng.integers(-2, 70000, shape).astype(np.int32)
     if mode == "F":
@@ -154,6 +156,15 @@ def test_adobe_cmyk_jpeg_becomes_rgb_not_inverted_rgba(tmp_path, photo):
     assert decoded.shape == (24, 33, 3) and decoded.dtype == np.uint8
     assert np.abs(decoded.astype(int) - cmyk_to_rgb(cmyk)).max() <= 4  # JPEG quality 100 rounding
     assert np.abs(stored[..., :3].astype(int) - cmyk_to_rgb(cmyk)).mean() > 50
+
+
+def test_training_and_export_course_see_cmyk_jpegs_in_rgb(tmp_path, photo):
+    (tmp_path / "photos").mkdir()
+    cmyk = np.dstack([255 - photo[:40, :44], np.full((40, 44), 30, np.uint8)])
+    Image.fromarray(cmyk, "CMYK").save(tmp_path / "photos" / "print.jpg", quality=100, subsampling=0)
+    [(name, image)] = load_folder(tmp_path / "photos")  # what training and data export-course learn from
+    assert name == "print.jpg" and image.shape == (3, 40, 44)
+    assert np.abs(image.permute(1, 2, 0).numpy().astype(int) - cmyk_to_rgb(cmyk)).max() <= 4
 
 
 def _jpeg_ycck(path, cmyk: np.ndarray) -> None:
@@ -244,6 +255,28 @@ def test_tiff_stacks_read_as_their_images_and_write_back_identically(tmp_path_fa
     with tifffile.TiffFile(path.with_name("copy.tif")) as copy, tifffile.TiffFile(path) as original:
         assert copy.series[0].axes == original.series[0].axes and copy.is_imagej == original.is_imagej
         np.testing.assert_array_equal(copy.series[0].asarray(), original.series[0].asarray().astype(stack.planes.dtype))
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "bool"])
+def test_min_is_white_tiff_is_shown_as_viewers_show_it(tmp_path, dtype):
+    ink = np.random.default_rng(0).integers(0, 2 if dtype == "bool" else 200, (2, 5, 6)).astype(dtype)
+    tifffile.imwrite(tmp_path / "scan.tif", ink, photometric="miniswhite", metadata={"axes": "ZYX"})
+    white = 255 if dtype == "bool" else np.iinfo(dtype).max
+    expected = white - ink.astype(np.uint8 if dtype == "bool" else dtype) * (255 if dtype == "bool" else 1)
+    np.testing.assert_array_equal(read_stack(tmp_path / "scan.tif").planes[..., 0], expected)
+
+
+def test_a_folder_of_float_stacks_gives_training_pairs_in_0_1(tmp_path, photo):
+    (tmp_path / "clean").mkdir()
+    for i in range(3):
+        volume = photo[:, i * 40 : i * 40 + 40, i].astype(np.float32).reshape(2, 64, 40) * 1e-3 - 0.05
+        tifffile.imwrite(tmp_path / "clean" / f"v{i}.tif", volume, imagej=True, metadata={"axes": "ZYX"})
+    cfg = TrainConfig(data=str(tmp_path / "clean"), crop_px=32, pairs_per_epoch=8, val_patches=4, val_fraction=0.3)
+    source, (val_noisy, val_clean) = build_training_data(cfg)
+    assert len(source.images) == 4 and source.channels == 1  # 2 of 3 files (one held out), 2 slices each
+    noisy_input, noisy_target, *_ = next(source.batches(8, Generators.seeded(0, torch.device("cpu"))))
+    assert noisy_input.shape == (8, 1, 32, 32) and noisy_input.dtype == torch.float32
+    assert val_clean.min() >= 0 and val_clean.max() <= 255 and val_clean.max() > 200  # each slice's own range
 
 
 def test_an_imagej_hyperstack_is_denoised_slice_by_slice_keeping_shape_dtype_axes_and_metadata(tmp_path):
