@@ -221,6 +221,8 @@ def _read_tiff(path: Path) -> ImageStack:
         data = data.transpose(order)
         lead = data.shape[: len(axes) - (3 if "S" in axes else 2)]
         planes = data.reshape(-1, *data.shape[len(lead) :][:2], data.shape[-1] if "S" in axes else 1)
+        if "S" in axes and page.extrasamples and page.extrasamples[0] == tifffile.EXTRASAMPLE.UNSPECIFIED:
+            planes = planes[..., : planes.shape[-1] - len(page.extrasamples)]  # padding (RGBX), not alpha
         if page.photometric == tifffile.PHOTOMETRIC.MINISWHITE:  # 0 is white: show it as viewers do
             if planes.dtype.kind == "f":
                 raise N2NError(f"{path}: float TIFF with 'min-is-white' photometric is not supported")

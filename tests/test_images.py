@@ -132,6 +132,15 @@ def test_read_image_returns_the_viewer_s_pixels_for_every_pillow_mode(tmp_path_f
         np.testing.assert_array_equal(decoded, np.asarray(reference).reshape(decoded.shape))
 
 
+def test_other_pillow_modes_are_converted_or_refused_in_one_line(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, (4, 5, 3), dtype=np.uint8)
+    Image.fromarray(rgb).convert("RGBX").save(tmp_path / "padded.tif")  # 4th sample is padding, not alpha
+    np.testing.assert_array_equal(read_image(tmp_path / "padded.tif"), rgb)
+    Image.fromarray(rgb).convert("LAB").save(tmp_path / "lab.tif")
+    with pytest.raises(N2NError, match=r"lab.tif: Pillow image mode LAB is not supported; save it as 8/16-bit"):
+        read_image(tmp_path / "lab.tif")
+
+
 def test_phone_photo_jpeg_comes_out_upright_and_is_denoised_upright(tmp_path, photo):
     exif = Image.Exif()
     exif[0x0112] = 6  # camera held upright: pixels stored rotated 90° anticlockwise
