@@ -1,4 +1,5 @@
-"""Reading and writing image files, and the embedded photographs."""
+"""Image files: decoded as a viewer shows them (the one place that reads pixels), written
+back in their own format, dtype and stack layout; and the embedded photographs."""
 
 from __future__ import annotations
 
