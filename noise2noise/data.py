@@ -20,7 +20,17 @@ from noise2noise import neighbor
 from noise2noise.checkpoint import safe_load
 from noise2noise.config import TrainConfig
 from noise2noise.errors import N2NError
-from noise2noise.images import embedded_images, list_images, load_folder
+from noise2noise.images import (
+    common_channels,
+    embedded_images,
+    intensity_span,
+    list_images,
+    load_folder,
+    load_stacks,
+    plane_names,
+    read_stack,
+    to_chw_255,
+)
 from noise2noise.noise import build_noise
 from noise2noise.outputs import atomic_write
 from noise2noise.registry import MODES
@@ -305,14 +315,14 @@ def split_by_image(items: list, val_fraction: float, seed: int = 0) -> tuple[lis
 
 
 def clean_images(source: str, val_fraction: float) -> tuple[list, list]:
-    """(train, held-out) clean images of 'embedded' or a folder, split by image."""
+    """(train, held-out) clean images of 'embedded' or a folder, split by file: the
+    images of one stack stay on one side."""
     if source == "embedded":
         return embedded_images("train"), embedded_images("test")
     files = list_images(source)
     train_files, val_files = split_by_image(files, val_fraction)
-    images = load_folder(source, files)
-    by_name = dict(zip(files, images))
-    return [by_name[f] for f in train_files], [by_name[f] for f in val_files]
+    by_file = dict(zip(files, load_stacks(source, files)))
+    return [i for f in train_files for i in by_file[f]], [i for f in val_files for i in by_file[f]]
 
 
 def split_images(source: str, split: str, val_fraction: float) -> list:
@@ -373,9 +383,17 @@ def load_pairs(source: str, crop_px: int, pairs_per_epoch: int) -> TensorPairs |
     files = paired_files(source)
     if files is None:
         return None
-    images = load_folder(source, [f for pair in files for f in pair])  # one channel count for all
-    pairs = [(str(Path(source) / first[0]), str(Path(source) / second[0]), first[1], second[1])
-             for first, second in zip(images[0::2], images[1::2])]
+    stacks = [(read_stack(first), read_stack(second)) for first, second in files]
+    channels = common_channels([stack for pair in stacks for stack in pair])
+    pairs = []
+    for (first, second), (stack_1, stack_2) in zip(files, stacks):
+        if len(stack_1.planes) != len(stack_2.planes):
+            raise N2NError(f"{second}: a stack of {len(stack_2.planes)} images but its partner {first} holds "
+                           f"{len(stack_1.planes)}; the two shots of a pair must be aligned")
+        for names, shot_1, shot_2 in zip(zip(plane_names(str(first), stack_1), plane_names(str(second), stack_2)),
+                                         stack_1.planes, stack_2.planes):
+            span = intensity_span(shot_1, shot_2)  # one map for both shots, else their intensities would differ
+            pairs.append((*names, to_chw_255(shot_1, channels, span), to_chw_255(shot_2, channels, span)))
     return FolderPairs(pairs, crop_px, pairs_per_epoch)
 
 
@@ -445,16 +463,22 @@ def export_course(source: str, out_dir: str | Path, pairs: int, val_pairs: int, 
 
 def add_noise_file(source: str | Path, target: str | Path, noise: str, noise_level, seed: int = 0,
                    overwrite: bool = False) -> Path:
-    """Write a noisy copy of an image file (same size and bit depth; alpha kept), e.g. to
-    make test images or a before/after comparison."""
-    from noise2noise.images import from_chw_255, read_image, to_chw_255, write_image
+    """Write a noisy copy of an image file (same size, bit depth and stack layout; alpha
+    kept), e.g. to make test images or a before/after comparison. For 16-bit and float
+    images the noise level is in 1/255 of the image's own min..max range."""
+    import numpy as np
+
+    from noise2noise.images import check_writable, from_chw_255, write_image
     from noise2noise.outputs import refuse_overwrite, refuse_same_file
 
     level = TrainConfig(noise=noise, noise_level=noise_level, seed=seed).noise_level
     refuse_same_file(source, target)
     refuse_overwrite([Path(target)], overwrite)
-    array = read_image(source)
-    clean = to_chw_255(array, 3 if array.shape[2] >= 3 else 1).float().unsqueeze(0) / 255.0
-    noisy = build_noise(noise, level, clip=True)(clean, torch.Generator().manual_seed(seed))[0]
-    result = from_chw_255(noisy * 255.0, like=array)
-    return write_image(target, result)
+    stack = read_stack(source)
+    check_writable(target, stack)
+    noise_model, generator = build_noise(noise, level, clip=True), torch.Generator().manual_seed(seed)
+    noisy_planes = []
+    for plane in stack.planes:
+        clean = to_chw_255(plane, 3 if plane.shape[2] >= 3 else 1).float().unsqueeze(0) / 255.0
+        noisy_planes.append(from_chw_255(noise_model(clean, generator)[0] * 255.0, like=plane))
+    return write_image(target, stack.with_planes(np.stack(noisy_planes)))

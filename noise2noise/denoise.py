@@ -140,22 +140,37 @@ def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = D
     return total.div_(weight)[:, BORDER_PX : BORDER_PX + height, BORDER_PX : BORDER_PX + width]
 
 
-def denoise_array(model: nn.Module, array, tile_px: int | None = DEFAULT_TILE_PX,
-                  overlap_px: int = DEFAULT_OVERLAP_PX, batch_size: int = 4, progress: bool = False,
-                  tta: bool = False):
-    """An H×W×C uint8/uint16 image array -> denoised array of the same shape and dtype.
-
-    Alpha is passed through; a greyscale image through an RGB model is denoised as
-    grey RGB and averaged back to one channel."""
-    from noise2noise.images import from_chw_255, to_chw_255
-
+def check_model_takes(model: nn.Module, image_channels: int) -> int:
+    """The model's channel count (1 or 3), if it can denoise images of ``image_channels``
+    (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA); else one N2NError line."""
     channels, out_channels = model.in_channels, getattr(model, "out_channels", model.in_channels)
     if channels not in (1, 3) or out_channels != channels:
         raise N2NError(f"the model maps {channels} to {out_channels} channels; image files need a "
                        "greyscale (1 to 1) or RGB (3 to 3) model")
-    colour_channels = 3 if array.shape[2] >= 3 else 1
-    if colour_channels == 3 and channels == 1:
+    if image_channels >= 3 and channels == 1:
         raise N2NError("this model was trained on greyscale images and cannot denoise colour ones")
+    return channels
+
+
+def denoise_array(model: nn.Module, array, tile_px: int | None = DEFAULT_TILE_PX,
+                  overlap_px: int = DEFAULT_OVERLAP_PX, batch_size: int = 4, progress: bool = False,
+                  tta: bool = False):
+    """An H×W×C image array (uint8, uint16 or float) -> denoised array of the same shape
+    and dtype; an S×H×W×C stack is denoised image by image.
+
+    16-bit and float images reach the network as their min..max mapped onto 0..255 and are
+    mapped back exactly (``images.intensity_span``), so they keep their range. Alpha is
+    passed through; a greyscale image through an RGB model is denoised as grey RGB and
+    averaged back to one channel."""
+    import numpy as np
+
+    from noise2noise.images import from_chw_255, to_chw_255
+
+    if array.ndim == 4:
+        return np.stack([denoise_array(model, plane, tile_px, overlap_px, batch_size, progress, tta)
+                         for plane in array])
+
+    channels, colour_channels = check_model_takes(model, array.shape[2]), 3 if array.shape[2] >= 3 else 1
     tensor = to_chw_255(array, channels).float()
     out = denoise_image(model, tensor, tile_px, overlap_px, batch_size, progress, tta)
     if colour_channels == 1 and channels == 3:
@@ -191,19 +206,28 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
                   overlap_px: int = DEFAULT_OVERLAP_PX, batch_size: int = 4, progress: bool = True,
                   tta: bool = False) -> list[Path]:
     """Denoise image files and folders (recursively) into ``out`` (see ``output_paths``),
-    keeping each image's size, bit depth, channels and format."""
+    keeping each image's size, bit depth, channels and format; a TIFF stack is denoised
+    image by image into a stack of the same shape, dtype and axes."""
     from tqdm.auto import tqdm
 
-    from noise2noise.images import read_image, write_image
+    from noise2noise.images import check_writable, read_stack, write_image
 
     if tile_px:
         tile_geometry(model, tile_px, overlap_px)  # bad options fail before any file is read
-    written = []
-    for source, target in tqdm(output_paths(inputs, out), desc="denoise", unit="image", disable=not progress):
-        array = read_image(source)
+    jobs = output_paths(inputs, out)
+    for source, target in jobs:  # every input read and checked, with its output format, before any denoising
+        stack = read_stack(source)
         try:
-            result = denoise_array(model, array, tile_px, overlap_px, batch_size, progress, tta)
+            check_model_takes(model, stack.planes.shape[3])
         except N2NError as exc:
             raise N2NError(f"{source}: {exc}") from None
-        written.append(write_image(target, result))
+        check_writable(target, stack)
+    written = []
+    for source, target in tqdm(jobs, desc="denoise", unit="file", disable=not progress):
+        stack = read_stack(source)
+        try:
+            result = denoise_array(model, stack.planes, tile_px, overlap_px, batch_size, progress, tta)
+        except N2NError as exc:
+            raise N2NError(f"{source}: {exc}") from None
+        written.append(write_image(target, stack.with_planes(result)))
     return written

@@ -1,7 +1,10 @@
-"""Reading and writing image files, and the embedded photographs."""
+"""Image files: decoded as a viewer shows them (the one place that reads pixels), written
+back in their own format, dtype and stack layout; and the embedded photographs."""
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +34,67 @@ def list_images(folder: str | Path) -> list[Path]:
     return files
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """An image file as an H×W×C array (uint8 or uint16), with one-line errors."""
-    import imageio.v3 as iio
+# The only output formats, and what each can hold: anything else is refused before any work.
+# TIFF holds every bit depth, alpha, float pixels and stacks; Pillow reads back only 8-bit
+# BMP without alpha, and 16-bit PNG only as plain greyscale.
+_WRITABLE = {  # suffix -> (format, {dtype: channel counts it holds}, holds stacks)
+    ".png": ("PNG", {"uint8": (1, 2, 3, 4), "uint16": (1,)}, False),
+    ".jpg": ("JPEG", {"uint8": (1, 3)}, False),
+    ".jpeg": ("JPEG", {"uint8": (1, 3)}, False),
+    ".bmp": ("BMP", {"uint8": (1, 3)}, False),
+    ".tif": ("TIFF", None, True),
+    ".tiff": ("TIFF", None, True),
+}
+_CHANNELS = {1: "greyscale", 2: "grey+alpha", 3: "RGB", 4: "RGBA"}
+# numpy views of the 8 EXIF orientations (as Pillow's ImageOps.exif_transpose) on S×H×W×C
+_ORIENT = {2: lambda a: a[:, :, ::-1], 3: lambda a: a[:, ::-1, ::-1], 4: lambda a: a[:, ::-1],
+           5: lambda a: a.swapaxes(1, 2), 6: lambda a: np.rot90(a, -1, axes=(1, 2)),
+           7: lambda a: a.swapaxes(1, 2)[:, ::-1, ::-1], 8: lambda a: np.rot90(a, 1, axes=(1, 2))}
+_IMAGEJ_KEYS = ("spacing", "unit", "finterval", "fps", "loop", "mode", "min", "max")
 
+
+@dataclass(frozen=True)
+class ImageStack:
+    """The 2-D images of one file as a viewer shows them, and how to write them back.
+
+    ``planes``: S×H×W×C, S images (1 for a still image), C = 1 grey, 2 grey+alpha, 3 RGB,
+    4 RGBA; uint8, uint16 or float (float16/32/64, finite). ``axes`` are the file's axes in
+    tifffile letters ('YX', 'YXS', 'ZYX', 'TCYX', ...; S = colour samples): every axis but
+    Y, X and S is a stack axis, flattened into S in the file's order (so an ImageJ C axis
+    gives one greyscale image per channel)."""
+
+    planes: np.ndarray
+    axes: str = "YX"
+    lead_shape: tuple[int, ...] = ()  # sizes of the stack axes, in file order
+    order: tuple[int, ...] = (0, 1)  # file axes -> (stack axes, Y, X[, S])
+    tiff: dict | None = None  # how a TIFF source is written back: imagej/ome flags, metadata, resolution
+
+    @classmethod
+    def of(cls, image: np.ndarray) -> ImageStack:
+        """One H×W×C image."""
+        colour = image.shape[2] > 1
+        return cls(image[None], "YXS" if colour else "YX", (), (0, 1, 2) if colour else (0, 1))
+
+    def with_planes(self, planes: np.ndarray) -> ImageStack:
+        """The same file layout and metadata with new S×H×W×C planes (e.g. denoised)."""
+        return dataclasses.replace(self, planes=planes)
+
+    def file_array(self) -> np.ndarray:
+        """The planes in the file's own axis order and shape."""
+        _, height, width, channels = self.planes.shape
+        shape = self.lead_shape + (height, width) + ((channels,) if "S" in self.axes else ())
+        return self.planes.reshape(shape).transpose(np.argsort(self.order))
+
+    def describe(self) -> str:
+        """e.g. 'uint16 greyscale' or 'float32 RGB stack of 12 images (ZYX)'."""
+        what = f"{self.planes.dtype} {_CHANNELS[self.planes.shape[3]]}"
+        return what + (f" stack of {len(self.planes)} images ({self.axes})" if self.lead_shape else " image")
+
+
+def read_stack(path: str | Path) -> ImageStack:
+    """Every image of a file, decoded to what an image viewer shows: EXIF orientation
+    applied, CMYK/YCCK, palette and 1-bit converted to RGB(A)/grey, TIFF stacks (ImageJ,
+    OME, multi-page) split along their axes. Anything else is one N2NError line."""
     path = Path(path)
     if not path.is_file():
         raise N2NError(f"{path}: no such image file")
@@ -42,30 +102,200 @@ def read_image(path: str | Path) -> np.ndarray:
         raise N2NError(f"{path}: 16-bit PNG with colour or alpha is not supported (Pillow would read it as "
                        "8-bit); save it as 16-bit TIFF")
     try:
-        array = np.asarray(iio.imread(path))
-    except Exception as exc:  # imageio raises many types for bad files
+        stack = _read_tiff(path) if _is_tiff(path) else ImageStack.of(_read_pillow(path))
+    except N2NError:
+        raise
+    except Exception as exc:  # Pillow and tifffile raise many types for bad files
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise N2NError(f"{path}: not a readable image ({reason})") from None
-    if array.ndim == 2:
-        array = array[:, :, None]
-    if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4) or array.size == 0:
-        raise N2NError(f"{path}: unsupported image shape {array.shape}")
-    if array.dtype not in (np.uint8, np.uint16):
-        raise N2NError(f"{path}: unsupported pixel type {array.dtype} (8- or 16-bit images only)")
-    return array
+    planes = stack.planes
+    if not planes.dtype.isnative:  # big-endian TIFF: the same values in this machine's byte order
+        stack = stack.with_planes(planes := planes.astype(planes.dtype.newbyteorder("=")))
+    if planes.size == 0 or planes.shape[3] not in _CHANNELS:
+        raise N2NError(f"{path}: unsupported image shape {stack.file_array().shape} (axes {stack.axes}); "
+                       "n2n takes greyscale, grey+alpha, RGB or RGBA images")
+    if planes.dtype.kind == "f":
+        bad = ~np.isfinite(planes)
+        if bad.any():
+            where = ", ".join(f"{a}={i}" for a, i in zip("SYXC", np.argwhere(bad)[0]))
+            raise N2NError(f"{path}: {int(bad.sum())} pixel value(s) are NaN or infinite (the first at {where}); "
+                           "replace them (e.g. with 0) before training or denoising")
+    elif planes.dtype.kind in "iu" and planes.dtype not in (np.uint8, np.uint16):
+        # 16-bit PNG/PGM in some Pillow versions, int16/int32 TIFF: exact as 16-bit when they fit
+        low, high = int(planes.min()), int(planes.max())
+        if low < 0 or high > 65535:
+            raise N2NError(f"{path}: {planes.dtype} pixels from {low} to {high} do not fit 16 bits; save it as "
+                           "16-bit or float32 TIFF")
+        stack = stack.with_planes(planes.astype(np.uint16))
+    elif planes.dtype not in (np.uint8, np.uint16):
+        raise N2NError(f"{path}: unsupported pixel type {planes.dtype} (n2n takes 8- or 16-bit or float "
+                       "pixels); save it as 16-bit or float32 TIFF")
+    return stack
 
 
-def write_image(path: str | Path, array: np.ndarray) -> Path:
-    """Write an H×W×C uint8/uint16 array atomically; the suffix picks the format."""
+def read_image(path: str | Path) -> np.ndarray:
+    """A file holding one image as H×W×C (dtypes as ``read_stack``); a stack is refused."""
+    stack = read_stack(path)
+    if len(stack.planes) != 1:
+        raise N2NError(f"{path}: a {stack.describe()}; this takes single images (n2n denoise and training "
+                       "take stacks)")
+    return stack.planes[0]
+
+
+def _is_tiff(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
+
+
+def _read_pillow(path: Path) -> np.ndarray:
+    """A still image through Pillow -> H×W×C (the viewer's pixels, upright)."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as image:
+        frames = getattr(image, "n_frames", 1)
+        # MPO: phone JPEGs carrying a preview or depth map as extra frames; the first is the photo
+        if frames > 1 and image.format != "MPO":
+            raise N2NError(f"{path}: {image.format} with {frames} frames (animated or multi-page); n2n reads "
+                           "still images and TIFF stacks: save the frames as a multi-page TIFF")
+        image = ImageOps.exif_transpose(image)  # phone photos: pixels stored sideways, upright in viewers
+    return _pillow_pixels(image, path)
+
+
+def _pillow_pixels(image, path: Path) -> np.ndarray:
+    """A Pillow image of any mode -> H×W×C uint8/uint16/float32, as a viewer shows it."""
+    mode = image.mode
+    if mode in ("P", "PA"):
+        image = image.convert("RGBA" if mode == "PA" or image.has_transparency_data else "RGB")
+    elif mode in ("L", "RGB") and image.has_transparency_data:  # a tRNS colour that viewers show transparent
+        image = image.convert(mode + "A")
+    elif mode in ("1", "La", "RGBa", "RGBX", "CMYK", "YCbCr", "HSV"):
+        # 1-bit -> 0/255 grey; CMYK (JPEG: Adobe-inverted, YCCK decoded by libjpeg) -> RGB
+        image = image.convert({"1": "L", "La": "LA", "RGBa": "RGBA"}.get(mode, "RGB"))
+    array = np.array(image)  # a writable copy (torch.from_numpy warns on Pillow's read-only view)
+    if mode.startswith("I;16"):
+        array = array.astype(np.uint16)  # native byte order (I;16B is big-endian)
+    elif mode not in ("1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "HSV",
+                      "I", "F"):  # I: 32-bit integers, read as 16-bit where they fit (read_stack)
+        raise N2NError(f"{path}: Pillow image mode {mode} is not supported; save it as 8/16-bit greyscale or "
+                       "RGB(A), or float32 TIFF")
+    return array[:, :, None] if array.ndim == 2 else array
+
+
+def _read_tiff(path: Path) -> ImageStack:
+    """A TIFF's series through tifffile (16-bit colour, float, stacks with their axes and
+    metadata); one page of palette, CMYK, YCbCr or Lab pixels, or compressed with a codec
+    tifffile lacks (LZW, JPEG without imagecodecs), through Pillow. The TIFF orientation
+    tag is applied."""
+    import tifffile
+    from PIL import Image
+
+    with tifffile.TiffFile(path) as tif:
+        series = [s for s in tif.series if s.kind != "reduced" and not s.keyframe.is_reduced]
+        if len(series) != 1:
+            raise N2NError(f"{path}: holds {len(series)} image series of different sizes or types; save each "
+                           "as its own TIFF")
+        series = series[0]
+        page, data = series.keyframe, None
+        if page.photometric in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.MINISWHITE,
+                                tifffile.PHOTOMETRIC.RGB):
+            try:
+                data = series.asarray()
+            except ValueError as exc:  # e.g. "<COMPRESSION.LZW: 5> requires the 'imagecodecs' package"
+                if "imagecodecs" not in str(exc) or len(series.pages) > 1:
+                    raise
+        if data is None and len(series.pages) > 1:
+            raise N2NError(f"{path}: multi-page TIFF of {page.photometric.name} pixels is not supported; save it "
+                           "as greyscale or RGB pages")
+        orientation = page.tags.get(274)
+        orientation = orientation.value if orientation else 1
+        if data is None and orientation != 1:  # Pillow 13 turns such pages the wrong way (5-8: unrotated)
+            raise N2NError(f"{path}: TIFF of {page.photometric.name} pixels with an orientation tag "
+                           f"({orientation}) is not supported; save it upright or as RGB")
+        if data is None:
+            with Image.open(path) as image:
+                return ImageStack.of(_pillow_pixels(image, path))
+        axes = series.axes
+        if "Y" not in axes or "X" not in axes:
+            raise N2NError(f"{path}: TIFF axes {axes} have no Y and X; expected images")
+        order = tuple([i for i, a in enumerate(axes) if a not in "YXS"] + [axes.index("Y"), axes.index("X")]
+                      + ([axes.index("S")] if "S" in axes else []))
+        data = data.transpose(order)
+        lead = data.shape[: len(axes) - (3 if "S" in axes else 2)]
+        planes = data.reshape(-1, *data.shape[len(lead) :][:2], data.shape[-1] if "S" in axes else 1)
+        if "S" in axes and page.extrasamples and page.extrasamples[0] == tifffile.EXTRASAMPLE.UNSPECIFIED:
+            planes = planes[..., : planes.shape[-1] - len(page.extrasamples)]  # padding (RGBX), not alpha
+        if page.photometric == tifffile.PHOTOMETRIC.MINISWHITE:  # 0 is white: show it as viewers do
+            if planes.dtype.kind == "f":
+                raise N2NError(f"{path}: float TIFF with 'min-is-white' photometric is not supported")
+            planes = ~planes if planes.dtype == bool else np.iinfo(planes.dtype).max - planes
+        if planes.dtype == bool:  # 1-bit
+            planes = planes.astype(np.uint8) * 255
+        planes = _ORIENT.get(orientation, lambda a: a)(planes)
+        tiff: dict = {"imagej": tif.is_imagej, "ome": tif.is_ome and not tif.is_imagej}
+        if tif.is_imagej:
+            tiff["metadata"] = {k: v for k, v in (tif.imagej_metadata or {}).items() if k in _IMAGEJ_KEYS}
+        if 282 in page.tags and 283 in page.tags:  # XResolution, YResolution: pixel size
+            tiff["resolution"], tiff["resolutionunit"] = page.resolution, page.resolutionunit
+    return ImageStack(np.ascontiguousarray(planes), axes, tuple(lead), order, tiff)
+
+
+def check_writable(path: str | Path, stack: ImageStack) -> None:
+    """Refuse, in one line and before any work, a target format that cannot hold ``stack``
+    or that n2n could not read back."""
+    path = Path(path)
+    fmt = _WRITABLE.get(path.suffix.lower())
+    if fmt is None:
+        raise N2NError(f"{path}: cannot write '{path.suffix}' files; choose .tif, .png, .jpg or .bmp")
+    name, holds, holds_stacks = fmt
+    planes = stack.planes
+    if holds is not None and planes.shape[3] not in holds.get(str(planes.dtype), ()):
+        raise N2NError(f"{path}: {name} cannot hold this {stack.describe()}; write it as TIFF (.tif), which "
+                       "takes every bit depth, alpha, float pixels and stacks")
+    if len(planes) > 1 and not holds_stacks:
+        raise N2NError(f"{path}: {name} cannot hold a {stack.describe()}; write it as TIFF (.tif)")
+
+
+def write_image(path: str | Path, image: np.ndarray | ImageStack) -> Path:
+    """Write an H×W×C image or an ``ImageStack`` atomically; the suffix picks the format
+    (TIFF stacks keep their axes and ImageJ/OME metadata)."""
+    stack = image if isinstance(image, ImageStack) else ImageStack.of(image)
+    check_writable(path, stack)
+    if Path(path).suffix.lower() in (".tif", ".tiff"):
+        return atomic_write(path, lambda tmp: _write_tiff(tmp, stack))
     import imageio.v3 as iio
 
-    pixels = array[:, :, 0] if array.shape[2] == 1 else array
+    pixels = stack.planes[0]
+    pixels = pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
     try:
         return atomic_write(path, lambda tmp: iio.imwrite(tmp, pixels, extension=Path(path).suffix))
-    except (OSError, TypeError, ValueError) as exc:  # formats refuse some modes: RGBA JPEG, 16-bit RGB PNG
+    except (OSError, TypeError, ValueError) as exc:  # a mode a format refuses that _WRITABLE missed
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise N2NError(f"{path}: cannot write this {array.dtype} {array.shape[2]}-channel image ({reason}); "
-                       "TIFF (.tif) takes every bit depth and alpha") from None
+        raise N2NError(f"{path}: cannot write this {stack.describe()} ({reason}); TIFF (.tif) takes every "
+                       "bit depth and alpha") from None
+
+
+def _write_tiff(tmp: Path, stack: ImageStack) -> None:
+    import tifffile
+
+    tiff = dict(stack.tiff or {})
+    channels = stack.planes.shape[3]
+    options: dict = {"photometric": "rgb" if channels >= 3 else "minisblack"}
+    if channels > 1:
+        options["planarconfig"] = "contig" if stack.axes.endswith("S") else "separate"
+        if channels in (2, 4):
+            options["extrasamples"] = ["unassalpha"]
+    if "resolution" in tiff:
+        options["resolution"], options["resolutionunit"] = tiff["resolution"], tiff["resolutionunit"]
+    imagej = tiff.get("imagej") and stack.planes.dtype in (np.uint8, np.uint16, np.float32) and channels != 4
+    if imagej:
+        options.update(imagej=True, metadata={**tiff.get("metadata", {}), "axes": stack.axes})
+    elif tiff.get("ome"):
+        options.update(ome=True, metadata={"axes": stack.axes})
+    elif stack.lead_shape:
+        options["metadata"] = {"axes": stack.axes}
+    else:
+        options["metadata"] = None  # a plain image: no shape description
+    tifffile.imwrite(tmp, stack.file_array(), **options)
 
 
 def _is_16bit_colour_png(path: Path) -> bool:
@@ -76,44 +306,79 @@ def _is_16bit_colour_png(path: Path) -> bool:
     return len(header) == 26 and header[:8] == b"\x89PNG\r\n\x1a\n" and header[24] == 16 and header[25] in (2, 4, 6)
 
 
-def to_chw_255(array: np.ndarray, channels: int):
-    """H×W×C 8/16-bit array -> C×H×W torch tensor in 0..255 (uint8 for 8-bit sources,
-    float32 for 16-bit ones), converted to ``channels`` (1 or 3; alpha dropped)."""
+def intensity_span(*images: np.ndarray) -> tuple[float, float]:
+    """(lo, hi): the intensities mapped onto 0..255 for the network. 8-bit: (0, 255), as
+    is. 16-bit and float: the colour channels' min and max over ``images`` (alpha aside),
+    so no pixel is clipped and the map back is exact; both shots of a real noisy pair share
+    one span, so their intensities stay comparable."""
+    if all(image.dtype == np.uint8 for image in images):
+        return 0.0, 255.0
+    colour = [image[..., : (3 if image.shape[-1] >= 3 else 1)] for image in images]
+    return float(min(c.min() for c in colour)), float(max(c.max() for c in colour))
+
+
+def to_chw_255(array: np.ndarray, channels: int, span: tuple[float, float] | None = None):
+    """H×W×C array -> C×H×W torch tensor in 0..255 (uint8 for 8-bit sources, float32
+    otherwise, mapped from ``span``, default ``intensity_span(array)``; a constant image
+    maps to 0), converted to ``channels`` (1 or 3; alpha dropped)."""
     import torch
 
     colour = array[:, :, : (3 if array.shape[2] >= 3 else 1)]
+    if array.dtype != np.uint8:
+        lo, hi = span or intensity_span(array)
+        colour = ((colour.astype(np.float64) - lo) * (255.0 / (hi - lo) if hi > lo else 0.0)).astype(np.float32)
     if channels == 3 and colour.shape[2] == 1:
         colour = np.repeat(colour, 3, axis=2)
     elif channels == 1 and colour.shape[2] == 3:
         colour = (colour.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
     tensor = torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1)))
-    if array.dtype == np.uint16:
-        return tensor.float() / 257.0
+    if array.dtype != np.uint8:
+        return tensor
     return tensor.round().to(torch.uint8) if tensor.is_floating_point() else tensor
 
 
-def from_chw_255(image, like: np.ndarray) -> np.ndarray:
+def from_chw_255(image, like: np.ndarray, span: tuple[float, float] | None = None) -> np.ndarray:
     """The inverse of ``to_chw_255``: a C×H×W tensor in 0..255 -> an H×W×C array with the
-    dtype of ``like`` (8- or 16-bit) and ``like``'s alpha channel passed through."""
+    dtype of ``like``, mapped back onto ``span`` (default ``intensity_span(like)``, so
+    float images keep their own range), and ``like``'s alpha channel passed through."""
     result = image.permute(1, 2, 0).cpu().numpy()
-    if like.dtype == np.uint16:
-        result = np.clip(np.round(result * 257.0), 0, 65535).astype(np.uint16)
-    else:
+    if like.dtype == np.uint8:
         result = np.clip(np.round(result), 0, 255).astype(np.uint8)
+    else:
+        lo, hi = span or intensity_span(like)
+        result = np.clip(result.astype(np.float64) * ((hi - lo) / 255.0) + lo, lo, hi)
+        result = np.round(result).astype(like.dtype) if like.dtype == np.uint16 else result.astype(like.dtype)
     if like.shape[2] in (2, 4):  # alpha channel
         result = np.concatenate([result, like[:, :, -1:]], axis=2)
     return result
 
 
-def load_folder(folder: str | Path, files: list[Path] | None = None) -> list[tuple[str, object]]:
-    """Clean images of a folder as (name, C×H×W tensor 0..255). All become RGB unless
-    every image is greyscale."""
+def common_channels(stacks: list[ImageStack]) -> int:
+    """1 when every image is greyscale (with or without alpha), else 3 (grey becomes grey RGB)."""
+    return 1 if all(stack.planes.shape[3] <= 2 for stack in stacks) else 3
+
+
+def plane_names(name: str, stack: ImageStack) -> list[str]:
+    """A name per image of a file: the file's own for a still image, ``name[i]`` in a stack."""
+    return [name] if len(stack.planes) == 1 else [f"{name}[{i}]" for i in range(len(stack.planes))]
+
+
+def load_stacks(folder: str | Path, files: list[Path] | None = None) -> list[list[tuple[str, object]]]:
+    """Per file of a folder, its images as (name, C×H×W tensor 0..255): one for a still
+    image, one per plane of a stack. All become RGB unless every image is greyscale."""
     files = list_images(folder) if files is None else files
-    arrays = [read_image(f) for f in files]
-    channels = 1 if all(a.shape[2] <= 2 for a in arrays) else 3
-    root = Path(folder)
-    return [(str(f.relative_to(root)) if f.is_relative_to(root) else f.name, to_chw_255(a, channels))
-            for f, a in zip(files, arrays)]
+    stacks = [read_stack(f) for f in files]
+    channels, root = common_channels(stacks), Path(folder)
+    return [[(name, to_chw_255(plane, channels))
+             for name, plane in zip(plane_names(str(f.relative_to(root)) if f.is_relative_to(root) else f.name,
+                                                stack), stack.planes)]
+            for f, stack in zip(files, stacks)]
+
+
+def load_folder(folder: str | Path, files: list[Path] | None = None) -> list[tuple[str, object]]:
+    """Clean images of a folder as (name, C×H×W tensor 0..255), stacks split into their
+    2-D images (see ``load_stacks``)."""
+    return [image for images in load_stacks(folder, files) for image in images]
 
 
 def embedded_images(split: str) -> list[tuple[str, object]]:

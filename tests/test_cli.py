@@ -176,8 +176,8 @@ def test_existing_outputs_are_not_silently_overwritten(tmp_path, photo_folder, c
     out.mkdir()
     argv = {"evaluate": ["evaluate", "--data", photo_folder, "--max-images", "1", "--out", out],
             "export-course": ["data", "export-course", photo_folder, "--out", out, "--pairs", "4", "--val-pairs", "2"],
-            "add-noise": ["data", "add-noise", photo_folder / "img0.png", "-o", out / "results.json"]}[command]
-    victim = out / ("train_data.pkl" if command == "export-course" else "results.json")
+            "add-noise": ["data", "add-noise", photo_folder / "img0.png", "-o", out / "noisy.png"]}[command]
+    victim = out / {"export-course": "train_data.pkl", "add-noise": "noisy.png"}.get(command, "results.json")
     victim.write_text("precious")
     code, _, err = run(capsys, *argv)
     assert code == 2 and "already exists; pass --overwrite" in one_error_line(err)

@@ -170,7 +170,7 @@ def test_16_bit_colour_png_is_refused_not_silently_truncated(tmp_path):
         denoise_files(identity(3), [tmp_path / "deep.png"], tmp_path / "out", progress=False)
     image16 = np.full((8, 8, 3), 1000, np.uint16)
     iio.imwrite(tmp_path / "deep.tif", image16)
-    with pytest.raises(N2NError, match=r"out.png: cannot write this uint16 3-channel image"):
+    with pytest.raises(N2NError, match=r"out.png: PNG cannot hold this uint16 RGB image; write it as TIFF"):
         denoise_files(identity(3), [tmp_path / "deep.tif"], tmp_path / "out.png", progress=False)
 
 

@@ -9,6 +9,7 @@ docs/reliability.md lists the cases.
 from __future__ import annotations
 
 import ast
+import io
 import json
 import os
 import pickle
@@ -105,11 +106,29 @@ def truncated(path: Path) -> Path:
 def folder(t: Path, name: str, files: dict[str, bytes | np.ndarray] | None = None) -> Path:
     (t / name).mkdir()
     for file, content in (files or {}).items():
+        (t / name / file).parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, bytes):
             (t / name / file).write_bytes(content)
         else:
             iio.imwrite(t / name / file, content)
     return t / name
+
+
+def tiff_bytes(array: np.ndarray, axes: str | None = None) -> bytes:
+    import tifffile
+
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, array, photometric="minisblack", metadata={"axes": axes} if axes else None)
+    return buffer.getvalue()
+
+
+def animated_png() -> bytes:
+    from PIL import Image
+
+    frames = [Image.fromarray(np.full((40, 40, 3), 60 * i, np.uint8)) for i in range(3)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "PNG", save_all=True, append_images=frames[1:])
+    return buffer.getvalue()
 
 
 def png_bytes(t: Path, photos: Path) -> bytes:
@@ -192,8 +211,21 @@ CASES = [
                  "notes.png: not a readable image", id="image-not-an-image"),
     pytest.param(lambda t, p, m: train(t, "--data", folder(t, "cut", {"cut.png": png_bytes(t, p)[:300]})),
                  "cut.png: not a readable image", id="image-truncated"),
-    pytest.param(lambda t, p, m: train(t, "--data", folder(t, "float", {"f.tif": np.zeros((40, 40), np.float32)})),
-                 "f.tif: unsupported pixel type float32", id="image-float-pixels"),
+    pytest.param(lambda t, p, m: train(t, "--data", folder(t, "i", {"f.tif": tiff_bytes(np.full((40, 40), -5,
+                                                                                                 np.int32))})),
+                 "f.tif: int32 pixels from -5 to -5 do not fit 16 bits; save it as 16-bit or float32 TIFF",
+                 id="image-int32-pixels"),
+    pytest.param(lambda t, p, m: train(t, "--data", folder(t, "nan", {"f.tif": tiff_bytes(np.full((40, 40), np.nan,
+                                                                                                 np.float32))})),
+                 "f.tif: 1600 pixel value(s) are NaN or infinite (the first at S=0, Y=0, X=0, C=0)",
+                 id="image-nan-pixels"),
+    pytest.param(lambda t, p, m: train(t, "--data", folder(t, "anim", {"a.png": animated_png()})),
+                 "a.png: PNG with 3 frames (animated or multi-page); n2n reads still images and TIFF stacks",
+                 id="image-animated"),
+    pytest.param(lambda t, p, m: train(t, "--data", folder(t, "pairs", {
+        "A/x.tif": tiff_bytes(np.zeros((3, 40, 40), np.uint16), "ZYX"),
+        "B/x.tif": tiff_bytes(np.zeros((2, 40, 40), np.uint16), "ZYX")})),
+                 "x.tif: a stack of 2 images but its partner", id="pairs-stack-counts-differ"),
     pytest.param(lambda t, p, m: train(t, "--data", p, "--crop-px", "96"),
                  "img0.png: image is 75×67 px, smaller than the 96 px crop", id="image-smaller-than-crop"),
     pytest.param(lambda t, p, m: train(t, "--data", p / "img0.png"), "img0.png: expected a folder of images",
@@ -346,6 +378,20 @@ CASES = [
     pytest.param(lambda t, p, m: text(t / "afile", "") and ["denoise", p / "img0.png", "-o",
                                                                    t / "afile" / "o.png", "--model", m],
                  "cannot write there", id="denoise-out-unwritable"),
+    pytest.param(lambda t, p, m: ["denoise", folder(t, "in", {"f.tif": tiff_bytes(np.ones((40, 40), np.float32))})
+                                  / "f.tif", "-o", t / "o.png", "--model", m],
+                 "o.png: PNG cannot hold this float32 greyscale image; write it as TIFF (.tif)",
+                 id="denoise-float-to-png"),
+    pytest.param(lambda t, p, m: ["denoise", folder(t, "in", {"a.png": np.full((40, 40, 4), 9, np.uint8)}) / "a.png",
+                                  "-o", t / "o.jpg", "--model", m],
+                 "o.jpg: JPEG cannot hold this uint8 RGBA image", id="denoise-alpha-to-jpeg"),
+    pytest.param(lambda t, p, m: ["denoise", folder(t, "in", {"z.tif": tiff_bytes(np.ones((3, 40, 40), np.uint8),
+                                                                                    "ZYX")}) / "z.tif",
+                                  "-o", t / "o.png", "--model", m],
+                 "o.png: PNG cannot hold a uint8 greyscale stack of 3 images (ZYX)", id="denoise-stack-to-png"),
+    pytest.param(lambda t, p, m: ["denoise", folder(t, "in", {"a.png": png_bytes(t, p), "b.png": b"junk"}),
+                                  "-o", t / "out", "--model", m],
+                 "b.png: not a readable image", id="denoise-folder-with-a-bad-file"),
     pytest.param(lambda t, p, m: text(t / "afile", "") and [
         "data", "export-course", p, "--out", t / "afile" / "c", "--pairs", "8", "--val-pairs", "4"],
                  "cannot write there", id="export-out-unwritable"),
