@@ -118,8 +118,8 @@ def test_options_override_a_config_file_and_unset_fields_keep_their_defaults(tmp
                                       "--lr", "0.02"])
     assert config_from_args(args) == TrainConfig(lr=0.02, crop_px=64, noise="bernoulli")
     assert config_from_args(args).noise_level == (0.5, 0.5)  # bernoulli's own, not the file's gaussian 25
-    args = build_parser().parse_args(["train", "--config", str(ROOT / "docs" / "pretrained_config.json"),
-                                      "--time-budget", "90s"])
+    (tmp_path / "old.json").write_text(json.dumps({"time_budget_s": 960}))
+    args = build_parser().parse_args(["train", "--config", str(tmp_path / "old.json"), "--time-budget", "90s"])
     assert config_from_args(args).time_budget == "90s"  # overrides the file's old time_budget_s
 
 
@@ -133,11 +133,12 @@ def test_a_bool_written_as_text_in_a_file_is_refused_naming_the_file(tmp_path):
 def test_a_run_s_config_json_and_the_pretrained_config_are_valid_configs(tmp_path):
     saved = {**TrainConfig(width=8, time_budget="3000 steps").to_dict(), "code_version": "0123abcd-dirty"}
     (tmp_path / "config.json").write_text(json.dumps(saved))
-    for path in (tmp_path / "config.json", ROOT / "docs" / "pretrained_config.json"):
+    for path in (tmp_path / "config.json", ROOT / "models" / "gaussian.toml"):
         args = build_parser().parse_args(["train", "--config", str(path), "--depth", "2"])
         cfg = config_from_args(args)
         assert cfg.depth == 2 and cfg == TrainConfig.from_file(path).replace(depth=2)
-    assert TrainConfig.from_file(ROOT / "docs" / "pretrained_config.json").time_budget == "960s"  # time_budget_s
+    (tmp_path / "old.json").write_text(json.dumps({"time_budget_s": 960, "code_version": "v0.1.0"}))
+    assert TrainConfig.from_file(tmp_path / "old.json").time_budget == "960s"  # configs written before 0.2
     (tmp_path / "config.json").write_text(json.dumps({**saved, "git_sha": "abc"}))
     with pytest.raises(N2NError, match="config.json: unknown config field 'git_sha'"):
         TrainConfig.from_file(tmp_path / "config.json")
