@@ -224,9 +224,12 @@ class RunFolder:
                     old.release()
                 staging.mkdir()
                 locks.append(FolderLock(staging).acquire())
-            except BaseException:
+            except BaseException as exc:
                 for lock in locks:
                     lock.release()
+                if isinstance(exc, OSError):
+                    raise N2NError(f"{out_dir.parent}: cannot write there ({exc.strerror}); --overwrite trains "
+                                   f"the new run beside {out_dir.name} until it replaces it") from None
                 raise
             return cls(out_dir, staging, locks, [])
         try:
@@ -260,26 +263,37 @@ class RunFolder:
     def finish(self) -> None:
         """The run is complete: swap a replacing run in for the previous one, keeping the
         folder's other files, then let go of the lock."""
-        if self.replacing:
-            parent = self.out_dir.parent
-            previous = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.n2n-previous-", dir=parent))
-            # two renames, microseconds apart; the previous run is whole in either place
+        try:
+            if self.replacing:
+                self._swap()
+        except OSError as exc:
+            raise N2NError(f"{self.out_dir}: the new run finished in {self.path} but could not replace the "
+                           f"previous one ({exc.strerror}); move it there yourself") from None
+        finally:
+            self.release()
+
+    def _swap(self) -> None:
+        previous = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.n2n-previous-", dir=self.out_dir.parent))
+        # two renames, microseconds apart; the previous run is whole in either place
+        try:
             self.out_dir.replace(previous)
-            self.path.rename(self.out_dir)
-            old_lock, new_lock = self._locks
-            old_lock.folder, new_lock.folder, self.path = previous, self.out_dir, self.out_dir
-            old_lock.release()
-            kept = False
-            for entry in previous.iterdir():
-                if entry.name in RUN_FILES or _is_temp(entry.name):
-                    entry.unlink()
-                elif (self.out_dir / entry.name).exists():
-                    kept = True  # never replace: the previous folder stays with it
-                else:
-                    entry.rename(self.out_dir / entry.name)
-            if not kept:
-                previous.rmdir()
-        self.release()
+        except OSError:
+            previous.rmdir()
+            raise
+        self.path.rename(self.out_dir)
+        old_lock, new_lock = self._locks
+        old_lock.folder, new_lock.folder, self.path = previous, self.out_dir, self.out_dir
+        old_lock.release()
+        kept = False
+        for entry in previous.iterdir():
+            if entry.name in RUN_FILES or _is_temp(entry.name):
+                entry.unlink()
+            elif (self.out_dir / entry.name).exists():
+                kept = True  # never replace a file: the previous folder stays, holding it
+            else:
+                entry.rename(self.out_dir / entry.name)
+        if not kept:
+            previous.rmdir()
 
     def abandon(self) -> None:
         """After a failure: a replacing run's staging folder goes (the previous run is

@@ -255,7 +255,6 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
                 "code_version": checkpoint.code_version(), "validation": result.metrics})
             if val is not None:
                 write_samples(result.model, val, result.metrics, run.path / "samples.png", title="validation")
-            run.finish()
     except BaseException as exc:
         if run is None:
             raise
@@ -263,9 +262,8 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
         if isinstance(exc, Diverged) and run.replacing:  # its checkpoint went with the staging folder
             raise Diverged(exc.step, exc.lr, f"{run.out_dir} still holds the previous run") from None
         raise
-    finally:
-        if run is not None:
-            run.release()
+    if run is not None:
+        run.finish()  # outside the clean-up above: a finished run is never removed
     result.out_dir = run.out_dir if run is not None else None
     return result
 

@@ -13,6 +13,7 @@ import json
 import os
 import pickle
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -109,6 +110,19 @@ def folder(t: Path, name: str, files: dict[str, bytes | np.ndarray] | None = Non
 
 def png_bytes(t: Path, photos: Path) -> bytes:
     return (photos / "img0.png").read_bytes()
+
+
+def copy(source: Path, target: Path) -> Path:
+    shutil.copyfile(source, target)
+    return target
+
+
+def study_file(t: Path, photos: Path) -> Path:
+    return text(t / "tiny.toml", f'[base]\ndata = "{photos}"\nwidth = 8\n[tables.t]\naxes = {{ lr = [0.001] }}\n')
+
+
+def resumable(model_file: Path) -> dict:
+    return {**finished_state(model_file), "finished": False}
 
 
 def train(t: Path, *extra) -> list:
@@ -307,6 +321,72 @@ CASES = [
                  "need at least 2 images", id="export-single-image"),
     pytest.param(lambda t, p, m: ["data", "export-course", p, "--out", t / "c", "--pairs", "0"],
                  "pairs_per_epoch=0 must be a positive integer", id="export-zero-pairs"),
+    # outputs: nothing replaced without --overwrite; nothing written over or inside the inputs
+    pytest.param(lambda t, p, m: folder(t, "run") and copy(m, t / "run" / "checkpoint.pt")
+                 and ["export", "--onnx", t / "run" / "checkpoint.pt", "--overwrite"],
+                 "checkpoint.pt: unknown suffix '.pt'; end the name with one of .onnx",
+                 id="export-onnx-onto-a-checkpoint"),
+    pytest.param(lambda t, p, m: copy(m, t / "c.onnx") and ["export", "--onnx", t / "c.onnx", "--model", t / "c.onnx",
+                                                            "--overwrite"],
+                 "c.onnx: the output would overwrite this input", id="export-onnx-onto-its-own-model"),
+    pytest.param(lambda t, p, m: text(t / "x.onnx", "old") and ["export", "--onnx", t / "x.onnx", "--model", m],
+                 "x.onnx: already exists; pass --overwrite to replace it", id="export-onnx-exists"),
+    pytest.param(lambda t, p, m: ["export", "--onnx", t / "model", "--model", m], "model: no file suffix; end the name "
+                 "with one of .onnx", id="export-onnx-without-suffix"),
+    pytest.param(lambda t, p, m: copy(p / "img1.png", t / "o.png")
+                 and ["denoise", p / "img0.png", "-o", t / "o.png", "--model", m],
+                 "o.png: already exists; pass --overwrite to replace it", id="denoise-output-exists"),
+    pytest.param(lambda t, p, m: folder(t, "o") and copy(p / "img3.png", t / "o" / "img3.png")
+                 and ["denoise", p, "-o", t / "o", "--model", m],
+                 "img3.png: already exists; pass --overwrite", id="denoise-folder-output-exists"),
+    pytest.param(lambda t, p, m: ["denoise", p, "-o", p / "clean", "--model", m, "--overwrite"],
+                 "clean: inside the input folder", id="denoise-into-its-input-folder"),
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.xyz", "--model", m],
+                 "o.xyz: unknown suffix '.xyz'; end the name with one of .png", id="denoise-unknown-suffix"),
+    pytest.param(lambda t, p, m: ["data", "add-noise", p / "img0.png", "-o", t / "noisy"],
+                 "noisy: no file suffix; end the name with one of .png", id="add-noise-without-suffix"),
+    pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", p, "--out", p / "eval"],
+                 "eval: inside the input folder", id="evaluate-out-inside-data"),
+    pytest.param(lambda t, p, m: ["data", "export-course", p, "--out", p / "course", "--pairs", "8"],
+                 "course: inside the input folder", id="export-course-out-inside-source"),
+    pytest.param(lambda t, p, m: ["train", "--data", p, "--out", p / "run", *TINY],
+                 "run: inside the input folder", id="train-out-inside-data"),
+    # denoise options and devices
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.png", "--batch-size", "-1"],
+                 "argument --batch-size: expected a positive integer, got '-1'", id="denoise-batch-size-negative"),
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.png", "--batch-size", "0"],
+                 "argument --batch-size: expected a positive integer", id="denoise-batch-size-zero"),
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.png", "--tile", "-8"],
+                 "argument --tile: expected an integer >= 0, got '-8'", id="denoise-tile-negative"),
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.png", "--overlap", "-1"],
+                 "argument --overlap: expected an integer >= 0", id="denoise-overlap-negative"),
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.png", "--model", m, "--device", "tpu"],
+                 "device 'tpu' is not known; use auto, cpu, cuda, cuda:N or mps", id="denoise-unknown-device"),
+    # run folders: a run killed before its first checkpoint, finished runs, staging leftovers
+    pytest.param(lambda t, p, m: folder(t, "run", {"config.json": b"{}", "metrics.jsonl": b""})
+                 and train(t, "--data", p),
+                 "holds a run that stopped before its first checkpoint, so there is nothing to resume; pass "
+                 "--overwrite", id="out-holds-a-run-killed-before-its-first-checkpoint"),
+    pytest.param(lambda t, p, m: folder(t, "run", {"config.json": b"{}", "metrics.jsonl": b""})
+                 and ["train", "--resume", "--out", t / "run"],
+                 "no checkpoint.pt to resume from, the run there stopped before its first checkpoint; start it again "
+                 "with --overwrite", id="resume-a-run-killed-before-its-first-checkpoint"),
+    pytest.param(lambda t, p, m: run_folder(t, finished_state(m)) and text(t / "run" / "results.json", "{}")
+                 and train(t, "--data", p), "holds a finished run; pass --overwrite to replace it",
+                 id="out-holds-a-finished-run"),
+    pytest.param(lambda t, p, m: ["train", "--resume", "--overwrite", "--out", t / "run"],
+                 "--resume continues the run in --out and --overwrite replaces it; pass one of them",
+                 id="resume-and-overwrite"),
+    pytest.param(lambda t, p, m: run_folder(t, resumable(m)) and folder(t, ".run.n2n-next", {"config.json": b"{}"})
+                 and ["train", "--resume", "--out", t / "run"],
+                 "an --overwrite run into it was killed before it finished; the previous run is unchanged",
+                 id="resume-after-a-killed-overwrite-run"),
+    # sweeps
+    pytest.param(lambda t, p, m: text(t / "out", "x") and ["sweep", study_file(t, p), "--out", t / "out"],
+                 "out: exists and is not a folder", id="sweep-out-is-a-file"),
+    pytest.param(lambda t, p, m: folder(t, "study", {"study.json": b'{"study": "other.toml"}'})
+                 and ["sweep", study_file(t, p), "--out", t / "study"],
+                 "study: holds the results of study other.toml; choose another --out", id="sweep-out-of-another-study"),
 ]
 
 
