@@ -110,10 +110,12 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     so a crash, a full disk or Ctrl-C never leaves a half-written file under the final name
     (nor a changed one: the previous file stays until the rename)."""
     path = Path(path)
+    made = _first_existing(path.parent)[1]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     except OSError as exc:  # a parent that is a file, no permission, a full disk ...
+        _remove_empty(made)
         raise N2NError(f"{path}: cannot write there ({exc.strerror or exc}); choose another output") from None
     os.close(fd)
     try:
@@ -122,18 +124,27 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
-    except (OSError, RuntimeError) as exc:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        _remove_empty(made)
+        if not isinstance(exc, (OSError, RuntimeError)):
+            raise
         if is_disk_full(exc):  # torch.save reports ENOSPC as a RuntimeError of its stream writer
             raise N2NError(f"{path}: the disk is full; free some space or choose another output "
                            "(nothing was written)") from None
         if isinstance(exc, OSError):
             raise N2NError(f"{path}: writing failed ({exc.strerror or exc}); nothing was written") from None
         raise
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove folders made for a write that failed, deepest first, if still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def write_json(path: Path, content: dict[str, Any]) -> Path:
