@@ -306,7 +306,7 @@ def _cmd_export(args: argparse.Namespace) -> None:
 
     check_outputs([args.onnx], [args.model or default_model_path()], args.overwrite, suffixes=(".onnx",),
                   option="--onnx")
-    print(f"wrote {export_onnx(_load_network(args.model), args.onnx)}")
+    print(f"wrote {export_onnx(_load_network(args.model), args.onnx, overwrite=args.overwrite)}")
 
 
 def _cmd_data(args: argparse.Namespace) -> None:
