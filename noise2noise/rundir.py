@@ -41,7 +41,9 @@ LOCK_NAME = ".n2n-lock"
 
 
 def staging_path(out_dir: Path) -> Path:
-    """Where an --overwrite run trains until it replaces ``out_dir``."""
+    """Where an --overwrite run trains until it replaces ``out_dir`` (beside the folder
+    that a link named ``out_dir`` points to)."""
+    out_dir = out_dir.resolve() if out_dir.is_symlink() else out_dir
     return out_dir.parent / f".{out_dir.name}.n2n-next"
 
 
@@ -215,6 +217,7 @@ class RunFolder:
         check_new_run(out_dir, overwrite, inputs)  # again: the folder may have changed while the data loaded
         created = check_out_folder(out_dir, inputs)
         if out_dir.is_dir() and _contents(out_dir):  # check_new_run passed, so --overwrite was given
+            out_dir = out_dir.resolve() if out_dir.is_symlink() else out_dir  # replace the folder, keep the link
             locks = [FolderLock(out_dir).acquire()]
             staging = staging_path(out_dir)
             try:
