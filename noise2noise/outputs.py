@@ -100,11 +100,6 @@ def refuse_overwrite(paths: list[Path], overwrite: bool) -> None:
     check_outputs(paths, overwrite=overwrite)
 
 
-def refuse_same_file(source: str | Path, target: str | Path) -> None:
-    """An output path must never be its own input."""
-    _refuse_inputs(Path(target), [Path(source)], "-o")
-
-
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place,
     so a crash, a full disk or Ctrl-C never leaves a half-written file under the final name

@@ -35,7 +35,8 @@ try:
 except ImportError:  # Windows has no flock: runs are not locked there
     fcntl = None
 
-RUN_FILES = ("config.json", "metrics.jsonl", "checkpoint.pt", "results.json", "samples.png")
+# what a run writes in its folder ("tb": the TensorBoard mirror's folder); anything else there is the user's
+RUN_FILES = ("config.json", "metrics.jsonl", "checkpoint.pt", "results.json", "samples.png", "tb")
 RESUME_KEYS = ("config", "model", "optimizer", "step", "images", "train_time_s", "rng_cpu", "rng_device")
 LOCK_NAME = ".n2n-lock"
 
@@ -290,7 +291,7 @@ class RunFolder:
         kept = False
         for entry in previous.iterdir():
             if entry.name in RUN_FILES or _is_temp(entry.name):
-                entry.unlink()
+                _remove(entry)
             elif (self.out_dir / entry.name).exists():
                 kept = True  # never replace a file: the previous folder stays, holding it
             else:
@@ -309,7 +310,7 @@ class RunFolder:
         if (self.path / "checkpoint.pt").exists():
             return
         for name in RUN_FILES:
-            (self.path / name).unlink(missing_ok=True)
+            _remove(self.path / name)
         for folder in self._created:
             try:
                 folder.rmdir()  # only ever removes an empty folder
@@ -319,6 +320,14 @@ class RunFolder:
     def release(self) -> None:
         for lock in self._locks:
             lock.release()
+
+
+def _remove(path: Path) -> None:
+    """Remove a run's file or folder (TensorBoard's), if there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _rewind_log(path: Path, step: int) -> None:

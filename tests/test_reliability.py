@@ -626,8 +626,13 @@ def test_an_error_starts_on_a_clean_line_below_a_progress_bar(tmp_path, photo_fo
 def test_overwrite_replaces_a_run_only_once_the_new_one_has_finished(tmp_path, photo_folder, capsys, monkeypatch):
     run_dir = tmp_path / "run"
     assert run(capsys, *train(tmp_path, "--data", photo_folder, *QUICK_TRAIN))[0] == 0
-    (run_dir / "notes.txt").write_text("mine")  # not a run's file: it stays through --overwrite
-    before, beside = {p.name: p.read_bytes() for p in run_dir.iterdir()}, sorted(os.listdir(tmp_path))
+    (run_dir / "notes.txt").write_text("mine")  # not a run's files: they stay through --overwrite
+    (run_dir / "eval").mkdir()
+    (run_dir / "eval" / "results.json").write_text("{}")
+    (run_dir / "tb").mkdir()  # a run's TensorBoard folder: it goes with the old run
+    (run_dir / "tb" / "events").write_text("old run")
+    files = lambda: {str(p.relative_to(run_dir)): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}  # noqa: E731
+    before, beside = files(), sorted(os.listdir(tmp_path))
     replace = train(tmp_path, "--data", photo_folder, *QUICK_TRAIN, "--overwrite", "--seed", "1")
 
     code, _, err = run(capsys, *replace, "--lr", "1e6", "--optimizer", "sgd", "--log-every", "1")
@@ -636,15 +641,15 @@ def test_overwrite_replaces_a_run_only_once_the_new_one_has_finished(tmp_path, p
         with monkeypatch.context() as patch:
             patch.setattr("noise2noise.unet.UNet.forward", raising(fault))
             assert run(capsys, *replace)[0] == status
-        assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before  # byte for byte
+        assert files() == before  # byte for byte
         assert sorted(os.listdir(tmp_path)) == beside  # no staging folder left beside it
 
     code, stdout, err = run(capsys, *replace)
     assert code == 0, err
     assert json.loads((run_dir / "config.json").read_text())["seed"] == 1
     assert (run_dir / "checkpoint.pt").read_bytes() != before["checkpoint.pt"]
-    assert (run_dir / "notes.txt").read_text() == "mine"
-    assert sorted(os.listdir(run_dir)) == sorted(before) and sorted(os.listdir(tmp_path)) == beside
+    assert files()["notes.txt"] == b"mine" and files()["eval/results.json"] == b"{}"
+    assert not (run_dir / "tb").exists() and sorted(os.listdir(tmp_path)) == beside  # nothing left beside it
 
 
 HOLD_LOCK = ("import sys, time; from pathlib import Path; from noise2noise.rundir import FolderLock; "
