@@ -284,7 +284,11 @@ class RunFolder:
         except OSError:
             previous.rmdir()
             raise
-        self.path.rename(self.out_dir)
+        try:
+            self.path.rename(self.out_dir)
+        except OSError:
+            previous.rename(self.out_dir)  # put the previous run back
+            raise
         old_lock, new_lock = self._locks
         old_lock.folder, new_lock.folder, self.path = previous, self.out_dir, self.out_dir
         old_lock.release()
