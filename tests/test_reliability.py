@@ -9,6 +9,7 @@ docs/reliability.md lists the cases.
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import pickle
@@ -60,9 +61,9 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 
 
 def snapshot(root: Path) -> dict[str, tuple]:
-    """Every file (size, mtime) and folder under root."""
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) if p.is_file() else "dir"
-            for p in sorted(root.rglob("*"))}
+    """Every file (size, mtime, content hash: byte for byte) and folder under root."""
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns, hashlib.sha1(p.read_bytes()).digest())
+            if p.is_file() else "dir" for p in sorted(root.rglob("*"))}
 
 
 # ---- building the faults ------------------------------------------------------------------
