@@ -43,8 +43,8 @@ LOCK_NAME = ".n2n-lock"
 
 def staging_path(out_dir: Path) -> Path:
     """Where an --overwrite run trains until it replaces ``out_dir`` (beside the folder
-    that a link named ``out_dir`` points to)."""
-    out_dir = out_dir.resolve() if out_dir.is_symlink() else out_dir
+    itself: a link named ``out_dir`` is followed)."""
+    out_dir = out_dir.resolve()
     return out_dir.parent / f".{out_dir.name}.n2n-next"
 
 
@@ -162,8 +162,12 @@ def check_new_run(out_dir: str | Path, overwrite: bool = False, inputs: Iterable
         return
     refuse_if_locked(out_dir)
     names = _contents(out_dir)
-    if overwrite and names and staging_path(out_dir).is_dir():
-        refuse_if_locked(staging_path(out_dir))
+    if overwrite and names:
+        if Path.cwd().resolve().is_relative_to(out_dir.resolve()):
+            raise N2NError(f"{out_dir}: --overwrite would replace the folder you are working in; run n2n from "
+                           "another folder, or choose another --out")
+        if staging_path(out_dir).is_dir():
+            refuse_if_locked(staging_path(out_dir))
     if not names or overwrite:
         return
     if _never_checkpointed(names):
@@ -218,7 +222,7 @@ class RunFolder:
         check_new_run(out_dir, overwrite, inputs)  # again: the folder may have changed while the data loaded
         created = check_out_folder(out_dir, inputs)
         if out_dir.is_dir() and _contents(out_dir):  # check_new_run passed, so --overwrite was given
-            out_dir = out_dir.resolve() if out_dir.is_symlink() else out_dir  # replace the folder, keep the link
+            out_dir = out_dir.resolve()  # the folder itself (a link to it stays a link)
             locks = [FolderLock(out_dir).acquire()]
             staging = staging_path(out_dir)
             try:
