@@ -759,3 +759,18 @@ def test_denoise_never_writes_over_or_inside_its_inputs_whatever_the_layout(mode
             assert overwrite or not changed, changed
 
     check()
+
+
+def test_a_killed_overwrite_run_leaves_the_old_run_and_the_next_overwrite_clears_its_staging(
+        tmp_path, photo_folder, capsys):
+    run_dir, staging = tmp_path / "run", tmp_path / ".run.n2n-next"
+    assert run(capsys, *train(tmp_path, "--data", photo_folder, *QUICK_TRAIN))[0] == 0
+    staging.mkdir()  # what SIGKILL leaves of an --overwrite run: its own files, beside the old run
+    (staging / "config.json").write_text("{}")
+    (staging / ".n2n-lock").write_text("12345\n")  # stale: no process holds it
+    code, _, err = run(capsys, "train", "--resume", "--out", run_dir)
+    assert code == 2 and "that run already finished; nothing to resume (pass --overwrite" in one_line(err)
+    code, _, err = run(capsys, *train(tmp_path, "--data", photo_folder, *QUICK_TRAIN, "--overwrite", "--seed", "2"))
+    assert code == 0, err
+    assert json.loads((run_dir / "config.json").read_text())["seed"] == 2
+    assert sorted(os.listdir(tmp_path)) == ["photos", "run"]
