@@ -11,7 +11,7 @@ from typing import Any
 
 from noise2noise import __version__, registry
 from noise2noise.config import FIELD_TYPES, TrainConfig
-from noise2noise.errors import N2NError
+from noise2noise.errors import N2NError, resource_error
 
 _ALIASES: dict[str, list[str]] = {}
 DEVICE_HELP = "where the network runs: auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N or mps (default: auto)"
@@ -28,6 +28,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return value
 
 
@@ -92,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, default=Path("runs/train"), help="run folder (default: runs/train)")
     train.add_argument("--config", type=Path, help="TOML file of config fields (options override it)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    train.add_argument("--overwrite", action="store_true", help="replace the outputs of an existing run in --out")
+    train.add_argument("--overwrite", action="store_true", help="replace the run in --out once the new one has "
+                       "finished (a failed new run leaves it as it was; other files in --out are kept)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     add_config_arguments(train)
 
@@ -137,11 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     denoise.add_argument("--device", default="auto", help=DEVICE_HELP)
     denoise.add_argument("--tta", action="store_true", help="test-time self-ensemble: average the outputs for "
                          "the 8 flips/rotations of each image (8x the time; n2n evaluate --tta shows the gain)")
-    denoise.add_argument("--tile", type=int, default=512, metavar="PX",
+    denoise.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
+    denoise.add_argument("--tile", type=_non_negative_int, default=512, metavar="PX",
                          help="denoise images larger than this in PX×PX tiles; 0: never tile (default: 512)")
-    denoise.add_argument("--overlap", type=int, default=64, metavar="PX",
+    denoise.add_argument("--overlap", type=_non_negative_int, default=64, metavar="PX",
                          help="overlap of neighbouring tiles, blended smoothly (default: 64)")
-    denoise.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass (default: 4)")
+    denoise.add_argument("--batch-size", type=_positive_int, default=4, help="tiles per forward pass (default: 4)")
     denoise.add_argument("--quiet", action="store_true", help="no progress bar")
 
     export_model = commands.add_parser("export", help="export a model to ONNX",
@@ -151,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     export_model.add_argument("--onnx", type=Path, required=True, metavar="FILE", help="the .onnx file to write")
     export_model.add_argument("--model", help="a shipped model's name (n2n models lists them) or a "
                               "checkpoint.pt (default: gaussian)")
+    export_model.add_argument("--overwrite", action="store_true", help="replace an existing .onnx file")
 
     sweep = commands.add_parser("sweep", help="run a study: tables of config grids over seeds",
                                 description="Train every setting of a study file's tables for each of its "
@@ -237,11 +247,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     )
     from noise2noise.figures import sample_figure
     from noise2noise.noise import build_noise
-    from noise2noise.outputs import refuse_overwrite, write_json
+    from noise2noise.outputs import check_out_folder, check_outputs, write_json
     from noise2noise.zoo import resolve_model
 
     if args.out:
-        refuse_overwrite([args.out / "results.json", args.out / "samples.png"], args.overwrite)
+        model_path = resolve_model(args.model) if args.model else None  # a name or a path
+        inputs = [p for p in (Path(args.data), model_path, args.clean_model) if p is not None and p.exists()]
+        check_out_folder(args.out, inputs)
+        check_outputs([args.out / "results.json", args.out / "samples.png"], inputs, args.overwrite)
 
     names = (args.methods or "noisy,n2n" + (",n2c" if args.clean_model else "")).replace(" ", "").split(",")
     if args.tta:  # each model's self-ensemble in the row after it
@@ -285,20 +298,24 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def _cmd_denoise(args: argparse.Namespace) -> None:
-    from noise2noise.denoise import denoise_files
+    from noise2noise.denoise import denoise_files, output_paths
     from noise2noise.devices import resolve_device
 
     for path in args.inputs:
         if not path.exists():
             raise N2NError(f"{path}: no such file or folder")
-    model = _load_network(args.model).to(resolve_device(args.device))
+    device = resolve_device(args.device)
+    output_paths(args.inputs, args.out, args.overwrite)  # before the model loads
+    model = _load_network(args.model).to(device)
     written = denoise_files(model, args.inputs, args.out, tile_px=args.tile, overlap_px=args.overlap,
-                            batch_size=args.batch_size, progress=not args.quiet, tta=args.tta)
+                            batch_size=args.batch_size, progress=not args.quiet, tta=args.tta,
+                            overwrite=args.overwrite)
     print(f"wrote {len(written)} image(s) to {args.out}")
 
 
 def _cmd_sweep(args: argparse.Namespace) -> None:
     from noise2noise.devices import resolve_device
+    from noise2noise.rundir import locked
     from noise2noise.sweep import load_study, run_sweep, write_report
 
     if args.device:
@@ -307,14 +324,21 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
     out = args.out or Path("runs") / args.study.stem
     if args.report_only and not (out / "runs.jsonl").is_file():
         raise N2NError(f"{out}: no runs.jsonl to report on; run the sweep first (without --report-only)")
-    tables = write_report(study, out) if args.report_only else run_sweep(study, out)
+    if args.report_only:
+        with locked(out):
+            tables = write_report(study, out)
+    else:
+        tables = run_sweep(study, out)
     print(f"\n{tables.read_text()}\nwrote {tables}, {out / 'runs.csv'} and {out / 'curves.png'}")
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
     from noise2noise.export import export_onnx
+    from noise2noise.outputs import check_outputs
+    from noise2noise.zoo import resolve_model
 
-    print(f"wrote {export_onnx(_load_network(args.model), args.onnx)}")
+    check_outputs([args.onnx], [resolve_model(args.model)], args.overwrite, suffixes=(".onnx",), option="--onnx")
+    print(f"wrote {export_onnx(_load_network(args.model), args.onnx, overwrite=args.overwrite)}")
 
 
 def _cmd_models(args: argparse.Namespace) -> None:
@@ -325,38 +349,82 @@ def _cmd_models(args: argparse.Namespace) -> None:
 
 def _cmd_data(args: argparse.Namespace) -> None:
     from noise2noise.data import add_noise_file, export_course
-    from noise2noise.outputs import refuse_overwrite
 
     if args.data_command == "add-noise":
         written = add_noise_file(args.image, args.out, args.noise, args.noise_level, args.seed, args.overwrite)
         print(f"wrote {written}")
         return
-    refuse_overwrite([args.out / "train_data.pkl", args.out / "val_data.pkl"], args.overwrite)
     train_path, val_path = export_course(args.source, args.out, args.pairs, args.val_pairs, args.crop_px,
-                                         args.noise, args.noise_level, args.seed)
+                                         args.noise, args.noise_level, args.seed, overwrite=args.overwrite)
     print(f"wrote {train_path} ({args.pairs} pairs) and {val_path} ({args.val_pairs} pairs)")
 
 
+# what to do when a command runs out of memory
+_SAVE_MEMORY = {"train": "lower --batch-size, --width or --crop-px",
+                "sweep": "lower batch_size, width or crop_px in the study's [base]",
+                "denoise": "lower --tile or --batch-size",
+                "evaluate": "evaluate smaller images (whole images go through the network at once)",
+                "export": "close other programs, or export on a machine with more memory",
+                "data": "lower --pairs or --val-pairs",
+                "models": "close other programs"}
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler, `kill`, a container stop): handled as Ctrl-C is."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the clean-up short
+    raise _Terminated
+
+
+def _close_progress_bars() -> None:
+    """Close live tqdm bars, so that an error starts on a clean line."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ())):
+        bar.close()
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
     args = build_parser().parse_args(argv)
     command = {"train": _cmd_train, "evaluate": _cmd_evaluate, "denoise": _cmd_denoise,
-               "export": _cmd_export, "sweep": _cmd_sweep, "models": _cmd_models, "data": _cmd_data}[args.command]
+               "export": _cmd_export, "sweep": _cmd_sweep, "models": _cmd_models,
+               "data": _cmd_data}[args.command]
+    handles_sigterm = args.command in ("train", "sweep") and threading.current_thread() is threading.main_thread()
+    if handles_sigterm:  # the run cleans up (or keeps its checkpoint) as after Ctrl-C
+        previous_handler = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         command(args)
     except N2NError as exc:
         if args.debug:
             raise
+        _close_progress_bars()
         print(f"n2n {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"n2n {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        _close_progress_bars()
+        terminated = isinstance(exc, _Terminated)
+        print(f"n2n {args.command}: {'terminated (SIGTERM)' if terminated else 'interrupted'}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
     except Exception as exc:
         if args.debug:
             raise
+        _close_progress_bars()
+        user_error = resource_error(exc, _SAVE_MEMORY[args.command])
+        if user_error is not None:
+            print(f"n2n {args.command}: error: {user_error}", file=sys.stderr)
+            return 2
         print(f"n2n {args.command}: unexpected error: {type(exc).__name__}: {exc} "
               "(run with --debug for the traceback)", file=sys.stderr)
         return 1
+    finally:
+        if handles_sigterm:
+            signal.signal(signal.SIGTERM, previous_handler if previous_handler is not None else signal.SIG_DFL)
     return 0
 
 

@@ -32,7 +32,7 @@ from noise2noise.images import (
     to_chw_255,
 )
 from noise2noise.noise import build_noise
-from noise2noise.outputs import atomic_write
+from noise2noise.outputs import atomic_write, check_out_folder, check_outputs
 from noise2noise.registry import MODES
 
 _CHUNK_BYTES = 64 * 2**20  # crops generated at once, bounding memory for large crops
@@ -440,11 +440,16 @@ def build_training_data(cfg: TrainConfig):
 
 def export_course(source: str, out_dir: str | Path, pairs: int, val_pairs: int, crop_px: int,
                   noise: str, noise_level: tuple[float, float], seed: int = 0,
-                  val_fraction: float = 0.15) -> tuple[Path, Path]:
+                  val_fraction: float = 0.15, overwrite: bool = False) -> tuple[Path, Path]:
     """Write course-format ``train_data.pkl`` (noisy_1, noisy_2) and ``val_data.pkl``
-    (noisy, clean), uint8 N×C×crop×crop, from clean photos split by image."""
+    (noisy, clean), uint8 N×C×crop×crop, from clean photos split by image; existing files
+    are replaced only with ``overwrite``."""
     cfg = TrainConfig(data=source, noise=noise, noise_level=noise_level, crop_px=crop_px,
                       pairs_per_epoch=pairs, val_patches=val_pairs, val_fraction=val_fraction, seed=seed)
+    out_dir = Path(out_dir)
+    inputs = [Path(source)] if Path(source).exists() else []
+    check_out_folder(out_dir, inputs)
+    check_outputs([out_dir / "train_data.pkl", out_dir / "val_data.pkl"], inputs, overwrite)
     train, held_out = clean_images(source, val_fraction)
     if not held_out:
         raise N2NError(f"{source}: need at least 2 images to hold some out for val_data.pkl")
@@ -454,7 +459,6 @@ def export_course(source: str, out_dir: str | Path, pairs: int, val_pairs: int, 
     as_u8 = lambda x: (x * 255.0).round_().to(torch.uint8)  # noqa: E731
     noisy_1, noisy_2 = as_u8(noise_model(clean, gens.device)), as_u8(noise_model(clean, gens.device))
     val_noisy, val_clean = SyntheticPairs(held_out, noise_model, crop_px, 1).validation(val_pairs)
-    out_dir = Path(out_dir)
     train_path = atomic_write(out_dir / "train_data.pkl", lambda t: torch.save((noisy_1, noisy_2), t))
     val_path = atomic_write(out_dir / "val_data.pkl", lambda t: torch.save(
         (val_noisy.round().to(torch.uint8), val_clean.round().to(torch.uint8)), t))
@@ -468,12 +472,10 @@ def add_noise_file(source: str | Path, target: str | Path, noise: str, noise_lev
     images the noise level is in 1/255 of the image's own min..max range."""
     import numpy as np
 
-    from noise2noise.images import check_writable, from_chw_255, write_image
-    from noise2noise.outputs import refuse_overwrite, refuse_same_file
+    from noise2noise.images import IMAGE_SUFFIXES, check_writable, from_chw_255, write_image
 
     level = TrainConfig(noise=noise, noise_level=noise_level, seed=seed).noise_level
-    refuse_same_file(source, target)
-    refuse_overwrite([Path(target)], overwrite)
+    check_outputs([target], [source], overwrite, suffixes=IMAGE_SUFFIXES)
     stack = read_stack(source)
     check_writable(target, stack)
     noise_model, generator = build_noise(noise, level, clip=True), torch.Generator().manual_seed(seed)

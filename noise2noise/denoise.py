@@ -178,23 +178,30 @@ def denoise_array(model: nn.Module, array, tile_px: int | None = DEFAULT_TILE_PX
     return from_chw_255(out, like=array)
 
 
-def output_paths(inputs: list[Path], out: Path) -> list[tuple[Path, Path]]:
-    """(input file, output file) pairs: one file to ``out`` when it has an image suffix;
-    one folder's tree mirrored into ``out``; several inputs each under ``out/<name>``."""
+def output_paths(inputs: list[Path], out: Path, overwrite: bool = False) -> list[tuple[Path, Path]]:
+    """(input file, output file) pairs: one file to ``out`` when ``out`` has a suffix (an
+    image format's) and is not a folder; one folder's tree mirrored into ``out``; several
+    inputs each under ``out/<name>``. The outputs are checked here, before any work
+    (``outputs.check_outputs``: nothing replaced without ``overwrite``, nothing written
+    over or inside the inputs)."""
     from noise2noise.images import IMAGE_SUFFIXES, list_images
-    from noise2noise.outputs import refuse_same_file
+    from noise2noise.outputs import check_out_folder, check_outputs
 
+    inputs, out = [Path(p) for p in inputs], Path(out)
     jobs: list[tuple[Path, Path]] = []
-    single_file = len(inputs) == 1 and inputs[0].is_file() and out.suffix.lower() in IMAGE_SUFFIXES
+    single_file = len(inputs) == 1 and inputs[0].is_file() and out.suffix != "" and not out.is_dir()
     for item in inputs:
         root = out if len(inputs) == 1 else out / item.name
         if item.is_dir():
             jobs += [(f, root / f.relative_to(item)) for f in list_images(item)]
         else:
             jobs.append((item, out if single_file else out / item.name))
+    if not single_file:
+        check_out_folder(out, inputs, option="-o")
+    check_outputs([target for _, target in jobs], inputs, overwrite,
+                  suffixes=IMAGE_SUFFIXES if single_file else None)
     targets: dict[Path, Path] = {}
     for source, target in jobs:
-        refuse_same_file(source, target)
         if target.resolve() in targets:
             raise N2NError(f"{source} and {targets[target.resolve()]} would both be written to {target}; "
                            "rename one or denoise them separately")
@@ -204,17 +211,21 @@ def output_paths(inputs: list[Path], out: Path) -> list[tuple[Path, Path]]:
 
 def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int | None = DEFAULT_TILE_PX,
                   overlap_px: int = DEFAULT_OVERLAP_PX, batch_size: int = 4, progress: bool = True,
-                  tta: bool = False) -> list[Path]:
+                  tta: bool = False, overwrite: bool = False) -> list[Path]:
     """Denoise image files and folders (recursively) into ``out`` (see ``output_paths``),
     keeping each image's size, bit depth, channels and format; a TIFF stack is denoised
-    image by image into a stack of the same shape, dtype and axes."""
+    image by image into a stack of the same shape, dtype and axes. Existing files are
+    replaced only with ``overwrite``."""
     from tqdm.auto import tqdm
 
     from noise2noise.images import check_writable, read_stack, write_image
 
+    if batch_size < 1 or (tile_px or 0) < 0 or overlap_px < 0:
+        raise N2NError(f"batch size {batch_size}, tile {tile_px} px, overlap {overlap_px} px: the batch size "
+                       "must be a positive integer, the tile and the overlap >= 0")
     if tile_px:
         tile_geometry(model, tile_px, overlap_px)  # bad options fail before any file is read
-    jobs = output_paths(inputs, out)
+    jobs = output_paths(inputs, out, overwrite)
     for source, target in jobs:  # every input read and checked, with its output format, before any denoising
         stack = read_stack(source)
         try:

@@ -1,5 +1,45 @@
-"""The one exception type users see: a single line naming the file, field or value."""
+"""The one exception type users see: a single line naming the file, field or value.
+
+Running out of memory or disk is the user's to fix too (a smaller batch, a free disk), so
+``resource_error`` turns those exceptions into one line that says what to do; torch is
+not imported here (``n2n --help`` stays instant)."""
+
+from __future__ import annotations
+
+import errno
+
+# torch's own words for a failed allocation (CPU and GPU allocators) and a failed write
+_OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "defaultcpuallocator", "cannot allocate memory")
+_WRITE_FAILED = ("pytorchstreamwriter", "file write failed")
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class N2NError(Exception):
     """A user-facing error; the CLI prints ``error: <message>`` and exits with status 2."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch.OutOfMemoryError, MemoryError, or a RuntimeError in which an allocator gave up."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno == errno.ENOMEM
+    return isinstance(exc, RuntimeError) and any(m in str(exc).lower() for m in _OUT_OF_MEMORY)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC/EDQUOT, or torch.save's RuntimeError when the file could not be written."""
+    if isinstance(exc, OSError):
+        return exc.errno in DISK_FULL_ERRNOS
+    return isinstance(exc, RuntimeError) and any(m in str(exc).lower() for m in _WRITE_FAILED)
+
+
+def resource_error(exc: BaseException, to_save_memory: str) -> N2NError | None:
+    """The user error an exhausted resource means, or None for any other exception (a bug).
+    ``to_save_memory`` says what to do, e.g. 'lower --batch-size, --width or --crop-px'."""
+    if is_out_of_memory(exc):
+        return N2NError(f"out of memory: {to_save_memory}")
+    if is_disk_full(exc):
+        where = f" writing {exc.filename}" if getattr(exc, "filename", None) else ""
+        return N2NError(f"the disk is full{where}: free some space or choose another output folder")
+    return None

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from noise2noise.errors import N2NError
-from noise2noise.outputs import atomic_write
+from noise2noise.outputs import atomic_write, check_outputs
 
 ONNX_OPSET = 18
 
@@ -54,8 +54,10 @@ def _pad_indices(size, multiple: int, device: torch.device) -> tuple[torch.Tenso
     return reflect, index.clamp(max=size - 1)
 
 
-def export_onnx(model: nn.Module, path: str | Path, opset: int = ONNX_OPSET) -> Path:
-    """Write ``model`` as an ONNX graph with dynamic N, H and W, atomically."""
+def export_onnx(model: nn.Module, path: str | Path, opset: int = ONNX_OPSET, overwrite: bool = False) -> Path:
+    """Write ``model`` as an ONNX graph with dynamic N, H and W, atomically; an existing
+    file is replaced only with ``overwrite``."""
+    check_outputs([path], overwrite=overwrite, suffixes=(".onnx",), option="--onnx")
     try:
         import onnx  # noqa: F401  (torch.onnx needs both)
         import onnxscript  # noqa: F401

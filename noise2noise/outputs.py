@@ -1,25 +1,116 @@
-"""Writing files: every output is written atomically, and nothing is replaced silently."""
+"""Writing files: the rules every output path follows, checked before any work, and
+atomic writes.
+
+The rules (``check_outputs``, ``check_out_folder``):
+- nothing existing is replaced unless the user passed --overwrite;
+- an output is never one of the command's inputs, nor inside an input folder (where it
+  would overwrite an original, or be read back as input by the next run), --overwrite or not;
+- a file's suffix picks its format, so it must have one the writer knows;
+- the folder it goes in exists or can be made (no file in the way).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from noise2noise.errors import N2NError
+from noise2noise.errors import N2NError, is_disk_full
+
+
+def _first_existing(path: Path) -> tuple[Path, list[Path]]:
+    """The nearest existing ancestor of ``path`` (or path itself) and the missing folders
+    between them, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return path, missing
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)  # hard links
+    except OSError:
+        return False
+
+
+def _refuse_inputs(target: Path, inputs: Iterable[Path], option: str) -> None:
+    for source in map(Path, inputs):
+        if source.is_dir() and _inside(target, source):
+            if target.is_file() or target.resolve() == source.resolve():
+                raise N2NError(f"{target}: the output would overwrite this input; choose another {option}")
+            raise N2NError(f"{target}: inside the input folder {source}, where a later run would read it "
+                           f"back as input; choose an {option} outside it")
+        if not source.is_dir() and _same_file(target, source):
+            raise N2NError(f"{source}: the output would overwrite this input; choose another {option}")
+
+
+def _refuse_blocked(folder: Path, shown: Path, option: str) -> list[Path]:
+    """``folder`` exists or can be made (no file in the way, not read-only); returns the
+    folders to make, deepest first. Errors name ``shown``, the path the user gave."""
+    ancestor, missing = _first_existing(folder)
+    if not ancestor.is_dir():
+        raise N2NError(f"{shown}: cannot write there, {ancestor} is a file; choose another {option}")
+    if not os.access(ancestor, os.W_OK):
+        raise N2NError(f"{shown}: cannot write there ({ancestor} is read-only for you); choose another {option}")
+    return missing
+
+
+def check_outputs(targets: Iterable[str | Path], inputs: Iterable[str | Path] = (), overwrite: bool = False,
+                  suffixes: Iterable[str] | None = None, option: str = "-o") -> None:
+    """The rules for output files (see the module), checked before any work starts, so a
+    command either writes everything it should or changes nothing. ``inputs``: the files
+    and folders the command reads; ``suffixes``: the ones its writer knows (lowercase)."""
+    known = tuple(suffixes) if suffixes is not None else None
+    for target in map(Path, targets):
+        if known is not None and target.suffix.lower() not in known:
+            what = f"unknown suffix {target.suffix!r}" if target.suffix else "no file suffix"
+            raise N2NError(f"{target}: {what}; end the name with one of {', '.join(known)} "
+                           "(the suffix picks the format)")
+        _refuse_inputs(target, inputs, option)
+        if target.is_dir():
+            raise N2NError(f"{target}: is a folder; give a file name, or choose another {option}")
+        _refuse_blocked(target.parent, target, option)
+        if target.exists() and not overwrite:
+            raise N2NError(f"{target}: already exists; pass --overwrite to replace it, or choose another output")
+
+
+def check_out_folder(folder: str | Path, inputs: Iterable[str | Path] = (), option: str = "--out") -> list[Path]:
+    """The rules for an output folder, changing nothing: not a file, not inside an input
+    folder, creatable. Returns the folders creating it would make, deepest first."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise N2NError(f"{folder}: exists and is not a folder; choose another {option}")
+    _refuse_inputs(folder, inputs, option)
+    return _refuse_blocked(folder, folder, option)
+
+
+def refuse_overwrite(paths: list[Path], overwrite: bool) -> None:
+    """No silent overwrite: fail before any work if an output file already exists."""
+    check_outputs(paths, overwrite=overwrite)
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place,
-    so a crash never leaves a half-written file under the final name."""
+    so a crash, a full disk or Ctrl-C never leaves a half-written file under the final name
+    (nor a changed one: the previous file stays until the rename)."""
     path = Path(path)
+    made = _first_existing(path.parent)[1]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     except OSError as exc:  # a parent that is a file, no permission, a full disk ...
+        _remove_empty(made)
         raise N2NError(f"{path}: cannot write there ({exc.strerror or exc}); choose another output") from None
     os.close(fd)
     try:
@@ -28,27 +119,28 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise N2NError(f"{path}: writing failed ({exc.strerror or exc}); nothing was written") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        _remove_empty(made)
+        if not isinstance(exc, (OSError, RuntimeError)):
+            raise
+        if is_disk_full(exc):  # torch.save reports ENOSPC as a RuntimeError of its stream writer
+            raise N2NError(f"{path}: the disk is full; free some space or choose another output "
+                           "(nothing was written)") from None
+        if isinstance(exc, OSError):
+            raise N2NError(f"{path}: writing failed ({exc.strerror or exc}); nothing was written") from None
         raise
     return path
 
 
-def refuse_overwrite(paths: list[Path], overwrite: bool) -> None:
-    """No silent overwrite: fail before any work if an output file already exists."""
-    existing = [p for p in paths if Path(p).exists()]
-    if existing and not overwrite:
-        raise N2NError(f"{existing[0]}: already exists; pass --overwrite to replace it, or choose another output")
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove folders made for a write that failed, deepest first, if still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def write_json(path: Path, content: dict[str, Any]) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(content, indent=2) + "\n"))
-
-
-def refuse_same_file(source: str | Path, target: str | Path) -> None:
-    """An output path must never be its own input."""
-    if Path(target).resolve() == Path(source).resolve():
-        raise N2NError(f"{source}: the output would overwrite this input; choose another -o")

@@ -193,13 +193,33 @@ def train_one(cfg: TrainConfig, source, val, code_version: str) -> tuple[dict[st
 
 def run_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = print) -> Path:
     """Train every run of ``study`` not yet in ``out_dir``/runs.jsonl, appending each result
-    as it finishes (a diverged run is recorded, never fatal), then write the report."""
+    as it finishes (a diverged run is recorded, never fatal), then write the report. The
+    folder is locked meanwhile, and holds one study: another study's folder is refused."""
+    from noise2noise.rundir import config_inputs, locked
+
+    out_dir = Path(out_dir)
+    inputs = [study.path, *{p for cfg, _ in study.runs().values() for p in config_inputs(cfg)}]
+    with locked(out_dir, inputs):
+        _refuse_other_study(study, out_dir)
+        return _run_sweep(study, out_dir, say)
+
+
+def _refuse_other_study(study: Study, out_dir: Path) -> None:
+    """A study folder's reports and best.pt belong to one study file (known by its name)."""
+    try:
+        recorded = json.loads((out_dir / "study.json").read_text())["study"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if Path(recorded).name != study.path.name:
+        raise N2NError(f"{out_dir}: holds the results of study {recorded}; choose another --out "
+                       f"(re-running {study.path.name} into its own folder continues it)")
+
+
+def _run_sweep(study: Study, out_dir: Path, say: Callable[[str], None]) -> Path:
     from noise2noise import checkpoint
     from noise2noise.data import build_training_data
     from noise2noise.outputs import write_json
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     results_path = out_dir / "runs.jsonl"
     runs, done = study.runs(), read_results(results_path)
     if results_path.is_file() and not results_path.read_bytes().endswith(b"\n"):

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from noise2noise import checkpoint, distributed
+from noise2noise import checkpoint, distributed, rundir
 from noise2noise.augment import AUGMENTS
 from noise2noise.config import Budget, TrainConfig
 from noise2noise.data import Batch, Generators, build_training_data
@@ -33,7 +33,7 @@ from noise2noise.figures import sample_figure
 from noise2noise.inits import INITS
 from noise2noise.losses import LOSSES, masked_loss, output_activation
 from noise2noise.optim import OPTIMIZERS, lr_factor
-from noise2noise.outputs import atomic_write, write_json
+from noise2noise.outputs import write_json
 from noise2noise.tensorboard import TENSORBOARD_DIR, TensorBoardMirror, require_tensorboard
 from noise2noise.unet import build_model
 
@@ -44,7 +44,7 @@ class Diverged(N2NError):
     def __init__(self, step: int, lr: float, kept: str = "no checkpoint was written") -> None:
         super().__init__(f"training diverged at step {step}: the loss is not finite; lower the "
                          f"learning rate (e.g. --lr {lr / 10:.2g}); {kept}")
-        self.step = step
+        self.step, self.lr = step, lr
 
 
 @dataclass
@@ -401,121 +401,50 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
                        images=state.images, wall_time_s=state.wall_time_s, state=state)
 
 
-RUN_FILES = ("metrics.jsonl", "checkpoint.pt", "results.json", "samples.png", "config.json")
-
-
-def check_out_dir(out_dir: Path, overwrite: bool = False) -> list[Path]:
-    """Refuse an --out that cannot hold a new run, changing nothing; returns the folders
-    that creating it would make (deepest first)."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise N2NError(f"{out_dir}: exists and is not a folder; choose another --out")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise N2NError(f"{out_dir}: folder exists and is not empty; use --resume to continue "
-                       "that run, --overwrite to replace it, or another --out")
-    missing = []
-    while not out_dir.exists() and out_dir != out_dir.parent:
-        missing.append(out_dir)
-        out_dir = out_dir.parent
-    if not out_dir.is_dir():
-        raise N2NError(f"{missing[0]}: cannot create it, {out_dir} is a file; choose another --out")
-    return missing
-
-
-def prepare_out_dir(out_dir: str | Path, overwrite: bool = False) -> Path:
-    """Create a run folder; refuse to mix a new run into an existing one."""
-    out_dir = Path(out_dir)
-    check_out_dir(out_dir, overwrite)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".n2n-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise N2NError(f"{out_dir}: cannot write there ({exc.strerror}); choose another --out") from None
-    if overwrite:
-        for name in RUN_FILES:
-            (out_dir / name).unlink(missing_ok=True)
-    return out_dir
-
-
-def _remove_new_run(out_dir: Path, created: list[Path]) -> None:
-    """Undo a run that failed before its first checkpoint: its files, and the folders it made."""
-    for name in RUN_FILES:
-        (out_dir / name).unlink(missing_ok=True)
-    for folder in created:
-        try:
-            folder.rmdir()  # only ever removes an empty folder
-        except OSError:
-            break
-
-
-def _rewind_log(path: Path, step: int) -> None:
-    """Drop metrics logged after the checkpoint, so a resumed run has one history."""
-    def logged_step(row: str) -> float:
-        try:
-            return json.loads(row).get("step", 0)
-        except ValueError:  # a line cut short by the kill
-            return math.inf
-
-    if path.is_file():
-        kept = [row + "\n" for row in path.read_text().splitlines() if logged_step(row) <= step]
-        atomic_write(path, lambda tmp: tmp.write_text("".join(kept)))
-
-
-RESUME_KEYS = ("config", "model", "optimizer", "step", "images", "train_time_s", "rng_cpu", "rng_device")
-
-
 def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, resume: bool = False,
                  overwrite: bool = False, progress: bool = True) -> TrainResult:
-    """A whole run: data, training, validation, and the run folder's outputs."""
+    """A whole run: data, training, validation, and the run folder's outputs (see
+    ``rundir`` for how the folder is checked, locked, replaced and resumed)."""
     ranks = distributed.init_from_env(cfg.device if cfg is not None else "auto")
-    state, created = None, []
-    if resume:
-        if out_dir is None:
-            raise N2NError("resuming needs the run folder (--out) that holds checkpoint.pt")
-        out_dir = Path(out_dir)
-        if not (out_dir / "checkpoint.pt").is_file():
-            raise N2NError(f"{out_dir}: no checkpoint.pt to resume from; start a new run without --resume")
-        state = checkpoint.load(out_dir / "checkpoint.pt")
-        missing = [k for k in RESUME_KEYS if k not in state]
-        if missing:
-            raise N2NError(f"{out_dir / 'checkpoint.pt'}: holds no training state ({', '.join(missing)} "
-                           "missing), so it cannot be resumed; start a new run")
-        cfg = TrainConfig.from_dict(state["config"], source=str(out_dir / "checkpoint.pt"))
-        if state.get("finished"):
-            raise N2NError(f"{out_dir}: that run already finished; nothing to resume")
-    elif out_dir is not None and ranks.is_main:
-        out_dir = Path(out_dir)
-        created = check_out_dir(out_dir, overwrite)  # fail fast, before the data are read
-    if not ranks.is_main:  # rank 0 alone writes the run folder
-        out_dir = None
-    if cfg.tensorboard and out_dir is not None:
+    if resume and overwrite:
+        raise N2NError("--resume continues the run in --out and --overwrite replaces it; pass one of them")
+    state = rundir.load_resume_state(out_dir) if resume else None  # every rank resumes the same state
+    if state is not None:
+        cfg = TrainConfig.from_dict(state["config"], source=str(Path(out_dir) / "checkpoint.pt"))
+    run = None
+    if out_dir is not None and ranks.is_main:  # rank 0 alone writes the run folder
+        if resume:
+            run = rundir.RunFolder.reopen(out_dir, state["step"])
+        else:
+            rundir.check_new_run(Path(out_dir), overwrite, rundir.config_inputs(cfg))  # before the data are read
+    if cfg.tensorboard and out_dir is not None and ranks.is_main:
         require_tensorboard()  # before the data are read, not after the training
-    source, val = build_training_data(cfg)  # bad data fail here, before the folder is touched
-    if out_dir is not None and not resume:
-        prepare_out_dir(out_dir, overwrite)
     try:
-        if resume and out_dir is not None:
-            for stale in out_dir.glob(".*.tmp*"):  # temp files of writes cut short by a kill
-                stale.unlink()
-            _rewind_log(out_dir / "metrics.jsonl", state["step"])
-        elif out_dir is not None:
-            write_json(out_dir / "config.json", {**cfg.to_dict(), "code_version": checkpoint.code_version()})
-        result = fit(cfg, source, val, out_dir, resume=state, progress=progress)
-    except BaseException:
-        if out_dir is not None and not resume and not (out_dir / "checkpoint.pt").exists():
-            _remove_new_run(out_dir, created)
+        source, val = build_training_data(cfg)  # bad data fail here, before the folder is touched
+        if out_dir is not None and ranks.is_main and not resume:
+            run = rundir.RunFolder.create(out_dir, overwrite, rundir.config_inputs(cfg))
+            write_json(run.path / "config.json", {**cfg.to_dict(), "code_version": checkpoint.code_version()})
+        result = fit(cfg, source, val, run.path if run else None, resume=state, progress=progress)
+        if run is not None:
+            write_json(run.path / "results.json", {
+                "steps": result.steps, "images": result.images, "train_time_s": round(result.train_time_s, 2),
+                "wall_time_s": round(result.wall_time_s, 2), "images_per_s": round(result.images_per_s, 1),
+                "code_version": checkpoint.code_version(), "validation": result.metrics})
+            if val is not None:
+                write_samples(result.model, val, result.metrics, run.path / "samples.png", title="validation")
+                if cfg.tensorboard:
+                    with TensorBoardMirror(run.path / TENSORBOARD_DIR) as board:
+                        board.add_figure(run.path / "samples.png", step=result.steps)
+    except BaseException as exc:
+        if run is None:
+            raise
+        run.abandon()
+        if isinstance(exc, Diverged) and run.replacing:  # its checkpoint went with the staging folder
+            raise Diverged(exc.step, exc.lr, f"{run.out_dir} still holds the previous run") from None
         raise
-    if out_dir is not None:
-        write_json(out_dir / "results.json", {
-            "steps": result.steps, "images": result.images, "train_time_s": round(result.train_time_s, 2),
-            "wall_time_s": round(result.wall_time_s, 2), "images_per_s": round(result.images_per_s, 1),
-            "code_version": checkpoint.code_version(), "validation": result.metrics})
-        if val is not None:
-            write_samples(result.model, val, result.metrics, out_dir / "samples.png", title="validation")
-            if cfg.tensorboard:
-                with TensorBoardMirror(out_dir / TENSORBOARD_DIR) as board:
-                    board.add_figure(out_dir / "samples.png", step=result.steps)
+    if run is not None:
+        run.finish()  # outside the clean-up above: a finished run is never removed
+    result.out_dir = run.out_dir if run is not None else None
     return result
 
 

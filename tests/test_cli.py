@@ -75,18 +75,20 @@ def test_evaluate_compares_methods_on_the_held_out_split_of_training(trained, ph
 
 
 def test_train_on_real_noisy_pairs_and_single_noisy_images(tmp_path, photo, capsys):
+    shots = tmp_path / "shots"  # run folders go beside the data: inside it, samples.png would be read as a shot
+    shots.mkdir()
     for i, (y, x) in enumerate([(0, 0), (40, 10), (60, 50)]):
         shot = photo[y : y + 61, x : x + 53]
-        iio.imwrite(tmp_path / f"scene{i}_1.png", shot)
-        iio.imwrite(tmp_path / f"scene{i}_2.png", shot[::-1])
+        iio.imwrite(shots / f"scene{i}_1.png", shot)
+        iio.imwrite(shots / f"scene{i}_2.png", shot[::-1])
     common = ["--time-budget", "none", "--epochs", "1", "--pairs-per-epoch", "16", *TINY]
-    code, stdout, err = run(capsys, "train", "--data", tmp_path, "--out", tmp_path / "pairs", *common)
+    code, stdout, err = run(capsys, "train", "--data", shots, "--out", tmp_path / "pairs", *common)
     assert code == 0 and "trained 2 steps" in stdout, err
-    code, stdout, err = run(capsys, "train", "--data", tmp_path, "--mode", "neighbor2neighbor", "--noisy-data",
+    code, stdout, err = run(capsys, "train", "--data", shots, "--mode", "neighbor2neighbor", "--noisy-data",
                             "--out", tmp_path / "single", *common)
     assert code == 2 and "holds pairs of noisy images" in one_error_line(err)
-    (tmp_path / "scene0_2.png").unlink()
-    code, _, err = run(capsys, "train", "--data", tmp_path, "--out", tmp_path / "broken", *common)
+    (shots / "scene0_2.png").unlink()
+    code, _, err = run(capsys, "train", "--data", shots, "--out", tmp_path / "broken", *common)
     assert code == 2 and "scene0_1.png: no partner" in one_error_line(err)
 
 
@@ -177,7 +179,7 @@ def test_existing_outputs_are_not_silently_overwritten(tmp_path, photo_folder, c
     argv = {"evaluate": ["evaluate", "--data", photo_folder, "--max-images", "1", "--out", out],
             "export-course": ["data", "export-course", photo_folder, "--out", out, "--pairs", "4", "--val-pairs", "2"],
             "add-noise": ["data", "add-noise", photo_folder / "img0.png", "-o", out / "noisy.png"]}[command]
-    victim = out / {"export-course": "train_data.pkl", "add-noise": "noisy.png"}.get(command, "results.json")
+    victim = out / {"evaluate": "results.json", "export-course": "train_data.pkl", "add-noise": "noisy.png"}[command]
     victim.write_text("precious")
     code, _, err = run(capsys, *argv)
     assert code == 2 and "already exists; pass --overwrite" in one_error_line(err)

@@ -9,11 +9,13 @@ docs/reliability.md lists the cases.
 from __future__ import annotations
 
 import ast
+import hashlib
 import io
 import json
 import os
 import pickle
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,9 +62,9 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 
 
 def snapshot(root: Path) -> dict[str, tuple]:
-    """Every file (size, mtime) and folder under root."""
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) if p.is_file() else "dir"
-            for p in sorted(root.rglob("*"))}
+    """Every file (size, mtime, content hash: byte for byte) and folder under root."""
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns, hashlib.sha1(p.read_bytes()).digest())
+            if p.is_file() else "dir" for p in sorted(root.rglob("*"))}
 
 
 # ---- building the faults ------------------------------------------------------------------
@@ -133,6 +135,19 @@ def animated_png() -> bytes:
 
 def png_bytes(t: Path, photos: Path) -> bytes:
     return (photos / "img0.png").read_bytes()
+
+
+def copy(source: Path, target: Path) -> Path:
+    shutil.copyfile(source, target)
+    return target
+
+
+def study_file(t: Path, photos: Path) -> Path:
+    return text(t / "tiny.toml", f'[base]\ndata = "{photos}"\nwidth = 8\n[tables.t]\naxes = {{ lr = [0.001] }}\n')
+
+
+def resumable(model_file: Path) -> dict:
+    return {**finished_state(model_file), "finished": False}
 
 
 def train(t: Path, *extra) -> list:
@@ -400,6 +415,72 @@ CASES = [
                  "need at least 2 images", id="export-single-image"),
     pytest.param(lambda t, p, m: ["data", "export-course", p, "--out", t / "c", "--pairs", "0"],
                  "pairs_per_epoch=0 must be a positive integer", id="export-zero-pairs"),
+    # outputs: nothing replaced without --overwrite; nothing written over or inside the inputs
+    pytest.param(lambda t, p, m: folder(t, "run") and copy(m, t / "run" / "checkpoint.pt")
+                 and ["export", "--onnx", t / "run" / "checkpoint.pt", "--overwrite"],
+                 "checkpoint.pt: unknown suffix '.pt'; end the name with one of .onnx",
+                 id="export-onnx-onto-a-checkpoint"),
+    pytest.param(lambda t, p, m: copy(m, t / "c.onnx") and ["export", "--onnx", t / "c.onnx", "--model", t / "c.onnx",
+                                                            "--overwrite"],
+                 "c.onnx: the output would overwrite this input", id="export-onnx-onto-its-own-model"),
+    pytest.param(lambda t, p, m: text(t / "x.onnx", "old") and ["export", "--onnx", t / "x.onnx", "--model", m],
+                 "x.onnx: already exists; pass --overwrite to replace it", id="export-onnx-exists"),
+    pytest.param(lambda t, p, m: ["export", "--onnx", t / "model", "--model", m], "model: no file suffix; end the name "
+                 "with one of .onnx", id="export-onnx-without-suffix"),
+    pytest.param(lambda t, p, m: copy(p / "img1.png", t / "o.png")
+                 and ["denoise", p / "img0.png", "-o", t / "o.png", "--model", m],
+                 "o.png: already exists; pass --overwrite to replace it", id="denoise-output-exists"),
+    pytest.param(lambda t, p, m: folder(t, "o") and copy(p / "img3.png", t / "o" / "img3.png")
+                 and ["denoise", p, "-o", t / "o", "--model", m],
+                 "img3.png: already exists; pass --overwrite", id="denoise-folder-output-exists"),
+    pytest.param(lambda t, p, m: ["denoise", p, "-o", p / "clean", "--model", m, "--overwrite"],
+                 "clean: inside the input folder", id="denoise-into-its-input-folder"),
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.xyz", "--model", m],
+                 "o.xyz: unknown suffix '.xyz'; end the name with one of .png", id="denoise-unknown-suffix"),
+    pytest.param(lambda t, p, m: ["data", "add-noise", p / "img0.png", "-o", t / "noisy"],
+                 "noisy: no file suffix; end the name with one of .png", id="add-noise-without-suffix"),
+    pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", p, "--out", p / "eval"],
+                 "eval: inside the input folder", id="evaluate-out-inside-data"),
+    pytest.param(lambda t, p, m: ["data", "export-course", p, "--out", p / "course", "--pairs", "8"],
+                 "course: inside the input folder", id="export-course-out-inside-source"),
+    pytest.param(lambda t, p, m: ["train", "--data", p, "--out", p / "run", *TINY],
+                 "run: inside the input folder", id="train-out-inside-data"),
+    # denoise options and devices
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.png", "--batch-size", "-1"],
+                 "argument --batch-size: expected a positive integer, got '-1'", id="denoise-batch-size-negative"),
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.png", "--batch-size", "0"],
+                 "argument --batch-size: expected a positive integer", id="denoise-batch-size-zero"),
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.png", "--tile", "-8"],
+                 "argument --tile: expected an integer >= 0, got '-8'", id="denoise-tile-negative"),
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.png", "--overlap", "-1"],
+                 "argument --overlap: expected an integer >= 0", id="denoise-overlap-negative"),
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.png", "--model", m, "--device", "tpu"],
+                 "device 'tpu' is not known; use auto, cpu, cuda, cuda:N or mps", id="denoise-unknown-device"),
+    # run folders: a run killed before its first checkpoint, finished runs, staging leftovers
+    pytest.param(lambda t, p, m: folder(t, "run", {"config.json": b"{}", "metrics.jsonl": b""})
+                 and train(t, "--data", p),
+                 "holds a run that stopped before its first checkpoint, so there is nothing to resume; pass "
+                 "--overwrite", id="out-holds-a-run-killed-before-its-first-checkpoint"),
+    pytest.param(lambda t, p, m: folder(t, "run", {"config.json": b"{}", "metrics.jsonl": b""})
+                 and ["train", "--resume", "--out", t / "run"],
+                 "no checkpoint.pt to resume from, the run there stopped before its first checkpoint; start it again "
+                 "with --overwrite", id="resume-a-run-killed-before-its-first-checkpoint"),
+    pytest.param(lambda t, p, m: run_folder(t, finished_state(m)) and text(t / "run" / "results.json", "{}")
+                 and train(t, "--data", p), "holds a finished run; pass --overwrite to replace it",
+                 id="out-holds-a-finished-run"),
+    pytest.param(lambda t, p, m: ["train", "--resume", "--overwrite", "--out", t / "run"],
+                 "--resume continues the run in --out and --overwrite replaces it; pass one of them",
+                 id="resume-and-overwrite"),
+    pytest.param(lambda t, p, m: run_folder(t, resumable(m)) and folder(t, ".run.n2n-next", {"config.json": b"{}"})
+                 and ["train", "--resume", "--out", t / "run"],
+                 "an --overwrite run into it was killed before it finished; the previous run is unchanged",
+                 id="resume-after-a-killed-overwrite-run"),
+    # sweeps
+    pytest.param(lambda t, p, m: text(t / "out", "x") and ["sweep", study_file(t, p), "--out", t / "out"],
+                 "out: exists and is not a folder", id="sweep-out-is-a-file"),
+    pytest.param(lambda t, p, m: folder(t, "study", {"study.json": b'{"study": "other.toml"}'})
+                 and ["sweep", study_file(t, p), "--out", t / "study"],
+                 "study: holds the results of study other.toml; choose another --out", id="sweep-out-of-another-study"),
 ]
 
 
@@ -577,3 +658,223 @@ def test_divergence_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path, 
     model, payload = checkpoint.load_model(tmp_path / "checkpoint.pt")
     assert payload["step"] == 3 and not payload["finished"]
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+# ---- resources: out of memory, a full disk -------------------------------------------------
+
+def raising(fault: BaseException):
+    def fail(*args, **kwargs):
+        raise fault
+
+    return fail
+
+
+def one_line(err: str) -> str:
+    lines = [line for line in err.strip().splitlines() if not PROGRESS_BAR.match(line)]
+    assert len(lines) == 1 and "Traceback" not in err and "unexpected error" not in err, err
+    return lines[0]
+
+
+CPU_OOM = ("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you tried to "
+           "allocate 68719476736 bytes. Error code 12 (Cannot allocate memory)")
+DISK_FULL = ("[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file data/0: "
+             "file write failed")
+QUICK_TRAIN = ["--time-budget", "none", "--epochs", "1", "--pairs-per-epoch", "16", "--val-fraction", "0.4"]
+
+# (command, fault: monkeypatch -> None, piece of the error line)
+RESOURCE_FAULTS = [
+    pytest.param(lambda t, p, m: train(t, "--data", p, *QUICK_TRAIN),
+                 lambda mp: mp.setattr("noise2noise.unet.UNet.forward", raising(torch.OutOfMemoryError(
+                     "CUDA out of memory. Tried to allocate 20.00 GiB"))),
+                 "out of memory: lower --batch-size, --width or --crop-px", id="train-gpu-out-of-memory"),
+    pytest.param(lambda t, p, m: train(t, "--data", p, *QUICK_TRAIN),
+                 lambda mp: mp.setattr("noise2noise.unet.UNet.forward", raising(RuntimeError(CPU_OOM))),
+                 "out of memory: lower --batch-size, --width or --crop-px", id="train-cpu-out-of-memory"),
+    pytest.param(lambda t, p, m: train(t, "--data", p, *QUICK_TRAIN),
+                 lambda mp: mp.setattr("torch.save", raising(RuntimeError(DISK_FULL))),
+                 "checkpoint.pt: the disk is full; free some space", id="train-disk-full-at-checkpoint"),
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.png", "--model", m],
+                 lambda mp: mp.setattr("noise2noise.unet.UNet.forward", raising(torch.OutOfMemoryError("oom"))),
+                 "out of memory: lower --tile or --batch-size", id="denoise-out-of-memory"),
+    pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", p, "--max-images", "1"],
+                 lambda mp: mp.setattr("noise2noise.unet.UNet.forward", raising(MemoryError())),
+                 "out of memory: evaluate smaller images", id="evaluate-memory-error"),
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.png", "--model", m],
+                 lambda mp: mp.setattr(iio, "imwrite", raising(OSError(28, "No space left on device"))),
+                 "o.png: the disk is full; free some space", id="denoise-disk-full"),
+    pytest.param(lambda t, p, m: ["data", "export-course", p, "--out", t / "c", "--pairs", "8", "--val-pairs", "4"],
+                 lambda mp: mp.setattr("torch.save", raising(RuntimeError(DISK_FULL))),
+                 "train_data.pkl: the disk is full", id="export-course-disk-full"),
+]
+
+
+@pytest.mark.parametrize("build,fault,message", RESOURCE_FAULTS)
+def test_running_out_of_memory_or_disk_is_a_user_error(build, fault, message, tmp_path, photo_folder, model_file,
+                                                       capsys, monkeypatch):
+    argv = build(tmp_path, photo_folder, model_file)
+    before = snapshot(tmp_path)
+    fault(monkeypatch)
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and message in one_line(err), err
+    assert snapshot(tmp_path) == before  # no half-written file, and a run that never checkpointed is removed
+
+
+def test_an_error_starts_on_a_clean_line_below_a_progress_bar(tmp_path, photo_folder, capsys, monkeypatch):
+    monkeypatch.setattr("noise2noise.unet.UNet.forward", raising(torch.OutOfMemoryError("CUDA out of memory")))
+    code, _, err = run(capsys, *[a for a in train(tmp_path, "--data", photo_folder) if a != "--quiet"])
+    assert code == 2 and "%|" in err  # the bar was drawn
+    assert err.splitlines()[-1] == "n2n train: error: out of memory: lower --batch-size, --width or --crop-px"
+
+
+# ---- run folders: --overwrite, locks, SIGTERM ----------------------------------------------
+
+def test_overwrite_replaces_a_run_only_once_the_new_one_has_finished(tmp_path, photo_folder, capsys, monkeypatch):
+    run_dir = tmp_path / "run"
+    assert run(capsys, *train(tmp_path, "--data", photo_folder, *QUICK_TRAIN))[0] == 0
+    (run_dir / "notes.txt").write_text("mine")  # not a run's files: they stay through --overwrite
+    (run_dir / "eval").mkdir()
+    (run_dir / "eval" / "results.json").write_text("{}")
+    (run_dir / "tb").mkdir()  # a run's TensorBoard folder: it goes with the old run
+    (run_dir / "tb" / "events").write_text("old run")
+    files = lambda: {str(p.relative_to(run_dir)): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}  # noqa: E731
+    before, beside = files(), sorted(os.listdir(tmp_path))
+    replace = train(tmp_path, "--data", photo_folder, *QUICK_TRAIN, "--overwrite", "--seed", "1")
+
+    code, _, err = run(capsys, *replace, "--lr", "1e6", "--optimizer", "sgd", "--log-every", "1")
+    assert code == 2 and "diverged at step 2" in one_line(err) and f"{run_dir} still holds the previous run" in err
+    for fault, status in [(torch.OutOfMemoryError("CUDA out of memory"), 2), (KeyboardInterrupt(), 130)]:
+        with monkeypatch.context() as patch:
+            patch.setattr("noise2noise.unet.UNet.forward", raising(fault))
+            assert run(capsys, *replace)[0] == status
+        assert files() == before  # byte for byte
+        assert sorted(os.listdir(tmp_path)) == beside  # no staging folder left beside it
+
+    code, stdout, err = run(capsys, *replace)
+    assert code == 0, err
+    assert json.loads((run_dir / "config.json").read_text())["seed"] == 1
+    assert (run_dir / "checkpoint.pt").read_bytes() != before["checkpoint.pt"]
+    assert files()["notes.txt"] == b"mine" and files()["eval/results.json"] == b"{}"
+    assert not (run_dir / "tb").exists() and sorted(os.listdir(tmp_path)) == beside  # nothing left beside it
+
+
+HOLD_LOCK = ("import sys, time; from pathlib import Path; from noise2noise.rundir import FolderLock; "
+             "FolderLock(Path(sys.argv[1])).acquire(); print('locked', flush=True); time.sleep(600)")
+
+
+def test_a_run_folder_in_use_is_refused_naming_the_holder_and_a_killed_holder_leaves_no_lock(
+        tmp_path, photo_folder, model_file, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    torch.save(resumable(model_file), run_dir / "checkpoint.pt")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run_dir)], env=env, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"locked"
+        before = snapshot(tmp_path)
+        for argv in (train(tmp_path, "--data", photo_folder), train(tmp_path, "--data", photo_folder, "--overwrite"),
+                     ["train", "--resume", "--out", run_dir], ["sweep", study_file(tmp_path, photo_folder), "--out",
+                                                               run_dir]):
+            code, _, err = run(capsys, *argv)
+            assert code == 2 and f"run: in use by another n2n run (pid {holder.pid}); wait for it" in one_line(err)
+        (tmp_path / "tiny.toml").unlink()
+        assert snapshot(tmp_path) == before
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (run_dir / ".n2n-lock").is_file()  # left by the kill; the kernel released its flock
+    (run_dir / "checkpoint.pt").unlink()
+    code, _, err = run(capsys, *train(tmp_path, "--data", photo_folder, *QUICK_TRAIN))
+    assert code == 0, err
+    assert not (run_dir / ".n2n-lock").exists()  # a run removes its lock file as it ends
+
+
+@pytest.mark.parametrize("checkpointed", [False, True], ids=["before-the-first-checkpoint", "after-a-checkpoint"])
+def test_sigterm_is_handled_as_ctrl_c(tmp_path, photo_folder, checkpointed):
+    from noise2noise.rundir import check_new_run, load_resume_state
+
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen([sys.executable, "-m", "noise2noise", "train", "--out", str(run_dir), "--data",
+                              str(photo_folder), *TINY, "--time-budget", "300", "--log-every", "1",
+                              "--eval-every-s", "0", "--checkpoint-every-s", "0.2" if checkpointed else "0"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for = run_dir / ("checkpoint.pt" if checkpointed else "metrics.jsonl")
+    deadline = time.monotonic() + 120
+    while not wait_for.exists():
+        assert first.poll() is None, first.stderr.read()
+        assert time.monotonic() < deadline, f"no {wait_for.name} within 120 s"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=60) == 128 + signal.SIGTERM
+    assert first.stderr.read().strip().splitlines()[-1] == "n2n train: terminated (SIGTERM)"
+    if checkpointed:  # the run stays, resumable, and unlocked
+        assert not load_resume_state(run_dir)["finished"]
+        assert sorted(p.name for p in run_dir.glob(".*")) == []
+    else:  # nothing to resume: the folder it made is gone, so a new run may start there
+        assert not run_dir.exists()
+        check_new_run(run_dir)
+
+
+# ---- output paths relative to the inputs (Hypothesis) ------------------------------------
+
+def test_denoise_never_writes_over_or_inside_its_inputs_whatever_the_layout(model_file, photo):
+    """Whatever -o is (the input, inside it, beside it, an existing file or folder), denoise
+    either writes new files outside its inputs, or, given --overwrite, also replaces existing
+    outputs; otherwise it exits 2 with one line and changes nothing."""
+    import contextlib
+    import io
+    import tempfile
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    names = st.sampled_from(["photos", "sub", "out", "img0.png", "new.png", "new"])
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(source=st.sampled_from(["photos", "photos/img0.png", "photos/sub/img1.png"]),
+           base=st.sampled_from([".", "photos", "photos/sub", "out"]), parts=st.lists(names, max_size=2),
+           overwrite=st.booleans())
+    def check(source, base, parts, overwrite):
+        with tempfile.TemporaryDirectory() as folder:
+            t = Path(folder)
+            (t / "photos" / "sub").mkdir(parents=True)
+            (t / "out").mkdir()
+            iio.imwrite(t / "photos" / "img0.png", photo[:37, :31])
+            iio.imwrite(t / "photos" / "sub" / "img1.png", photo[40:71, 50:87])
+            iio.imwrite(t / "out" / "img0.png", photo[:9, :9])  # an earlier output
+            inputs = {p: p.read_bytes() for p in (t / "photos").rglob("*.png")}
+            before = snapshot(t)
+            out = t.joinpath(base, *parts)
+            argv = ["denoise", t / source, "-o", out, "--model", model_file, "--quiet", "--device", "cpu"]
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                code = main([str(a) for a in argv + ["--overwrite"] * overwrite])
+            assert all(p.read_bytes() == content for p, content in inputs.items())  # never an input
+            if code != 0:
+                assert code == 2 and len(err.getvalue().strip().splitlines()) == 1, err.getvalue()
+                assert snapshot(t) == before
+                return
+            after = snapshot(t)
+            new = [t / name for name in after if name not in before]
+            changed = [name for name, stat in before.items() if after.get(name) != stat and stat != "dir"]
+            if (t / source).is_dir():  # nothing written into the folder it reads
+                assert not any(path.is_relative_to(t / source) for path in new), new
+            assert all(path.is_relative_to(out) or path == out or path.is_dir() for path in new), new
+            assert overwrite or not changed, changed
+
+    check()
+
+
+def test_a_killed_overwrite_run_leaves_the_old_run_and_the_next_overwrite_clears_its_staging(
+        tmp_path, photo_folder, capsys):
+    run_dir, staging = tmp_path / "run", tmp_path / ".run.n2n-next"
+    assert run(capsys, *train(tmp_path, "--data", photo_folder, *QUICK_TRAIN))[0] == 0
+    staging.mkdir()  # what SIGKILL leaves of an --overwrite run: its own files, beside the old run
+    (staging / "config.json").write_text("{}")
+    (staging / ".n2n-lock").write_text("12345\n")  # stale: no process holds it
+    code, _, err = run(capsys, "train", "--resume", "--out", run_dir)
+    assert code == 2 and "that run already finished; nothing to resume (pass --overwrite" in one_line(err)
+    code, _, err = run(capsys, *train(tmp_path, "--data", photo_folder, *QUICK_TRAIN, "--overwrite", "--seed", "2"))
+    assert code == 0, err
+    assert json.loads((run_dir / "config.json").read_text())["seed"] == 2
+    assert sorted(os.listdir(tmp_path)) == ["photos", "run"]
