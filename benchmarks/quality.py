@@ -2,7 +2,7 @@
 photos, at several noise levels, in one run (PSNR, SSIM and seconds per image).
 
     python benchmarks/quality.py --data ../shared/datasets/cbsd432 --split val \
-        [--models PATH_OR_NAME,...] [--sigmas 15,25,50] [--methods noisy,nlm,bm3d] [--out quality.json]
+        [--models NAME_OR_PATH,...] [--tta] [--sigmas 15,25,50] [--methods noisy,nlm,bm3d] [--out quality.json]
 
 The README's quality table comes from this script; BM3D needs the `bm3d` extra. Seconds per
 image are only comparable within one run on an idle machine (the load average is printed).
@@ -19,9 +19,9 @@ from pathlib import Path
 import torch
 
 from noise2noise.checkpoint import code_version, load_model
-from noise2noise.denoise import default_model_path
 from noise2noise.evaluate import build_methods, compare_methods, evaluation_images, known_sigma
 from noise2noise.noise import build_noise
+from noise2noise.zoo import resolve_model
 
 
 def main() -> None:
@@ -29,18 +29,22 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/datasets/cbsd432", help="folder of clean photos or 'embedded'")
     parser.add_argument("--split", default="val", choices=("all", "train", "val"))
     parser.add_argument("--val-fraction", type=float, default=0.15)
-    parser.add_argument("--models", default=None, help="comma list of checkpoint paths (default: the shipped model)")
+    parser.add_argument("--models", default="gaussian", help="comma list of shipped model names (n2n models) or "
+                        "checkpoint paths (default: gaussian)")
     parser.add_argument("--sigmas", default="15,25,50", help="Gaussian sigmas, 0..255")
     parser.add_argument("--methods", default="noisy,nlm,bm3d", help="baselines, from noisy, nlm, bm3d")
+    parser.add_argument("--tta", action="store_true", help="also each model with the 8-view self-ensemble")
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0, help="seed of the added noise")
     parser.add_argument("--out", type=Path, default=None, help="write every row as JSON here")
     args = parser.parse_args()
 
     models = {}
-    for spec in (args.models.split(",") if args.models else [str(default_model_path())]):
-        models[Path(spec).stem if Path(spec).stem != "checkpoint" else Path(spec).parent.name] = load_model(spec)[0]
-    names = [*args.methods.split(","), *models]
+    for spec in args.models.split(","):
+        name = spec if not Path(spec).suffix else Path(spec).stem if Path(spec).stem != "checkpoint" \
+            else Path(spec).parent.name
+        models[name] = load_model(resolve_model(spec))[0]
+    names = [*args.methods.split(","), *[m + suffix for m in models for suffix in ("", "+tta")[: 1 + args.tta]]]
     methods = build_methods(names, models)
     print(f"{args.data} split {args.split}; {platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, code {code_version()}, load average {os.getloadavg()[0]:.2f}")

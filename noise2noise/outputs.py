@@ -95,11 +95,6 @@ def check_out_folder(folder: str | Path, inputs: Iterable[str | Path] = (), opti
     return _refuse_blocked(folder, folder, option)
 
 
-def refuse_overwrite(paths: list[Path], overwrite: bool) -> None:
-    """No silent overwrite: fail before any work if an output file already exists."""
-    check_outputs(paths, overwrite=overwrite)
-
-
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place,
     so a crash, a full disk or Ctrl-C never leaves a half-written file under the final name

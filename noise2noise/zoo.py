@@ -128,9 +128,9 @@ def pack_weights(checkpoint_path: str | Path, out_path: str | Path, overwrite: b
     import torch
 
     from noise2noise import checkpoint
-    from noise2noise.outputs import atomic_write, refuse_overwrite
+    from noise2noise.outputs import atomic_write, check_outputs
 
-    refuse_overwrite([Path(out_path)], overwrite)
+    check_outputs([out_path], [checkpoint_path], overwrite, suffixes=(".pt", ".pth"))
     payload = checkpoint.load(checkpoint_path)
     weights = payload["model"]
     too_large = [k for k, v in weights.items() if v.is_floating_point() and v.abs().max() > 6e4]
