@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -40,3 +42,11 @@ def course_pairs() -> tuple[torch.Tensor, torch.Tensor]:
     a = torch.randint(0, 256, (20, 3, 32, 32), dtype=torch.uint8, generator=generator)
     b = torch.randint(0, 256, (20, 3, 32, 32), dtype=torch.uint8, generator=generator)
     return a, b
+
+
+def imports_torch(code: str) -> bool:
+    """Whether running ``code`` in a fresh interpreter imports torch (what must stay light)."""
+    probe = f"import sys, contextlib, io\n{code}\nprint('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1] == "True"

@@ -10,6 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageOps
+from test_denoise import identity
 from torch import nn
 
 from noise2noise.config import TrainConfig
@@ -25,14 +26,6 @@ FAST = settings(max_examples=40, deadline=None, derandomize=True)
 UPRIGHT = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
            5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
            8: lambda a: np.rot90(a, 1)}
-
-
-def identity(channels: int) -> nn.Conv2d:
-    conv = nn.Conv2d(channels, channels, 1)
-    with torch.no_grad():
-        conv.weight.copy_(torch.eye(channels)[:, :, None, None])
-        conv.bias.zero_()
-    return conv
 
 
 class Recording(nn.Module):
