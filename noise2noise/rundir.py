@@ -307,16 +307,16 @@ class RunFolder:
         if not kept:
             previous.rmdir()
 
-    def abandon(self) -> None:
+    def abandon(self) -> bool:
         """After a failure: a replacing run's staging folder goes (the previous run is
         untouched); a new run removes its files and the folders it made, unless it has a
-        checkpoint to resume from."""
+        checkpoint to resume from. True when the folder is kept for --resume."""
         self.release()
         if self.replacing:
             shutil.rmtree(self.path, ignore_errors=True)
-            return
+            return False
         if (self.path / "checkpoint.pt").exists():
-            return
+            return True
         for name in RUN_FILES:
             _remove(self.path / name)
         for folder in self._created:
@@ -324,6 +324,7 @@ class RunFolder:
                 folder.rmdir()  # only ever removes an empty folder
             except OSError:
                 break
+        return False
 
     def release(self) -> None:
         for lock in self._locks:
