@@ -11,8 +11,10 @@ finished run.
   folder. The kernel drops the lock when the process dies, so a killed run leaves no
   stale lock, and the file goes when the run ends.
 - A new run that stops before its first checkpoint (an error, Ctrl-C, SIGTERM) removes
-  what it wrote. One that was killed (SIGKILL) leaves a folder that both a new run and
-  --resume name as holding nothing to resume, to be replaced with --overwrite.
+  what it wrote; Ctrl-C or SIGTERM once a training step has completed writes a checkpoint
+  (``train.fit``), so the folder stays for --resume. One that was killed (SIGKILL) leaves
+  a folder that both a new run and --resume name as holding nothing to resume, to be
+  replaced with --overwrite.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 Output folder of a run: config.json (resolved config + code version), metrics.jsonl
 (training loss every ``log_every`` steps, validation PSNR), checkpoint.pt (weights,
-optimiser, weight average, step, clock, random states), results.json and samples.png.
+optimiser, weight average, step, clock, random states; also written at the step a Ctrl-C
+or SIGTERM interrupts), results.json (with the final validation on crops and on whole
+held-out images) and samples.png.
 """
 
 from __future__ import annotations
