@@ -224,6 +224,11 @@ def _cmd_train(args: argparse.Namespace) -> None:
         m = result.metrics
         print(f"validation ({m['n_images']} images): {m['psnr_db']:.2f} dB PSNR, SSIM {m['ssim']:.4f} "
               f"(noisy input {m['psnr_noisy_db']:.2f} dB, SSIM {m['ssim_noisy']:.4f})")
+    if result.validation_whole:
+        w = result.validation_whole
+        print(f"validation on whole images ({w['n_images']} held out, noise level {w['noise_level']:g}): "
+              f"{w['psnr_db']:.2f} dB PSNR, SSIM {w['ssim']:.4f} "
+              f"(noisy input {w['psnr_noisy_db']:.2f} dB, SSIM {w['ssim_noisy']:.4f})")
 
 
 def _load_network(name_or_path: str | None):
@@ -409,7 +414,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         _close_progress_bars()
         terminated = isinstance(exc, _Terminated)
-        print(f"n2n {args.command}: {'terminated (SIGTERM)' if terminated else 'interrupted'}", file=sys.stderr)
+        stopped = 'terminated (SIGTERM)' if terminated else 'interrupted'
+        resumable = getattr(exc, "resumable_run", None)  # a run folder kept with its checkpoint
+        if resumable is not None:
+            stopped += f"; {resumable} keeps its checkpoint: `n2n train --out {resumable} --resume` continues it"
+        print(f"n2n {args.command}: {stopped}", file=sys.stderr)
         return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
     except Exception as exc:
         if args.debug:

@@ -146,6 +146,10 @@ class TrainConfig:
         "share of a clean-image folder held out for validation (split by image)", ge=0, lt=1))
     val_patches: int = field(default=500, metadata=_help(
         "validation crops cut from held-out images, with fixed noise", gt=0))
+    val_whole_images: int = field(default=8, metadata=_help(
+        "after training, also validate on up to N whole held-out clean images, each with one fixed "
+        "noise draw at the middle of noise_level (0: off; none for tensor files, noisy pairs and "
+        "noisy_data)", ge=0))
     # model
     arch: str = field(default="unet", metadata=_help("network architecture"))
     width: int = field(default=48, metadata=_help("encoder channels (paper: 48)", gt=0))

@@ -411,6 +411,22 @@ def neighbor2neighbor_pairs(images: list, noise, cfg: TrainConfig) -> NeighborPa
                          cfg.nb2nb_gamma)
 
 
+def held_out_share(cfg: TrainConfig) -> float:
+    """The share of ``cfg.data``'s images that training holds out for validation: none when
+    validation comes from val_data, or when the images are noisy (no clean ones to compare with)."""
+    return 0.0 if cfg.val_data or cfg.noisy_data else cfg.val_fraction
+
+
+def held_out_images(cfg: TrainConfig) -> list:
+    """The whole clean images training held out, (name, C×H×W uint8) as ``split_images``
+    gives them: [] for tensor files, folders of noisy pairs and noisy images (noisy_data)."""
+    if cfg.noisy_data or is_course_file(cfg.data):
+        return []
+    if Path(cfg.data).is_dir() and paired_files(cfg.data) is not None:
+        return []
+    return split_images(cfg.data, "val", held_out_share(cfg))
+
+
 def build_training_data(cfg: TrainConfig):
     """(pair source, validation (noisy, clean) in 0..255 or None) for a config."""
     noise = build_noise(cfg.noise, cfg.noise_level, cfg.clip)
@@ -421,7 +437,7 @@ def build_training_data(cfg: TrainConfig):
                        f"(got mode={cfg.mode!r})")
     if source is None:
         # single noisy images have no clean ones to hold out for validation
-        train, held_out = clean_images(cfg.data, 0.0 if cfg.val_data or cfg.noisy_data else cfg.val_fraction)
+        train, held_out = clean_images(cfg.data, held_out_share(cfg))
         source = MODES[cfg.mode](train, noise, cfg)
     if cfg.val_data is not None:
         if is_course_file(cfg.val_data):

@@ -11,8 +11,10 @@ finished run.
   folder. The kernel drops the lock when the process dies, so a killed run leaves no
   stale lock, and the file goes when the run ends.
 - A new run that stops before its first checkpoint (an error, Ctrl-C, SIGTERM) removes
-  what it wrote. One that was killed (SIGKILL) leaves a folder that both a new run and
-  --resume name as holding nothing to resume, to be replaced with --overwrite.
+  what it wrote; Ctrl-C or SIGTERM once a training step has completed writes a checkpoint
+  (``train.fit``), so the folder stays for --resume. One that was killed (SIGKILL) leaves
+  a folder that both a new run and --resume name as holding nothing to resume, to be
+  replaced with --overwrite.
 """
 
 from __future__ import annotations
@@ -307,16 +309,16 @@ class RunFolder:
         if not kept:
             previous.rmdir()
 
-    def abandon(self) -> None:
+    def abandon(self) -> bool:
         """After a failure: a replacing run's staging folder goes (the previous run is
         untouched); a new run removes its files and the folders it made, unless it has a
-        checkpoint to resume from."""
+        checkpoint to resume from. True when the folder is kept for --resume."""
         self.release()
         if self.replacing:
             shutil.rmtree(self.path, ignore_errors=True)
-            return
+            return False
         if (self.path / "checkpoint.pt").exists():
-            return
+            return True
         for name in RUN_FILES:
             _remove(self.path / name)
         for folder in self._created:
@@ -324,6 +326,7 @@ class RunFolder:
                 folder.rmdir()  # only ever removes an empty folder
             except OSError:
                 break
+        return False
 
     def release(self) -> None:
         for lock in self._locks:

@@ -2,7 +2,9 @@
 
 Output folder of a run: config.json (resolved config + code version), metrics.jsonl
 (training loss every ``log_every`` steps, validation PSNR), checkpoint.pt (weights,
-optimiser, weight average, step, clock, random states), results.json and samples.png.
+optimiser, weight average, step, clock, random states; also written at the step a Ctrl-C
+or SIGTERM interrupts), results.json (with the final validation on crops and on whole
+held-out images) and samples.png.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,14 +28,15 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from noise2noise import checkpoint, distributed, rundir
 from noise2noise.augment import AUGMENTS
 from noise2noise.config import Budget, TrainConfig
-from noise2noise.data import Batch, Generators, build_training_data
+from noise2noise.data import VAL_SEED, Batch, Generators, build_training_data, held_out_images
 from noise2noise.denoise import denoise_tensor
 from noise2noise.devices import autocast, resolve_device
 from noise2noise.errors import N2NError
-from noise2noise.evaluate import evaluate_pairs
+from noise2noise.evaluate import METHODS, add_noise, compare_methods, evaluate_pairs, model_method
 from noise2noise.figures import sample_figure
 from noise2noise.inits import INITS
 from noise2noise.losses import LOSSES, masked_loss, output_activation
+from noise2noise.noise import build_noise
 from noise2noise.optim import OPTIMIZERS, lr_factor
 from noise2noise.outputs import write_json
 from noise2noise.tensorboard import TENSORBOARD_DIR, TensorBoardMirror, require_tensorboard
@@ -220,6 +225,7 @@ class TrainResult:
     images: int = 0  # training images seen (all ranks)
     wall_time_s: float = 0.0  # time in fit, validation and checkpoints included
     state: TrainState | None = None  # continue training from here: fit(..., state=result.state)
+    validation_whole: dict[str, Any] | None = None  # validate_whole_images after a whole run (run_training)
 
     @property
     def images_per_s(self) -> float:
@@ -270,6 +276,59 @@ class _Checkpoints:
         self.check_finite(state, loss_sum)
         state.save(self.path, self.cfg, finished)
         self.saved_step = state.step
+
+    def save_interrupted(self, state: TrainState, loss_sum: torch.Tensor) -> None:
+        """On Ctrl-C or SIGTERM, at a step boundary: keep the last completed step, unless it is
+        saved already or is not finite (then the last good checkpoint stays)."""
+        if self.path is None or self.saved_step == state.step:
+            return
+        try:
+            self.save(state, loss_sum, finished=False)
+        except Diverged:
+            pass  # the interrupt goes on; a divergence would have stopped the run at its next log
+
+
+class _DeferredInterrupts:
+    """Ctrl-C and SIGTERM during training wait for the step in flight to complete, so that
+    ``fit`` can checkpoint a consistent state (``pending``), then go to the handler they were
+    meant for (``deliver``: Python's raises KeyboardInterrupt, the CLI's its subclass).
+
+    Only signals with a Python handler wait (a process that ignores SIGTERM, or dies of it,
+    keeps doing so), and only in the main thread, where Python runs signal handlers. A second
+    Ctrl-C stops at once; a second SIGTERM is ignored, as the CLI does."""
+
+    def __init__(self) -> None:
+        self.pending: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _DeferredInterrupts:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+                if signum is not None and callable(signal.getsignal(signum)):
+                    self._previous[signum] = signal.signal(signum, self._defer)
+        return self
+
+    def _defer(self, signum: int, frame) -> None:
+        if self.pending is None:
+            self.pending = signum
+        elif signum == signal.SIGINT:
+            self.restore()
+            raise KeyboardInterrupt
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+    def deliver(self) -> None:
+        """Hand a pending signal to its own handler, which raises."""
+        self.restore()
+        if self.pending is not None:
+            signum, self.pending = self.pending, None
+            signal.raise_signal(signum)
+
+    def __exit__(self, *exc_info) -> None:
+        self.restore()
 
 
 def _progress_bar(clock: BudgetClock, enabled: bool):
@@ -330,13 +389,14 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
     if board is not None:  # a mirror of metrics.jsonl, which stays the record
         log.sinks.append(board.write)
     checkpoints = _Checkpoints(out_dir, cfg)
+    start_step = state.step
     loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per step
     window_steps, window_images, window_start_s = 0, state.images, state.train_time_s
     next_eval_s = state.train_time_s + cfg.eval_every_s if cfg.eval_every_s else math.inf
     next_checkpoint_s = state.train_time_s + cfg.checkpoint_every_s if cfg.checkpoint_every_s else math.inf
 
-    with _progress_bar(clock, progress) as bar:
-        while not clock.done:
+    with _DeferredInterrupts() as interrupts, _progress_bar(clock, progress) as bar:
+        while not clock.done and interrupts.pending is None:
             with clock.paused():  # replaying a resumed epoch's first batches is not charged
                 batches = state.batches(source, cfg.batch_size, gens)
             for batch in batches:
@@ -382,10 +442,19 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
                     with clock.paused():
                         checkpoints.save(state, loss_sum, finished=False)
                     next_checkpoint_s = state.train_time_s + cfg.checkpoint_every_s
+
+                # ---- Ctrl-C or SIGTERM came during the step: stop at its end (checkpointed below)
+                if interrupts.pending is not None:
+                    break
             else:
                 state.end_epoch(gens)
-            if state.step == 0:
+            if state.step == 0 and interrupts.pending is None:
                 raise N2NError("the training data gave no batches")
+        if interrupts.pending is not None:
+            if state.step > start_step:  # a completed step: --resume goes on from here, losing nothing
+                clock.update_wall_time()
+                checkpoints.save_interrupted(state, loss_sum)
+            interrupts.deliver()
 
     state.model.eval()
     state.network.eval()
@@ -419,17 +488,21 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
             rundir.check_new_run(Path(out_dir), overwrite, rundir.config_inputs(cfg))  # before the data are read
     if cfg.tensorboard and out_dir is not None and ranks.is_main:
         require_tensorboard()  # before the data are read, not after the training
+    result = None
     try:
         source, val = build_training_data(cfg)  # bad data fail here, before the folder is touched
         if out_dir is not None and ranks.is_main and not resume:
             run = rundir.RunFolder.create(out_dir, overwrite, rundir.config_inputs(cfg))
             write_json(run.path / "config.json", {**cfg.to_dict(), "code_version": checkpoint.code_version()})
         result = fit(cfg, source, val, run.path if run else None, resume=state, progress=progress)
+        if ranks.is_main:
+            result.validation_whole = validate_whole_images(cfg, result.model)
         if run is not None:
             write_json(run.path / "results.json", {
                 "steps": result.steps, "images": result.images, "train_time_s": round(result.train_time_s, 2),
                 "wall_time_s": round(result.wall_time_s, 2), "images_per_s": round(result.images_per_s, 1),
-                "code_version": checkpoint.code_version(), "validation": result.metrics})
+                "code_version": checkpoint.code_version(), "validation": result.metrics,
+                "validation_whole": result.validation_whole})
             if val is not None:
                 write_samples(result.model, val, result.metrics, run.path / "samples.png", title="validation")
                 if cfg.tensorboard:
@@ -438,7 +511,8 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
     except BaseException as exc:
         if run is None:
             raise
-        run.abandon()
+        if run.abandon() and isinstance(exc, KeyboardInterrupt) and result is None:  # the CLI says how to go on
+            exc.resumable_run = run.out_dir  # (once fit returned, its checkpoint is a finished run's)
         if isinstance(exc, Diverged) and run.replacing:  # its checkpoint went with the staging folder
             raise Diverged(exc.step, exc.lr, f"{run.out_dir} still holds the previous run") from None
         raise
@@ -446,6 +520,26 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
         run.finish()  # outside the clean-up above: a finished run is never removed
     result.out_dir = run.out_dir if run is not None else None
     return result
+
+
+def validate_whole_images(cfg: TrainConfig, model: nn.Module) -> dict[str, Any] | None:
+    """The network on up to ``cfg.val_whole_images`` whole held-out clean images (the goal is
+    whole photos, not the crops ``fit`` validates on): mean PSNR dB and SSIM per image, of
+    the output and of the noisy input. Each image gets one noise draw from a fixed seed at
+    the middle of noise_level, so runs with one config compare. None when the run holds
+    none out (tensor files, noisy pairs, noisy_data, a val_data folder) or it is off."""
+    if not cfg.val_whole_images:
+        return None
+    images = held_out_images(cfg)[:cfg.val_whole_images]
+    if not images:
+        return None
+    level = (cfg.noise_level[0] + cfg.noise_level[1]) / 2
+    noise = build_noise(cfg.noise, (level, level), cfg.clip)
+    methods = {"noisy": METHODS["noisy"], "model": model_method(model)}
+    _, table, _ = compare_methods(add_noise(images, noise, seed=VAL_SEED), methods, keep_outputs=0)
+    noisy, denoised = table
+    return {"n_images": denoised["n_images"], "psnr_db": denoised["psnr_db"], "ssim": denoised["ssim"],
+            "psnr_noisy_db": noisy["psnr_db"], "ssim_noisy": noisy["ssim"], "noise_level": level}
 
 
 def write_samples(model: nn.Module, val: tuple[torch.Tensor, torch.Tensor], metrics: dict[str, Any],

@@ -555,6 +555,14 @@ class _Interrupted:
             if self.given == self.after:
                 if self.fault == "kill":
                     raise KeyboardInterrupt
+                if self.fault.startswith("ctrl-c"):  # a real SIGINT, as Ctrl-C sends: it lands mid-step
+                    for _ in range(2 if self.fault == "ctrl-c x2" else 1):
+                        signal.raise_signal(signal.SIGINT)
+                    if self.fault.endswith("no batch"):
+                        return
+                    self.given += 1
+                    yield batch
+                    continue
                 batch.noisy_target = torch.full_like(batch.noisy_target, float("nan"))
             self.given += 1
             yield batch
@@ -592,6 +600,51 @@ def test_resume_continues_exactly_where_the_checkpoint_left_off(tmp_path, photo_
     if ema:
         assert resumed.model is resumed.state.ema.module
         assert not torch.equal(resumed.model.ENC_CONV0.weight, resumed.state.model.ENC_CONV0.weight)
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_ctrl_c_checkpoints_the_step_in_flight_and_resume_loses_nothing(tmp_path, photo_folder, ema):
+    """Ctrl-C mid-step: the step completes, is checkpointed, then KeyboardInterrupt goes on;
+    with no periodic checkpoint at all, the resumed run still ends as an uninterrupted one."""
+    images = load_folder(photo_folder)
+    source = lambda: SyntheticPairs(images, GaussianNoise((25.0, 25.0)), 32, 24)  # noqa: E731, 3 batches/epoch
+    cfg = tiny_config(ema=ema, checkpoint_every_s=0)  # no checkpoint but the interrupt's
+    whole = fit(cfg, source(), progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        fit(cfg, _Interrupted(source(), after=3, fault="ctrl-c"), out_dir=tmp_path, progress=False)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # fit put Python's handler back
+    state = checkpoint.load(tmp_path / "checkpoint.pt")
+    assert (state["step"], state["epoch_batches"], state["finished"]) == (4, 1, False)  # the step in flight
+    resumed = fit(cfg, source(), out_dir=tmp_path, resume=state, progress=False)
+    assert resumed.steps == whole.steps == 6
+    for name, tensor in whole.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+
+
+def test_a_second_ctrl_c_stops_at_once_and_an_interrupt_without_a_step_or_a_folder_saves_nothing(
+        tmp_path, photo_folder):
+    images = load_folder(photo_folder)
+    source = lambda: SyntheticPairs(images, GaussianNoise((25.0, 25.0)), 32, 24)  # noqa: E731
+    cfg = tiny_config(checkpoint_every_s=0)
+    with pytest.raises(KeyboardInterrupt):  # the second one raises inside the step: nothing consistent to save
+        fit(cfg, _Interrupted(source(), after=2, fault="ctrl-c x2"), out_dir=tmp_path, progress=False)
+    with pytest.raises(KeyboardInterrupt):  # before any step completed
+        fit(cfg, _Interrupted(source(), after=0, fault="ctrl-c no batch"), out_dir=tmp_path, progress=False)
+    with pytest.raises(KeyboardInterrupt):  # no run folder to write to
+        fit(cfg, _Interrupted(source(), after=2, fault="ctrl-c"), progress=False)
+    assert not (tmp_path / "checkpoint.pt").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_new_run_interrupted_before_its_first_step_leaves_no_folder(tmp_path, photo_folder, monkeypatch):
+    import noise2noise.train
+
+    images = load_folder(photo_folder)
+    interrupted = _Interrupted(SyntheticPairs(images, GaussianNoise((25.0, 25.0)), 32, 24), 0, "ctrl-c no batch")
+    monkeypatch.setattr(noise2noise.train, "build_training_data", lambda cfg: (interrupted, None))
+    with pytest.raises(KeyboardInterrupt) as caught:
+        noise2noise.train.run_training(tiny_config(data=str(photo_folder)), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists() and not hasattr(caught.value, "resumable_run")
 
 
 def _metrics(run: Path) -> list[dict]:
@@ -788,31 +841,38 @@ def test_a_run_folder_in_use_is_refused_naming_the_holder_and_a_killed_holder_le
     assert not (run_dir / ".n2n-lock").exists()  # a run removes its lock file as it ends
 
 
-@pytest.mark.parametrize("checkpointed", [False, True], ids=["before-the-first-checkpoint", "after-a-checkpoint"])
-def test_sigterm_is_handled_as_ctrl_c(tmp_path, photo_folder, checkpointed):
-    from noise2noise.rundir import check_new_run, load_resume_state
+def test_sigterm_checkpoints_the_step_in_flight_and_resume_finishes_the_same_steps(tmp_path, photo_folder):
+    """SIGTERM (no periodic checkpoint): the run keeps a checkpoint of its last completed step,
+    stays resumable and unlocked, and --resume trains exactly the steps left, with one history."""
+    from noise2noise.rundir import load_resume_state
 
-    run_dir = tmp_path / "run"
+    run_dir, steps = tmp_path / "run", 400
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    first = subprocess.Popen([sys.executable, "-m", "noise2noise", "train", "--out", str(run_dir), "--data",
-                              str(photo_folder), *TINY, "--time-budget", "300", "--log-every", "1",
-                              "--eval-every-s", "0", "--checkpoint-every-s", "0.2" if checkpointed else "0"],
+    n2n = [sys.executable, "-m", "noise2noise", "train", "--out", str(run_dir)]
+    first = subprocess.Popen([*n2n, "--data", str(photo_folder), *TINY, "--time-budget", f"{steps} steps",
+                              "--log-every", "1", "--eval-every-s", "0", "--checkpoint-every-s", "0",
+                              "--val-whole-images", "1"],
                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wait_for = run_dir / ("checkpoint.pt" if checkpointed else "metrics.jsonl")
     deadline = time.monotonic() + 120
-    while not wait_for.exists():
+    while not (run_dir / "metrics.jsonl").exists():
         assert first.poll() is None, first.stderr.read()
-        assert time.monotonic() < deadline, f"no {wait_for.name} within 120 s"
+        assert time.monotonic() < deadline, "no metrics.jsonl within 120 s"
         time.sleep(0.05)
     first.send_signal(signal.SIGTERM)
     assert first.wait(timeout=60) == 128 + signal.SIGTERM
-    assert first.stderr.read().strip().splitlines()[-1] == "n2n train: terminated (SIGTERM)"
-    if checkpointed:  # the run stays, resumable, and unlocked
-        assert not load_resume_state(run_dir)["finished"]
-        assert sorted(p.name for p in run_dir.glob(".*")) == []
-    else:  # nothing to resume: the folder it made is gone, so a new run may start there
-        assert not run_dir.exists()
-        check_new_run(run_dir)
+    assert first.stderr.read().strip().splitlines()[-1] == (
+        f"n2n train: terminated (SIGTERM); {run_dir} keeps its checkpoint: `n2n train --out {run_dir} --resume` "
+        "continues it")
+    saved = load_resume_state(run_dir)
+    assert not saved["finished"] and 0 < saved["step"] < steps
+    assert saved["step"] == _metrics(run_dir)[-1]["step"]  # the step in flight completed and was kept
+    assert sorted(p.name for p in run_dir.glob(".*")) == []  # unlocked, no half-written files
+
+    resumed = subprocess.run([*n2n, "--resume"], env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"trained {steps} steps" in resumed.stdout and "validation on whole images (1 held out" in resumed.stdout
+    assert [r["step"] for r in _metrics(run_dir)] == list(range(1, steps + 1))  # one history, no step lost
+    assert checkpoint.load(run_dir / "checkpoint.pt")["finished"]
 
 
 # ---- output paths relative to the inputs (Hypothesis) ------------------------------------

@@ -74,6 +74,45 @@ def test_a_run_folder_holds_config_metrics_checkpoint_results_and_figure(tmp_pat
         torch.testing.assert_close(tensor, result.model.state_dict()[name].cpu())
 
 
+def test_a_run_validates_on_whole_held_out_images_at_the_end(tmp_path, photo_folder):
+    from noise2noise.data import VAL_SEED, split_images
+    from noise2noise.evaluate import add_noise, evaluate_pairs
+
+    cfg = TrainConfig(**TINY, data=str(photo_folder), val_fraction=0.4, noise_level=(10.0, 30.0),
+                      time_budget=None, epochs=1, pairs_per_epoch=32, val_whole_images=1)
+    result = run_training(cfg, tmp_path / "run", progress=False)
+    whole = json.loads((tmp_path / "run" / "results.json").read_text())["validation_whole"]
+    assert whole == result.validation_whole and set(whole) == {
+        "n_images", "psnr_db", "ssim", "psnr_noisy_db", "ssim_noisy", "noise_level"}
+    assert whole["n_images"] == 1 and whole["noise_level"] == 20.0  # the middle of the range
+    # the first held-out photo, whole (67x75), with the fixed noise draw: what the network gives on it
+    held_out = split_images(str(photo_folder), "val", 0.4)
+    assert len(held_out) == 2  # so val_whole_images capped it
+    (_, noisy, clean), = add_noise(held_out[:1], GaussianNoise((20.0, 20.0)), seed=VAL_SEED)
+    assert noisy.shape == (3, 67, 75)
+    expected = evaluate_pairs(result.model, noisy[None], clean[None])
+    for key in ("psnr_db", "ssim", "psnr_noisy_db", "ssim_noisy"):
+        assert whole[key] == pytest.approx(expected[key], abs=1e-4), key
+    assert 0 < whole["psnr_noisy_db"] < 30 and 0 < whole["ssim"] <= 1
+
+
+@pytest.mark.parametrize("changes", [
+    dict(val_whole_images=0),  # off
+    dict(noisy_data=True, mode="neighbor2neighbor"),  # noisy images: no clean ones to compare with
+    dict(data="pairs.pt"),  # tensor pairs: no whole images
+])
+def test_whole_image_validation_is_skipped_where_there_are_no_clean_held_out_images(
+        tmp_path, photo_folder, course_pairs, changes):
+    torch.save(course_pairs, tmp_path / "pairs.pt")
+    if changes.get("data"):
+        changes = {**changes, "data": str(tmp_path / changes["data"])}
+    cfg = TrainConfig(**{**TINY, "data": str(photo_folder), "val_fraction": 0.4, "time_budget": None,
+                         "epochs": 1, "pairs_per_epoch": 16, **changes})
+    result = run_training(cfg, tmp_path / "run", progress=False)
+    assert result.validation_whole is None
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["validation_whole"] is None
+
+
 def test_an_existing_run_folder_is_never_silently_overwritten(tmp_path, photo_folder):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "keep.txt").write_text("precious")
