@@ -92,10 +92,17 @@ def _fmt(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+# fields a study run does not use: the whole-image validation belongs to `n2n train` runs
+_NOT_IN_RUN_KEY = ("val_whole_images",)
+
+
 def run_key(cfg: TrainConfig) -> str:
     """A run's identity: a hash of its resolved config (seed and budget included; the
-    device left out, so a study resumed on another device skips the runs it finished)."""
+    device left out, so a study resumed on another device skips the runs it finished, and
+    the fields a study run does not use, so keys stay valid when such a field is added)."""
     values = cfg.to_dict() | {"device": "auto"}  # "auto": keys of runs from before this rule stay valid
+    for name in _NOT_IN_RUN_KEY:
+        values.pop(name)
     return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 

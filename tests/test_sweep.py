@@ -180,3 +180,9 @@ def test_study_errors_name_the_file_and_table(tmp_path, photo_folder, tables, me
 def test_sweep_errors_are_one_line(tmp_path, capsys):
     code = main(["sweep", str(tmp_path / "missing.toml")])
     assert code == 2 and "missing.toml: cannot read study file" in capsys.readouterr().err
+
+
+def test_a_run_key_ignores_the_fields_a_study_run_does_not_use():
+    cfg = load_study(STUDIES / "quick.toml").tables[0].cells[0].configs[0]
+    assert run_key(cfg.replace(val_whole_images=0)) == run_key(cfg) == run_key(cfg.replace(device="cpu"))
+    assert run_key(cfg.replace(lr=cfg.lr * 2)) != run_key(cfg)
