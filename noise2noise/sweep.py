@@ -312,9 +312,11 @@ def _train_parallel(runs: dict[str, tuple[TrainConfig, str]], todo: list[str], v
         tasks = [(key, runs[key][0], version) for key in todo]
         for key, row, model in pool.imap_unordered(_train_in_worker, tasks):
             yield key, row, model, None
-        pool.close()
-    finally:
+        pool.close()  # all done: the workers exit on their own
+    except BaseException:
         pool.terminate()  # on Ctrl-C, SIGTERM or an error: the workers stop now, mid-run
+        raise
+    finally:
         pool.join()
 
 
@@ -333,9 +335,15 @@ def _start_worker(threads: int) -> None:
 
     import torch
 
-    # Ctrl-C reaches the whole process group: the parent alone handles it and stops the workers
+    # Ctrl-C reaches the whole process group: the parent alone handles it and stops the workers,
+    # with SIGTERM, on which a worker exits as Python does, releasing what it holds (semaphores)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_worker)
     torch.set_num_threads(threads)
+
+
+def _exit_worker(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _train_in_worker(task: tuple[str, TrainConfig, str]) -> tuple[str, dict[str, Any], Any]:
