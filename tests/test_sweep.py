@@ -4,7 +4,12 @@ import contextlib
 import csv
 import io
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -221,3 +226,23 @@ def test_jobs_must_be_positive(tmp_path, photo_folder, capsys):
     study = write_study(tmp_path, photo_folder, '[tables.x]\naxes = { loss = ["l2"] }')
     assert main(["sweep", str(study), "--out", str(tmp_path / "out"), "--jobs", "0"]) == 2
     assert "--jobs 0: runs trained at the same time must be 1 or more" in capsys.readouterr().err
+
+
+def test_sigterm_stops_the_workers_and_keeps_the_finished_rows(tmp_path, photo_folder):
+    study = write_study(tmp_path, photo_folder, "[tables.e]\naxes = { epochs = [1, 100000] }", seeds="[0]")
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(STUDIES.parent)}
+    sweeping = subprocess.Popen([sys.executable, "-m", "noise2noise", "sweep", str(study), "--out", str(out),
+                                 "--jobs", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "runs.jsonl").is_file() or not (out / "runs.jsonl").read_text():
+        assert sweeping.poll() is None, sweeping.stderr.read()
+        assert time.monotonic() < deadline, "no finished run within 120 s"
+        time.sleep(0.05)
+    sweeping.send_signal(signal.SIGTERM)  # the 100000-epoch run is still training in its worker
+    assert sweeping.wait(timeout=60) == 128 + signal.SIGTERM
+    err = sweeping.stderr.read()
+    assert err.strip().splitlines()[-1] == "n2n sweep: terminated (SIGTERM)" and "leaked" not in err
+    assert (out / "runs.jsonl").read_text().endswith("\n")
+    assert [r["config"]["epochs"] for r in read_results(out / "runs.jsonl").values()] == [1]
+    assert sorted(p.name for p in out.glob(".*")) == []  # unlocked
