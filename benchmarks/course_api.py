@@ -38,6 +38,7 @@ from torch import nn
 from noise2noise.course import Model
 from noise2noise.data import export_course, load_course_file
 from noise2noise.denoise import denoise_tensor
+from noise2noise.devices import resolve_device
 from noise2noise.inits import INITS
 from noise2noise.metrics import psnr_db
 from noise2noise.unet import build_model
@@ -49,8 +50,10 @@ class SeedModel:
 
     def __init__(self, width: int = 48, seed: int = 0) -> None:
         torch.manual_seed(seed)
+        self.device = resolve_device("auto")  # where our Model trains too
         self.model = build_model("unet", 3, 3, width, 5)
         INITS["xavier_normal"](self.model)
+        self.model.to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -61,14 +64,15 @@ class SeedModel:
             order = torch.randperm(len(train_input), generator=self.generator)
             for start in range(0, len(order), 100):
                 batch = order[start : start + 100]
-                noisy_input, noisy_target = train_input[batch].float() / 255.0, train_target[batch].float() / 255.0
+                noisy_input = train_input[batch].to(self.device).float() / 255.0
+                noisy_target = train_target[batch].to(self.device).float() / 255.0
                 loss = nn.functional.mse_loss(self.model(noisy_input), noisy_target)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()
 
     def predict(self, test_input: torch.Tensor) -> torch.Tensor:
-        return denoise_tensor(self.model, test_input, batch_size=64)
+        return denoise_tensor(self.model, test_input, batch_size=64, device=self.device)
 
 
 def our_model(width: int) -> Model:
