@@ -112,8 +112,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     (noisy_1, noisy_2), (val_noisy, val_clean) = course_pairs(args)
+    noisy_db = psnr_db(val_noisy.float() / 255.0, val_clean.float() / 255.0)
     print(f"{len(noisy_1)} training pairs in calls of {args.chunk}, {len(val_noisy)} held-out pairs; "
-          f"noisy input {psnr_db(val_noisy.float() / 255.0, val_clean.float() / 255.0):.2f} dB", flush=True)
+          f"noisy input {noisy_db:.2f} dB", flush=True)
 
     def chunked(model: Model) -> None:
         for start in range(0, len(noisy_1), args.chunk):
@@ -134,7 +135,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                      "wall_s": wall_s, "load_1min": os.getloadavg()[0]})
         print(f"{name:>15}: {rows[-1]['psnr_db']:.2f} dB, {wall_s:.0f} s, load {rows[-1]['load_1min']:.1f}",
               flush=True)
-    print("\n| model | held-out PSNR (dB) | wall (s) | load (1 min) |\n|---|---|---|---|")
+    print(f"\n| model | held-out PSNR (dB) | wall (s) | load (1 min) |\n|---|---|---|---|\n"
+          f"| noisy input | {noisy_db:.2f} | – | – |")
     for row in rows:
         print(f"| {row['model']} | {row['psnr_db']:.2f} | {row['wall_s']:.0f} | {row['load_1min']:.1f} |")
     return rows
