@@ -172,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--budget", help="time budget per run, overriding the study's, e.g. 30s or 10m")
     sweep.add_argument("--device", help="where every run trains, overriding the study's device "
                        "(auto, cpu, cuda, cuda:N or mps); finished runs count whatever device they used")
+    sweep.add_argument("--jobs", type=int, default=1, help="runs trained at the same time, each in its own "
+                       "process with an equal share of the CPU cores (default: 1)")
     sweep.add_argument("--report-only", action="store_true", help="only rewrite the tables and figures")
 
     commands.add_parser("models", help="list the shipped models (names for --model)",
@@ -333,7 +335,7 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
         with locked(out):
             tables = write_report(study, out)
     else:
-        tables = run_sweep(study, out)
+        tables = run_sweep(study, out, jobs=args.jobs)
     print(f"\n{tables.read_text()}\nwrote {tables}, {out / 'runs.csv'} and {out / 'curves.png'}")
 
 

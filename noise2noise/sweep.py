@@ -19,15 +19,17 @@ re-run skips finished runs and a setting shared by several tables is trained onc
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import itertools
 import json
 import math
+import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -198,17 +200,21 @@ def train_one(cfg: TrainConfig, source, val, code_version: str) -> tuple[dict[st
     return row | {"config": cfg.to_dict(), "code_version": code_version}, result.model
 
 
-def run_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = print) -> Path:
+def run_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = print, jobs: int = 1) -> Path:
     """Train every run of ``study`` not yet in ``out_dir``/runs.jsonl, appending each result
     as it finishes (a diverged run is recorded, never fatal), then write the report. The
-    folder is locked meanwhile, and holds one study: another study's folder is refused."""
+    folder is locked meanwhile, and holds one study: another study's folder is refused.
+    ``jobs`` > 1 trains that many runs at a time, each in its own process with an equal
+    share of the CPU cores; this process alone writes runs.jsonl."""
     from noise2noise.rundir import config_inputs, locked
 
+    if jobs < 1:
+        raise N2NError(f"--jobs {jobs}: runs trained at the same time must be 1 or more")
     out_dir = Path(out_dir)
     inputs = [study.path, *{p for cfg, _ in study.runs().values() for p in config_inputs(cfg)}]
     with locked(out_dir, inputs):
         _refuse_other_study(study, out_dir)
-        return _run_sweep(study, out_dir, say)
+        return _run_sweep(study, out_dir, say, jobs)
 
 
 def _refuse_other_study(study: Study, out_dir: Path) -> None:
@@ -222,9 +228,8 @@ def _refuse_other_study(study: Study, out_dir: Path) -> None:
                        f"(re-running {study.path.name} into its own folder continues it)")
 
 
-def _run_sweep(study: Study, out_dir: Path, say: Callable[[str], None]) -> Path:
+def _run_sweep(study: Study, out_dir: Path, say: Callable[[str], None], jobs: int) -> Path:
     from noise2noise import checkpoint
-    from noise2noise.data import build_training_data
     from noise2noise.outputs import write_json
 
     results_path = out_dir / "runs.jsonl"
@@ -245,33 +250,116 @@ def _run_sweep(study: Study, out_dir: Path, say: Callable[[str], None]) -> Path:
     write_json(out_dir / "study.json", {"study": str(study.path), "title": study.title, "seeds": study.seeds,
                                         "time_budget": study.time_budget, "code_version": version})
     best_db = max((r["psnr_db"] for k, r in done.items() if k in runs and r["status"] == "ok"), default=-math.inf)
-    data_key, source, val, best = None, None, None, None
-    for i, key in enumerate(todo, start=1):
-        cfg, label = runs[key]
-        if _data_key(cfg) != data_key:  # todo is grouped by data: each data config loads once
-            started = time.perf_counter()
-            source, val = build_training_data(cfg)
-            data_key = _data_key(cfg)
-            if val is None:
-                raise N2NError(f"{cfg.data}: a study needs validation data (val_data, or clean images "
-                               "to hold out with val_fraction > 0)")
-            say(f"loaded {cfg.data}: {len(source)} pairs per epoch, {val[0].shape[0]} validation crops "
-                f"({time.perf_counter() - started:.1f} s)")
-        row, model = train_one(cfg, source, val, version)
-        with open(results_path, "a") as f:
-            f.write(json.dumps(row) + "\n")
-        if cfg.tensorboard:
-            _mirror_run(out_dir / TENSORBOARD_DIR / key, row, varying)
-        if row["status"] == "diverged":
-            say(f"[{i}/{len(todo)}] {label}: diverged at step {row['diverged_step']}")
-            continue
-        say(f"[{i}/{len(todo)}] {label}: {row['psnr_db']:.2f} dB (noisy {row['psnr_noisy_db']:.2f}), "
-            f"{row['steps']} steps")
-        if row["psnr_db"] > best_db:
-            best_db, best = row["psnr_db"], (model, val, row, label)
-            checkpoint.save(out_dir / "best.pt", model, cfg, run_key=key, label=label, finished=True)
+    best = None
+    trained = _train_parallel(runs, todo, version, jobs, say) if jobs > 1 else _train_serial(runs, todo, version, say)
+    with contextlib.closing(trained):  # on Ctrl-C in this loop too, the workers stop before the lock is let go
+        for i, (key, row, model, val) in enumerate(trained, start=1):
+            cfg, label = runs[key]
+            with open(results_path, "a") as f:  # one writer, one whole line per run: rows never interleave
+                f.write(json.dumps(row) + "\n")
+            if cfg.tensorboard:
+                _mirror_run(out_dir / TENSORBOARD_DIR / key, row, varying)
+            if row["status"] == "diverged":
+                say(f"[{i}/{len(todo)}] {label}: diverged at step {row['diverged_step']}")
+                continue
+            say(f"[{i}/{len(todo)}] {label}: {row['psnr_db']:.2f} dB (noisy {row['psnr_noisy_db']:.2f}), "
+                f"{row['steps']} steps")
+            if row["psnr_db"] > best_db:
+                best_db, best = row["psnr_db"], (model, val, row, label)
+                checkpoint.save(out_dir / "best.pt", model, cfg, run_key=key, label=label, finished=True)
+    if best is not None and best[1] is None:  # trained in a worker: its validation crops stayed there
+        best = (best[0], _load_data(runs[best[2]["key"]][0])[1], *best[2:])
     _write_best_samples(out_dir, best, results_path)
     return write_report(study, out_dir)
+
+
+def _load_data(cfg: TrainConfig, say: Callable[[str], None] | None = None) -> tuple[Any, Any]:
+    """The training pairs and validation crops of ``cfg``; a study needs both."""
+    from noise2noise.data import build_training_data
+
+    started = time.perf_counter()
+    source, val = build_training_data(cfg)
+    if val is None:
+        raise N2NError(f"{cfg.data}: a study needs validation data (val_data, or clean images "
+                       "to hold out with val_fraction > 0)")
+    if say is not None:
+        say(f"loaded {cfg.data}: {len(source)} pairs per epoch, {val[0].shape[0]} validation crops "
+            f"({time.perf_counter() - started:.1f} s)")
+    return source, val
+
+
+def _train_serial(runs: dict[str, tuple[TrainConfig, str]], todo: list[str], version: str,
+                  say: Callable[[str], None]) -> Iterator[tuple[str, dict[str, Any], Any, Any]]:
+    """Train ``todo`` one after the other in this process: (key, row, model, val) per run."""
+    data_key, source, val = None, None, None
+    for key in todo:
+        cfg = runs[key][0]
+        if _data_key(cfg) != data_key:  # todo is grouped by data: each data config loads once
+            source, val = _load_data(cfg, say)
+            data_key = _data_key(cfg)
+        row, model = train_one(cfg, source, val, version)
+        yield key, row, model, val
+
+
+def _train_parallel(runs: dict[str, tuple[TrainConfig, str]], todo: list[str], version: str, jobs: int,
+                    say: Callable[[str], None]) -> Iterator[tuple[str, dict[str, Any], Any, None]]:
+    """Train ``todo`` in ``jobs`` worker processes of cores // jobs threads each, yielding
+    (key, row, model on the CPU, None) as runs finish. Each worker keeps the data it loaded
+    last, and todo is grouped by data, so a worker loads each data config about once.
+    Ctrl-C or SIGTERM in this process stops the workers (the runs they were training are
+    lost; the rows already yielded are kept)."""
+    import multiprocessing
+
+    threads = max(1, _cpu_cores() // jobs)
+    say(f"training {min(jobs, len(todo))} runs at a time, {threads} thread(s) each")
+    if not todo:
+        return
+    pool = multiprocessing.get_context("spawn").Pool(min(jobs, len(todo)), _start_worker, (threads,))
+    try:
+        tasks = [(key, runs[key][0], version) for key in todo]
+        for key, row, model in pool.imap_unordered(_train_in_worker, tasks):
+            yield key, row, model, None
+        pool.close()  # all done: the workers exit on their own
+    except BaseException:
+        pool.terminate()  # on Ctrl-C, SIGTERM or an error: the workers stop now, mid-run
+        raise
+    finally:
+        pool.join()
+
+
+def _cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may use (taskset, containers)
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+_worker_data: dict[str, tuple[Any, Any]] = {}  # in a worker: the data config it loaded last
+
+
+def _start_worker(threads: int) -> None:
+    import signal
+
+    import torch
+
+    # Ctrl-C reaches the whole process group: the parent alone handles it and stops the workers,
+    # with SIGTERM, on which a worker exits as Python does, releasing what it holds (semaphores)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_worker)
+    torch.set_num_threads(threads)
+
+
+def _exit_worker(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _train_in_worker(task: tuple[str, TrainConfig, str]) -> tuple[str, dict[str, Any], Any]:
+    key, cfg, version = task
+    if _data_key(cfg) not in _worker_data:
+        _worker_data.clear()  # one data config in memory at a time
+        _worker_data[_data_key(cfg)] = _load_data(cfg)
+    row, model = train_one(cfg, *_worker_data[_data_key(cfg)], version)
+    return key, row, model.cpu() if model is not None else None
 
 
 def _varying_fields(configs: list[TrainConfig]) -> list[str]:

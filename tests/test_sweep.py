@@ -4,7 +4,12 @@ import contextlib
 import csv
 import io
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -186,3 +191,64 @@ def test_a_run_key_ignores_the_fields_a_study_run_does_not_use():
     cfg = load_study(STUDIES / "quick.toml").tables[0].cells[0].configs[0]
     assert run_key(cfg.replace(val_whole_images=0)) == run_key(cfg) == run_key(cfg.replace(device="cpu"))
     assert run_key(cfg.replace(lr=cfg.lr * 2)) != run_key(cfg)
+
+
+def test_parallel_jobs_give_the_same_rows_as_one_job(tmp_path, photo_folder, capsys):
+    """--jobs 2 trains in worker processes of cores // 2 threads each: the same seeds give bit
+    for bit the rows of --jobs 1 on as many threads (fp32 and bf16; another thread count sums
+    in another order, ~1e-8 apart); the parent writes whole rows, a re-run skips finished runs."""
+    import torch
+
+    from noise2noise.sweep import _cpu_cores
+
+    study = write_study(tmp_path, photo_folder, '[tables.p]\naxes = { precision = ["fp32", "bf16"] }')
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, _cpu_cores() // 2))  # what each of 2 workers gets: the same summation order
+    try:
+        sweep(capsys, study, tmp_path / "one")
+    finally:
+        torch.set_num_threads(threads)
+    stdout = sweep(capsys, study, tmp_path / "two", "--jobs", "2")
+    assert "training 2 runs at a time" in stdout and stdout.count("dB (noisy") == 4
+    one, two = read_results(tmp_path / "one" / "runs.jsonl"), read_results(tmp_path / "two" / "runs.jsonl")
+    assert set(one) == set(two) and len(one) == 4
+    for key in one:
+        assert {k: two[key][k] for k in ("psnr_db", "ssim", "steps", "curve")} == \
+            {k: one[key][k] for k in ("psnr_db", "ssim", "steps", "curve")}
+    assert (tmp_path / "two" / "samples.png").read_bytes()[:8] == PNG and (tmp_path / "two" / "best.pt").is_file()
+    assert "4 already in" in sweep(capsys, study, tmp_path / "two", "--jobs", "2")
+    assert len((tmp_path / "two" / "runs.jsonl").read_text().splitlines()) == 4
+
+
+def test_parallel_jobs_record_a_diverged_run(tmp_path, photo_folder, capsys):
+    tables = '[tables.lr]\nset = { optimizer = "sgd" }\naxes = { lr = [1e9, 0.001] }'
+    study = write_study(tmp_path, photo_folder, tables, seeds="[0]")
+    stdout = sweep(capsys, study, tmp_path / "out", "--jobs", "2")
+    assert "lr=1e+09, seed=0: diverged at step" in stdout
+    assert sorted(r["status"] for r in read_results(tmp_path / "out" / "runs.jsonl").values()) == ["diverged", "ok"]
+
+
+def test_jobs_must_be_positive(tmp_path, photo_folder, capsys):
+    study = write_study(tmp_path, photo_folder, '[tables.x]\naxes = { loss = ["l2"] }')
+    assert main(["sweep", str(study), "--out", str(tmp_path / "out"), "--jobs", "0"]) == 2
+    assert "--jobs 0: runs trained at the same time must be 1 or more" in capsys.readouterr().err
+
+
+def test_sigterm_stops_the_workers_and_keeps_the_finished_rows(tmp_path, photo_folder):
+    study = write_study(tmp_path, photo_folder, "[tables.e]\naxes = { epochs = [1, 100000] }", seeds="[0]")
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(STUDIES.parent)}
+    sweeping = subprocess.Popen([sys.executable, "-m", "noise2noise", "sweep", str(study), "--out", str(out),
+                                 "--jobs", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "runs.jsonl").is_file() or not (out / "runs.jsonl").read_text():
+        assert sweeping.poll() is None, sweeping.stderr.read()
+        assert time.monotonic() < deadline, "no finished run within 120 s"
+        time.sleep(0.05)
+    sweeping.send_signal(signal.SIGTERM)  # the 100000-epoch run is still training in its worker
+    assert sweeping.wait(timeout=60) == 128 + signal.SIGTERM
+    err = sweeping.stderr.read()
+    assert err.strip().splitlines()[-1] == "n2n sweep: terminated (SIGTERM)" and "leaked" not in err
+    assert (out / "runs.jsonl").read_text().endswith("\n")
+    assert [r["config"]["epochs"] for r in read_results(out / "runs.jsonl").values()] == [1]
+    assert sorted(p.name for p in out.glob(".*")) == []  # unlocked
