@@ -602,8 +602,17 @@ def test_resume_continues_exactly_where_the_checkpoint_left_off(tmp_path, photo_
         assert not torch.equal(resumed.model.ENC_CONV0.weight, resumed.state.model.ENC_CONV0.weight)
 
 
+@pytest.fixture()
+def python_sigint():
+    """Python's own Ctrl-C handler for the test, whatever the runner inherited: a job started
+    in the background by a non-interactive shell (as CI may be) starts with SIGINT ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("ema", [0.0, 0.9])
-def test_ctrl_c_checkpoints_the_step_in_flight_and_resume_loses_nothing(tmp_path, photo_folder, ema):
+def test_ctrl_c_checkpoints_the_step_in_flight_and_resume_loses_nothing(tmp_path, photo_folder, ema, python_sigint):
     """Ctrl-C mid-step: the step completes, is checkpointed, then KeyboardInterrupt goes on;
     with no periodic checkpoint at all, the resumed run still ends as an uninterrupted one."""
     images = load_folder(photo_folder)
@@ -622,7 +631,7 @@ def test_ctrl_c_checkpoints_the_step_in_flight_and_resume_loses_nothing(tmp_path
 
 
 def test_a_second_ctrl_c_stops_at_once_and_an_interrupt_without_a_step_or_a_folder_saves_nothing(
-        tmp_path, photo_folder):
+        tmp_path, photo_folder, python_sigint):
     images = load_folder(photo_folder)
     source = lambda: SyntheticPairs(images, GaussianNoise((25.0, 25.0)), 32, 24)  # noqa: E731
     cfg = tiny_config(checkpoint_every_s=0)
@@ -636,7 +645,8 @@ def test_a_second_ctrl_c_stops_at_once_and_an_interrupt_without_a_step_or_a_fold
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_a_new_run_interrupted_before_its_first_step_leaves_no_folder(tmp_path, photo_folder, monkeypatch):
+def test_a_new_run_interrupted_before_its_first_step_leaves_no_folder(tmp_path, photo_folder, monkeypatch,
+                                                                     python_sigint):
     import noise2noise.train
 
     images = load_folder(photo_folder)
