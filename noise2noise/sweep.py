@@ -339,8 +339,14 @@ _worker_data: dict[str, tuple[Any, Any]] = {}  # in a worker: the data config it
 
 def _start_worker(threads: int) -> None:
     import signal
+    import threading
 
     import torch
+    from tqdm import tqdm
+
+    # tqdm's default lock holds a named semaphore, which a worker stopped mid-exit by the pool's
+    # SIGTERM leaves half released ("leaked semaphore" warnings, seen in CI): a worker draws no bar
+    tqdm.set_lock(threading.RLock())
 
     # Ctrl-C reaches the whole process group: the parent alone handles it and stops the workers,
     # with SIGTERM, on which a worker exits as Python does, releasing what it holds (semaphores)

@@ -252,3 +252,23 @@ def test_sigterm_stops_the_workers_and_keeps_the_finished_rows(tmp_path, photo_f
     assert (out / "runs.jsonl").read_text().endswith("\n")
     assert [r["config"]["epochs"] for r in read_results(out / "runs.jsonl").values()] == [1]
     assert sorted(p.name for p in out.glob(".*")) == []  # unlocked
+
+
+def test_a_worker_holds_no_named_semaphore():
+    # what the pool's SIGTERM could leave half released when it lands while a worker exits
+    probe = """
+import multiprocessing
+multiprocessing.set_start_method("spawn")  # as in a worker: its semaphores are named and tracked
+from multiprocessing import resource_tracker
+registered = []
+resource_tracker.register = lambda name, kind: registered.append(kind)
+from noise2noise.sweep import _start_worker
+_start_worker(1)
+from tqdm.auto import tqdm
+tqdm(total=3, disable=True).close()
+print(registered)
+"""
+    env = {**os.environ, "PYTHONPATH": str(STUDIES.parent)}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
