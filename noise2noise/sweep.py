@@ -187,11 +187,16 @@ def train_one(cfg: TrainConfig, source, val, code_version: str) -> tuple[dict[st
     from noise2noise.train import Diverged, fit
 
     row: dict[str, Any] = {"key": run_key(cfg), "seed": cfg.seed}
+    load_start = _load_1m()
     try:
         result = fit(cfg, source, val, progress=False)
     except Diverged as exc:
         row |= {"status": "diverged", "diverged_step": exc.step}
         return row | {"config": cfg.to_dict(), "code_version": code_version}, None
+    # how loaded the machine was: wall times and images/s depend on it, PSNRs (work budgets) do not
+    import torch
+
+    row |= {"machine": _machine(), "threads": torch.get_num_threads(), "load_1m": [load_start, _load_1m()]}
     curve = [[r["step"], r["loss"]] for r in result.log if r["kind"] == "train"]
     row |= {"status": "ok", "steps": result.steps, "images": result.images,
             "train_time_s": round(result.train_time_s, 2), "wall_time_s": round(result.wall_time_s, 2),
@@ -368,6 +373,51 @@ def _train_in_worker(task: tuple[str, TrainConfig, str]) -> tuple[str, dict[str,
     return key, row, model.cpu() if model is not None else None
 
 
+def _conditions(rows: list[dict[str, Any]]) -> str:
+    """Where and under which load the rows were measured, in one paragraph of the report."""
+    timed = [r for r in rows if r["status"] == "ok"]
+    if not timed:
+        return ""
+    rates = sorted(r["images_per_s"] for r in timed)
+    text = (f"Conditions: {len(timed)} trained runs at {rates[0]:g}–{rates[-1]:g} images/s "
+            f"(median {statistics.median(rates):g}); wall time per run {min(r['wall_time_s'] for r in timed):g}–"
+            f"{max(r['wall_time_s'] for r in timed):g} s.")
+    described = [r for r in timed if "machine" in r]
+    if described:
+        loads = [x for r in described for x in r["load_1m"] if x is not None]
+        text += (f" Machine: {'; '.join(sorted({r['machine'] for r in described}))}; "
+                 f"threads per run: {', '.join(map(str, sorted({r['threads'] for r in described})))}")
+        text += f"; 1-minute load at run start/end: {min(loads):g}–{max(loads):g}." if loads else "."
+    if len(described) < len(timed):
+        text += f" ({len(timed) - len(described)} rows predate the recording of machine and load.)"
+    return text + "\n"
+
+
+def _load_1m() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)  # runnable processes, averaged over the last minute
+    except (AttributeError, OSError):
+        return None
+
+
+def _machine() -> str:
+    """The CPU (and GPU) a run trained on, in one line: 'x86_64, 2 cores, Intel(R) Xeon(R) ...'."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name")) or cpu
+    except (OSError, StopIteration):
+        pass
+    machine = f"{platform.machine()}, {_cpu_cores()} cores" + (f", {cpu}" if cpu else "")
+    if torch.cuda.is_available():
+        machine += f", {torch.cuda.get_device_name()}"
+    return machine
+
+
 def _varying_fields(configs: list[TrainConfig]) -> list[str]:
     """The config fields whose values differ between a study's runs (its axes and seeds)."""
     values = [cfg.to_dict() for cfg in configs]
@@ -467,6 +517,7 @@ def write_report(study: Study, out_dir: str | Path) -> Path:
              f"Held-out PSNR (dB), mean ± std over seeds {', '.join(map(str, study.seeds))}; "
              f"time budget per run: {budget}; best setting of each table in bold; study file: "
              f"`{study.path}`; {sum(k in results for k in runs)}/{len(runs)} runs finished.\n"]
+    parts.append(_conditions([results[k] for k in runs if k in results]))
     psnr_by_seed = {(table.name, setting_label(cell.setting)): {r["seed"]: r["psnr_db"] for r in
                                                                    _cell_runs(cell, results) if r["status"] == "ok"}
                     for table in study.tables for cell in table.cells}
@@ -480,7 +531,7 @@ def write_report(study: Study, out_dir: str | Path) -> Path:
 
     rows = [results[k] for k in runs if k in results]
     columns = ["key", "status", "seed", *_METRICS, "steps", "images", "train_time_s", "wall_time_s", "images_per_s",
-               "diverged_step"]
+               "diverged_step", "threads", "load_1m", "machine"]
     columns += [name for name in TrainConfig().to_dict() if name not in columns]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, columns, extrasaction="ignore")

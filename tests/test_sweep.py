@@ -89,11 +89,16 @@ def test_sweep_writes_tables_csv_curves_and_the_best_runs_samples(swept):
     assert len(rows) == 4 and all(" ± " in row for row in rows)
     assert tables.count("**") == 2 * 2  # one best cell per table
     assert "10/10 runs finished" in tables  # 4 + 1 settings (l2 is adam 0.001) × 2 seeds
+    assert "Conditions: 10 trained runs at " in tables and "threads per run: " in tables
     with open(out / "runs.csv") as f:
         runs = list(csv.DictReader(f))
     assert len(runs) == 10 and {r["status"] for r in runs} == {"ok"}
     assert all(float(r["psnr_db"]) > 0 and r["steps"] == "2" and r["images"] == "16" for r in runs)
     assert all(float(r["images_per_s"]) > 0 and float(r["wall_time_s"]) >= float(r["train_time_s"]) for r in runs)
+    import torch  # the conditions beside each row: threads, machine, load at start and end
+
+    assert all(r["threads"] == str(torch.get_num_threads()) and " cores" in r["machine"] for r in runs)
+    assert all(len(json.loads(r["load_1m"])) == 2 for r in runs)
     for name in ("curves.png", "samples.png"):
         assert (out / name).read_bytes()[:8] == PNG
     assert (out / "best.pt").stat().st_size > 0
