@@ -59,11 +59,7 @@ def load_claims(spec: Any, table_axes: dict[str, dict[str, list[Any]]], where: s
         if axes is None:
             raise N2NError(f"{here}: no table {item['table']!r}; tables: {', '.join(table_axes)}")
         for side in ("better", "worse"):
-            setting = item[side]
-            if not isinstance(setting, dict) or set(setting) != set(axes) or \
-                    any(v not in axes[k] for k, v in setting.items()):
-                raise N2NError(f"{here}: {side} = {setting!r} must give a value of each of the table's axes "
-                               f"({', '.join(f'{k} in {v}' for k, v in axes.items())})")
+            check_setting(item[side], axes, f"{here}: {side}")
         margin = item.get("equal_within_db")
         if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float))
                                    or not 0 < margin < math.inf):
@@ -71,6 +67,14 @@ def load_claims(spec: Any, table_axes: dict[str, dict[str, list[Any]]], where: s
         claims.append(Claim(item["table"], str(item["claim"]), item["better"], item["worse"],
                             str(item.get("seed", "")), None if margin is None else float(margin)))
     return claims
+
+
+def check_setting(setting: Any, axes: dict[str, list[Any]], where: str) -> None:
+    """A setting named in a study file (a claim's side, a figure's curve) is one cell of its table."""
+    if not isinstance(setting, dict) or set(setting) != set(axes) or \
+            any(v not in axes[k] for k, v in setting.items()):
+        raise N2NError(f"{where} = {setting!r} must give a value of each of the table's axes "
+                       f"({', '.join(f'{k} in {v}' for k, v in axes.items())})")
 
 
 def paired_verdict(differences: list[float], equal_within_db: float | None = None) -> str:

@@ -45,12 +45,19 @@ def sample_figure(samples: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
     return Path(path)
 
 
-def smooth(values: list[float], weight: float = 0.9) -> list[float]:
-    """Exponential moving average, bias-corrected so the first points are not pulled to 0."""
-    out, average = [], 0.0
-    for i, value in enumerate(values, start=1):
-        average = weight * average + (1 - weight) * value
-        out.append(average / (1 - weight**i))
+def smooth(values: list[float], points: int = 10) -> list[float]:
+    """Centred moving average over about a ``points``-th of the curve (at least 1 point each
+    side), geometric when every value is positive: a loss falling 100-fold is drawn through its
+    raw points, where an exponential average would trail behind it. Shorter windows at the ends."""
+    n = len(values)
+    half = max(1, n // (2 * points))
+    positive = all(v > 0 for v in values)
+    logged = [math.log(v) for v in values] if positive else list(values)
+    out = []
+    for i in range(n):
+        window = logged[max(0, i - half):i + half + 1]
+        mean = math.fsum(window) / len(window)
+        out.append(math.exp(mean) if positive else mean)
     return out
 
 

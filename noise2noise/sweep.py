@@ -10,6 +10,12 @@ A study file (TOML)::
     title = "Table I: optimiser and learning rate"
     axes = { optimizer = ["sgd", "adam"], lr = [0.01, 0.001] }
     set = { schedule = "constant" }    # optional: fields fixed for this table only
+    [[claims]]                         # optional: see noise2noise/claims.py
+    [[figures]]                        # optional: chosen curves of one table in their own PNG
+    table = "optimizer"
+    title = "Fig. 3: training loss"
+    file = "fig3.png"
+    settings = [{ optimizer = "sgd", lr = 0.01 }, { optimizer = "adam", lr = 0.001 }]
 
 The last axis gives a table's columns, the others its rows. Study folder: runs.jsonl
 (one line per finished run, appended at once), runs.csv, tables.md, curves.png, and
@@ -36,14 +42,16 @@ from typing import Any
 
 import tomllib
 
-from noise2noise.claims import Claim, format_claims, load_claims, setting_label
+from noise2noise.claims import Claim, check_setting, format_claims, load_claims, setting_label
 from noise2noise.config import TrainConfig, parse_budget, read_text_file
 from noise2noise.errors import N2NError
 from noise2noise.tensorboard import TENSORBOARD_DIR, TensorBoardMirror, require_tensorboard
 
 DEFAULT_SEEDS = (0, 1, 2)
-_STUDY_KEYS = {"title", "seeds", "time_budget", "base", "tables", "claims"}
+_STUDY_KEYS = {"title", "seeds", "time_budget", "base", "tables", "claims", "figures"}
 _TABLE_KEYS = {"title", "axes", "set"}
+_FIGURE_KEYS = {"table", "title", "file", "settings"}
+_REPORT_FILES = {"tables.md", "runs.csv", "runs.jsonl", "curves.png", "samples.png", "study.json", "best.pt"}
 # fields that never change the training data: runs differing only in these share one load
 _TRAINING_ONLY = {"arch", "width", "depth", "init", "loss", "optimizer", "lr", "weight_decay", "schedule",
                   "warmup", "ema", "batch_size", "augment", "time_budget", "epochs", "seed", "log_every",
@@ -71,6 +79,16 @@ class Table:
     cells: list[Cell]
 
 
+@dataclass(frozen=True)
+class Figure:
+    """Training-loss curves (raw and smoothed) of chosen settings of one table, in ``file``."""
+
+    table: str
+    title: str
+    file: str
+    settings: list[dict[str, Any]]
+
+
 @dataclass
 class Study:
     path: Path
@@ -79,6 +97,7 @@ class Study:
     time_budget: str | None  # per run: a duration or an amount of work
     tables: list[Table]
     claims: list[Claim] = field(default_factory=list)  # the replicated report's claims, judged over seeds
+    figures: list[Figure] = field(default_factory=list)  # the replicated report's loss figures
 
     def runs(self) -> dict[str, tuple[TrainConfig, str]]:
         """Every distinct run in study order: key -> (config, label of its first cell)."""
@@ -131,7 +150,35 @@ def load_study(path: str | Path, budget: str | float | None = None, device: str 
     overrides |= {"device": device} if device is not None else {}
     tables = [_load_table(path, name, table, base, seeds, overrides) for name, table in spec["tables"].items()]
     claims = load_claims(spec.get("claims"), {t.name: t.axes for t in tables}, str(path))
-    return Study(path, str(spec.get("title", path.stem)), seeds, budget, tables, claims)
+    figures = _load_figures(spec.get("figures", []), {t.name: t.axes for t in tables}, str(path))
+    return Study(path, str(spec.get("title", path.stem)), seeds, budget, tables, claims, figures)
+
+
+def _load_figures(spec: Any, table_axes: dict[str, dict[str, list[Any]]], where: str) -> list[Figure]:
+    if not isinstance(spec, list) or not all(isinstance(f, dict) for f in spec):
+        raise N2NError(f"{where}: figures must be a list of [[figures]] tables")
+    figures = []
+    for i, item in enumerate(spec):
+        here = f"{where} [[figures]] #{i + 1}"
+        _check_keys(item, _FIGURE_KEYS, here)
+        axes = table_axes.get(item.get("table"))
+        if axes is None:
+            raise N2NError(f"{here}: table = {item.get('table')!r} must name one of the study's tables: "
+                           f"{', '.join(table_axes)}")
+        settings = item.get("settings")
+        if not isinstance(settings, list) or not settings:
+            raise N2NError(f"{here}: settings must list the cells to plot, e.g. [{{ lr = 0.001 }}]")
+        for j, setting in enumerate(settings):
+            check_setting(setting, axes, f"{here}: settings[{j}]")
+        name = item.get("file", f"figure-{i + 1}.png")
+        if not isinstance(name, str) or Path(name).name != name or not name.endswith(".png") \
+                or name in _REPORT_FILES:
+            raise N2NError(f"{here}: file = {name!r} must be a new .png name inside the study folder, "
+                           f"e.g. \"fig3.png\" (not {', '.join(sorted(_REPORT_FILES))})")
+        figures.append(Figure(item["table"], str(item.get("title", name)), name, settings))
+    if len({f.file for f in figures}) < len(figures):
+        raise N2NError(f"{where}: two [[figures]] write the same file; give each its own file = \"...png\"")
+    return figures
 
 
 def _check_keys(values: dict[str, Any], known: set[str], where: str) -> None:
@@ -375,7 +422,7 @@ def _train_in_worker(task: tuple[str, TrainConfig, str]) -> tuple[str, dict[str,
 
 def _conditions(rows: list[dict[str, Any]]) -> str:
     """Where and under which load the rows were measured, in one paragraph of the report."""
-    timed = [r for r in rows if r["status"] == "ok"]
+    timed = [r for r in rows if r["status"] == "ok" and "images_per_s" in r]
     if not timed:
         return ""
     rates = sorted(r["images_per_s"] for r in timed)
@@ -543,6 +590,11 @@ def write_report(study: Study, out_dir: str | Path) -> Path:
     panels = {table.title: {_curve_label(cell, results): _mean_curve(_cell_runs(cell, results))
                             for cell in table.cells} for table in study.tables}
     loss_curves(panels, out_dir / "curves.png")
+    tables_by_name = {table.name: table for table in study.tables}
+    for figure in study.figures:
+        cells = [next(c for c in tables_by_name[figure.table].cells if c.setting == s) for s in figure.settings]
+        loss_curves({figure.title: {_curve_label(c, results): _mean_curve(_cell_runs(c, results)) for c in cells}},
+                    out_dir / figure.file)
     return tables_path
 
 

@@ -53,6 +53,11 @@ axes = { optimizer = ["sgd", "adam"], lr = [0.01, 0.001] }
 [tables.loss]
 title = "Table IV: loss"
 axes = { loss = ["l2", "l1"] }
+[[figures]]
+table = "optimizer"
+title = "Fig. 3: two settings"
+file = "fig3.png"
+settings = [{ optimizer = "sgd", lr = 0.01 }, { optimizer = "adam", lr = 0.001 }]
 """
 
 
@@ -99,7 +104,7 @@ def test_sweep_writes_tables_csv_curves_and_the_best_runs_samples(swept):
 
     assert all(r["threads"] == str(torch.get_num_threads()) and " cores" in r["machine"] for r in runs)
     assert all(len(json.loads(r["load_1m"])) == 2 for r in runs)
-    for name in ("curves.png", "samples.png"):
+    for name in ("curves.png", "samples.png", "fig3.png"):
         assert (out / name).read_bytes()[:8] == PNG
     assert (out / "best.pt").stat().st_size > 0
     assert stdout.count("dB (noisy") == 10 and "| sgd |" in stdout
@@ -151,6 +156,7 @@ def test_the_shipped_studies_have_the_seeds_four_comparisons():
         assert len(study.seeds) >= 3
     assert seed.time_budget == "50000 images" and len(seed.runs()) == 17 * 3  # one work budget for every run
     assert {c.table for c in seed.claims} == {"optimizer", "augmentation", "init", "loss"}
+    assert [len(f.settings) for f in seed.figures] == [5] and seed.figures[0].file == "fig3.png"  # the seed's Fig. 3
     base = seed.tables[0].cells[0].configs[0]
     assert (base.data, base.crop_px, base.noise_level, base.batch_size) == ("../shared/datasets/cbsd432", 32,
                                                                              (25.0, 25.0), 100)
@@ -181,6 +187,13 @@ def test_a_device_override_reaches_every_run_but_keeps_its_identity(tmp_path, ph
     ('[tables.x]\naxes = { seed = [1, 2] }', r"\[tables.x\]: seed is set for the whole study"),
     ('[tables.x]\naxes = { loss = [] }', r"\[tables.x\]: axes must map config fields to non-empty lists"),
     ('[tables.x]\naxis = { loss = ["l1"] }', r"\[tables.x\]: unknown key 'axis'"),
+    ('[tables.x]\naxes = { loss = ["l1"] }\n[[figures]]\ntable = "y"\nsettings = [{ loss = "l1" }]',
+     r"\[\[figures\]\] #1: table = 'y' must name one of the study's tables: x"),
+    ('[tables.x]\naxes = { loss = ["l1"] }\n[[figures]]\ntable = "x"\nsettings = [{ loss = "l2" }]',
+     r"\[\[figures\]\] #1: settings\[0\] = \{'loss': 'l2'\} must give a value of each of the table's axes"),
+    ('[tables.x]\naxes = { loss = ["l1"] }\n[[figures]]\ntable = "x"\nfile = "curves.png"\n'
+     'settings = [{ loss = "l1" }]',
+     r"\[\[figures\]\] #1: file = 'curves.png' must be a new .png name"),
 ])
 def test_study_errors_name_the_file_and_table(tmp_path, photo_folder, tables, message):
     with pytest.raises(N2NError, match=message):
