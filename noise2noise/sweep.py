@@ -359,24 +359,52 @@ def _train_parallel(runs: dict[str, tuple[TrainConfig, str]], todo: list[str], v
     (key, row, model on the CPU, None) as runs finish. Each worker keeps the data it loaded
     last, and todo is grouped by data, so a worker loads each data config about once.
     Ctrl-C or SIGTERM in this process stops the workers (the runs they were training are
-    lost; the rows already yielded are kept)."""
+    lost; the rows already yielded are kept); so does a worker that dies (the out-of-memory
+    killer, kill -9), which is reported as a user error rather than waited for."""
     import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     threads = max(1, _cpu_cores() // jobs)
-    say(f"training {min(jobs, len(todo))} runs at a time, {threads} thread(s) each")
+    workers = min(jobs, len(todo))
+    say(f"training {workers} runs at a time, {threads} thread(s) each")
     if not todo:
         return
-    pool = multiprocessing.get_context("spawn").Pool(min(jobs, len(todo)), _start_worker, (threads,))
+    # tasks go in one at a time per free worker, in todo's order, so runs of one data config
+    # follow each other; an executor (unlike multiprocessing.Pool) fails when a worker dies
+    executor = ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"), _start_worker, (threads,))
+    waiting = iter((key, runs[key][0], version) for key in todo)
     try:
-        tasks = [(key, runs[key][0], version) for key in todo]
-        for key, row, model in pool.imap_unordered(_train_in_worker, tasks):
-            yield key, row, model, None
-        pool.close()  # all done: the workers exit on their own
+        running = {executor.submit(_train_in_worker, task) for task in itertools.islice(waiting, workers)}
+        while running:
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                key, row, model = future.result()
+                running |= {executor.submit(_train_in_worker, task) for task in itertools.islice(waiting, 1)}
+                yield key, row, model, None
+        executor.shutdown()  # all done: the workers exit on their own
+    except BrokenProcessPool:
+        _stop_workers(executor)
+        raise N2NError(f"a worker process of --jobs {jobs} died mid-run (killed by the operating system, e.g. out "
+                       "of memory); the finished runs are kept: run the same command again to continue, with a "
+                       "smaller --jobs or --batch-size") from None
     except BaseException:
-        pool.terminate()  # on Ctrl-C, SIGTERM or an error: the workers stop now, mid-run
+        _stop_workers(executor)  # on Ctrl-C, SIGTERM or an error: the workers stop now, mid-run
         raise
-    finally:
-        pool.join()
+
+
+def _stop_workers(executor: Any) -> None:
+    """Stop an executor's workers mid-run: SIGTERM (a worker exits as Python does), then wait."""
+    processes = list((executor._processes or {}).values())  # Python < 3.14 has no terminate_workers()
+    for process in processes:
+        if process.exitcode is None:
+            process.terminate()
+    executor.shutdown(wait=True, cancel_futures=True)
+    for process in processes:
+        process.join(timeout=30)
+        if process.exitcode is None:  # stuck: a worker must not outlive the sweep
+            process.kill()
+            process.join()
 
 
 def _cpu_cores() -> int:

@@ -252,7 +252,8 @@ def test_jobs_must_be_positive(tmp_path, photo_folder, capsys):
     assert "--jobs 0: runs trained at the same time must be 1 or more" in capsys.readouterr().err
 
 
-def test_sigterm_stops_the_workers_and_keeps_the_finished_rows(tmp_path, photo_folder):
+def _start_sweep(tmp_path: Path, photo_folder: Path) -> tuple[subprocess.Popen, Path]:
+    """A --jobs 2 sweep of a 1-epoch and a 100000-epoch run, once the first run's row is in."""
     study = write_study(tmp_path, photo_folder, "[tables.e]\naxes = { epochs = [1, 100000] }", seeds="[0]")
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(STUDIES.parent)}
@@ -263,11 +264,44 @@ def test_sigterm_stops_the_workers_and_keeps_the_finished_rows(tmp_path, photo_f
         assert sweeping.poll() is None, sweeping.stderr.read()
         assert time.monotonic() < deadline, "no finished run within 120 s"
         time.sleep(0.05)
+    return sweeping, out
+
+
+def _workers(pid: int) -> list[int]:
+    """The spawned worker processes of ``pid`` (not its resource tracker)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+            command = (status.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid) and b"spawn_main" in command:
+            found.append(int(status.parent.name))
+    return found
+
+
+def test_sigterm_stops_the_workers_and_keeps_the_finished_rows(tmp_path, photo_folder):
+    sweeping, out = _start_sweep(tmp_path, photo_folder)
     sweeping.send_signal(signal.SIGTERM)  # the 100000-epoch run is still training in its worker
     assert sweeping.wait(timeout=60) == 128 + signal.SIGTERM
     err = sweeping.stderr.read()
     assert err.strip().splitlines()[-1] == "n2n sweep: terminated (SIGTERM)" and "leaked" not in err
     assert (out / "runs.jsonl").read_text().endswith("\n")
+    assert [r["config"]["epochs"] for r in read_results(out / "runs.jsonl").values()] == [1]
+    assert sorted(p.name for p in out.glob(".*")) == []  # unlocked
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="finds the workers through /proc")
+def test_a_killed_worker_stops_the_sweep_with_one_line_and_keeps_the_finished_rows(tmp_path, photo_folder):
+    sweeping, out = _start_sweep(tmp_path, photo_folder)
+    workers = _workers(sweeping.pid)
+    assert len(workers) == 2
+    for pid in workers:  # as the out-of-memory killer would
+        os.kill(pid, signal.SIGKILL)
+    assert sweeping.wait(timeout=60) == 2
+    err = sweeping.stderr.read().strip()
+    assert len(err.splitlines()) == 1 and "a worker process of --jobs 2 died mid-run" in err and "--jobs" in err
     assert [r["config"]["epochs"] for r in read_results(out / "runs.jsonl").values()] == [1]
     assert sorted(p.name for p in out.glob(".*")) == []  # unlocked
 
