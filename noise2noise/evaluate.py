@@ -103,6 +103,17 @@ def non_local_means(noisy: torch.Tensor, sigma: float | None = None) -> torch.Te
                                  patch_distance=6, channel_axis=-1))
 
 
+_BM3D_MISSING = "method bm3d needs the bm3d package (non-commercial licence): pip install 'noise2noise[bm3d]'"
+
+
+def require_methods(names: list[str]) -> None:
+    """Fail now, in one line, when a method's optional package is missing (not after hours of training)."""
+    import importlib.util
+
+    if "bm3d" in names and importlib.util.find_spec("bm3d") is None:
+        raise N2NError(_BM3D_MISSING)
+
+
 @METHODS.register("bm3d")
 def bm3d(noisy: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
     """BM3D (the ``bm3d`` package: non-commercial licence, an optional extra), given the
@@ -111,8 +122,7 @@ def bm3d(noisy: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
     try:
         import bm3d as bm3d_package
     except ImportError:
-        raise N2NError("method bm3d needs the bm3d package (non-commercial licence): "
-                       "pip install 'noise2noise[bm3d]'") from None
+        raise N2NError(_BM3D_MISSING) from None
     image = _hwc(noisy)
     sigma_psd = sigma / 255.0 if sigma is not None else _estimated_sigma(image)
     if image.shape[2] == 3:

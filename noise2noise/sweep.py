@@ -10,6 +10,7 @@ A study file (TOML)::
     title = "Table I: optimiser and learning rate"
     axes = { optimizer = ["sgd", "adam"], lr = [0.01, 0.001] }
     set = { schedule = "constant" }    # optional: fields fixed for this table only
+    baselines = ["bm3d"]               # optional: classical methods on the same validation crops
     [[claims]]                         # optional: see noise2noise/claims.py
     [[figures]]                        # optional: chosen curves of one table in their own PNG
     table = "optimizer"
@@ -18,9 +19,10 @@ A study file (TOML)::
     settings = [{ optimizer = "sgd", lr = 0.01 }, { optimizer = "adam", lr = 0.001 }]
 
 The last axis gives a table's columns, the others its rows. Study folder: runs.jsonl
-(one line per finished run, appended at once), runs.csv, tables.md, curves.png, and
-best.pt with samples.png for the best run. A run is known by its resolved config, so a
-re-run skips finished runs and a setting shared by several tables is trained once.
+(one line per finished run, appended at once), runs.csv, tables.md, curves.png, best.pt
+with samples.png for the best run, and baselines.jsonl (each table's baselines). A run is
+known by its resolved config, so a re-run skips finished runs and a setting shared by
+several tables is trained once.
 """
 
 from __future__ import annotations
@@ -49,9 +51,12 @@ from noise2noise.tensorboard import TENSORBOARD_DIR, TensorBoardMirror, require_
 
 DEFAULT_SEEDS = (0, 1, 2)
 _STUDY_KEYS = {"title", "seeds", "time_budget", "base", "tables", "claims", "figures"}
-_TABLE_KEYS = {"title", "axes", "set"}
+_TABLE_KEYS = {"title", "axes", "set", "baselines"}
+# fields that change a table's validation crops: a table with baselines may not vary them
+_VALIDATION_FIELDS = ("data", "val_data", "noise", "noise_level", "clip", "crop_px", "val_fraction", "val_patches")
 _FIGURE_KEYS = {"table", "title", "file", "settings"}
-_REPORT_FILES = {"tables.md", "runs.csv", "runs.jsonl", "curves.png", "samples.png", "study.json", "best.pt"}
+_REPORT_FILES = {"tables.md", "runs.csv", "runs.jsonl", "curves.png", "samples.png", "study.json", "best.pt",
+                 "baselines.jsonl"}
 # fields that never change the training data: runs differing only in these share one load
 _TRAINING_ONLY = {"arch", "width", "depth", "init", "loss", "optimizer", "lr", "weight_decay", "schedule",
                   "warmup", "ema", "batch_size", "augment", "time_budget", "epochs", "seed", "log_every",
@@ -77,6 +82,7 @@ class Table:
     title: str
     axes: dict[str, list[Any]]
     cells: list[Cell]
+    baselines: list[str] = field(default_factory=list)  # evaluate's methods, on the table's validation crops
 
 
 @dataclass(frozen=True)
@@ -209,7 +215,23 @@ def _load_table(path: Path, name: str, spec: Any, base: dict[str, Any], seeds: l
             message = str(exc)
             raise N2NError(message if message.startswith(where) else f"{where}: {message}") from None
         cells.append(Cell(setting, configs))
-    return Table(name, str(spec.get("title", name)), axes, cells)
+    baselines = spec.get("baselines", [])
+    if not isinstance(baselines, list) or not all(isinstance(b, str) for b in baselines) \
+            or len(set(baselines)) < len(baselines):
+        raise N2NError(f"{where}: baselines = {baselines!r} must list distinct method names, e.g. [\"bm3d\"]")
+    if baselines:
+        from noise2noise.evaluate import METHODS
+
+        for method in baselines:
+            try:
+                METHODS.entry(method)
+            except N2NError as exc:
+                raise N2NError(f"{where}: baselines: {exc}") from None
+        varied = [axis for axis in axes if axis in _VALIDATION_FIELDS]
+        if varied:
+            raise N2NError(f"{where}: a table with baselines must keep its validation crops fixed, but its axis "
+                           f"{varied[0]!r} changes them; give each {varied[0]} its own table")
+    return Table(name, str(spec.get("title", name)), axes, cells, baselines)
 
 
 def read_results(path: Path) -> dict[str, dict[str, Any]]:
@@ -299,6 +321,10 @@ def _run_sweep(study: Study, out_dir: Path, say: Callable[[str], None], jobs: in
     varying = _varying_fields([cfg for cfg, _ in runs.values()])
     if any(runs[key][0].tensorboard for key in todo):
         require_tensorboard()  # before the first run, not after it
+    if any(table.baselines for table in study.tables):
+        from noise2noise.evaluate import require_methods
+
+        require_methods([m for table in study.tables for m in table.baselines])  # bm3d: an extra
     write_json(out_dir / "study.json", {"study": str(study.path), "title": study.title, "seeds": study.seeds,
                                         "time_budget": study.time_budget, "code_version": version})
     best_db = max((r["psnr_db"] for k, r in done.items() if k in runs and r["status"] == "ok"), default=-math.inf)
@@ -322,7 +348,48 @@ def _run_sweep(study: Study, out_dir: Path, say: Callable[[str], None], jobs: in
     if best is not None and best[1] is None:  # trained in a worker: its validation crops stayed there
         best = (best[0], _load_data(runs[best[2]["key"]][0])[1], *best[2:])
     _write_best_samples(out_dir, best, results_path)
+    _measure_baselines(study, out_dir, say)
     return write_report(study, out_dir)
+
+
+def _baseline_key(table: Table, method: str) -> str:
+    """A baseline's identity: the method and the table's validation crops (its first run's data)."""
+    return hashlib.sha1(json.dumps([method, _data_key(table.cells[0].configs[0])]).encode()).hexdigest()[:16]
+
+
+def _measure_baselines(study: Study, out_dir: Path, say: Callable[[str], None]) -> None:
+    """Each table's baselines on its validation crops, once: a row per (method, crops) in
+    baselines.jsonl, with the same PSNR and SSIM as the trained runs and the seconds per crop."""
+    path = out_dir / "baselines.jsonl"
+    done = read_results(path)
+    todo = [(table, method) for table in study.tables for method in table.baselines
+            if _baseline_key(table, method) not in done]
+    if not todo:
+        return
+    import torch
+
+    from noise2noise.evaluate import METHODS, known_sigma
+    from noise2noise.metrics import psnr_db, ssim
+    from noise2noise.noise import build_noise
+
+    for table, method in todo:
+        key = _baseline_key(table, method)
+        if key in done:  # two tables on the same crops
+            continue
+        cfg = table.cells[0].configs[0]
+        noisy, clean = _load_data(cfg)[1]
+        sigma = known_sigma(build_noise(cfg.noise, cfg.noise_level, cfg.clip))
+        say(f"baseline {method} on {noisy.shape[0]} validation crops of table {table.name} ...")
+        started = time.perf_counter()
+        denoised = torch.stack([METHODS[method](image, sigma) for image in noisy]).clamp(0, 255) / 255.0
+        seconds = time.perf_counter() - started
+        row = {"key": key, "method": method, "table": table.name, "crops": int(noisy.shape[0]), "sigma": sigma,
+               "psnr_db": psnr_db(denoised, clean / 255.0), "ssim": ssim(denoised, clean / 255.0),
+               "seconds_per_crop": round(seconds / noisy.shape[0], 4), "machine": _machine()}
+        with open(path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        done[key] = row
+        say(f"baseline {method}, table {table.name}: {row['psnr_db']:.2f} dB ({row['seconds_per_crop']:g} s per crop)")
 
 
 def _load_data(cfg: TrainConfig, say: Callable[[str], None] | None = None) -> tuple[Any, Any]:
@@ -596,8 +663,14 @@ def write_report(study: Study, out_dir: str | Path) -> Path:
     psnr_by_seed = {(table.name, setting_label(cell.setting)): {r["seed"]: r["psnr_db"] for r in
                                                                    _cell_runs(cell, results) if r["status"] == "ok"}
                     for table in study.tables for cell in table.cells}
+    baselines = read_results(out_dir / "baselines.jsonl")
     for table in study.tables:
         parts.append(f"## {table.title}\n\n{format_table(table, results, len(study.seeds))}\n")
+        measured = [baselines[_baseline_key(table, m)] for m in table.baselines if _baseline_key(table, m) in baselines]
+        if measured:
+            parts.append("Baselines on the same validation crops (`baselines.jsonl`): " + "; ".join(
+                f"{r['method']} {r['psnr_db']:.2f} dB, SSIM {r['ssim']:.3f} ({r['seconds_per_crop']:g} s per crop)"
+                for r in measured) + ".\n")
         claims = [c for c in study.claims if c.table == table.name]
         if claims:
             parts.append("Claims, paired over seeds (two-sided t-test, 5%):\n\n"

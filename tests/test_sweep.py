@@ -2,6 +2,7 @@
 
 import contextlib
 import csv
+import importlib.util
 import io
 import json
 import os
@@ -187,6 +188,9 @@ def test_a_device_override_reaches_every_run_but_keeps_its_identity(tmp_path, ph
     ('[tables.x]\naxes = { seed = [1, 2] }', r"\[tables.x\]: seed is set for the whole study"),
     ('[tables.x]\naxes = { loss = [] }', r"\[tables.x\]: axes must map config fields to non-empty lists"),
     ('[tables.x]\naxis = { loss = ["l1"] }', r"\[tables.x\]: unknown key 'axis'"),
+    ('[tables.x]\naxes = { loss = ["l1"] }\nbaselines = ["bm4d"]', r"\[tables.x\]: baselines: unknown method 'bm4d'"),
+    ('[tables.x]\naxes = { noise_level = [10, 20] }\nbaselines = ["noisy"]',
+     r"\[tables.x\]: a table with baselines must keep its validation crops fixed, but its axis 'noise_level'"),
     ('[tables.x]\naxes = { loss = ["l1"] }\n[[figures]]\ntable = "y"\nsettings = [{ loss = "l1" }]',
      r"\[\[figures\]\] #1: table = 'y' must name one of the study's tables: x"),
     ('[tables.x]\naxes = { loss = ["l1"] }\n[[figures]]\ntable = "x"\nsettings = [{ loss = "l2" }]',
@@ -304,6 +308,30 @@ def test_a_killed_worker_stops_the_sweep_with_one_line_and_keeps_the_finished_ro
     assert len(err.splitlines()) == 1 and "a worker process of --jobs 2 died mid-run" in err and "--jobs" in err
     assert [r["config"]["epochs"] for r in read_results(out / "runs.jsonl").values()] == [1]
     assert sorted(p.name for p in out.glob(".*")) == []  # unlocked
+
+
+def test_baselines_are_measured_once_on_the_tables_validation_crops(tmp_path, photo_folder, capsys):
+    study = write_study(tmp_path, photo_folder, '[tables.loss]\naxes = { loss = ["l2", "l1"] }\n'
+                        'baselines = ["noisy", "nlm"]', seeds="[0]")
+    stdout = sweep(capsys, study, tmp_path / "out")
+    assert "baseline nlm, table loss: " in stdout
+    rows = [json.loads(line) for line in (tmp_path / "out" / "baselines.jsonl").read_text().splitlines()]
+    assert [r["method"] for r in rows] == ["noisy", "nlm"] and {r["crops"] for r in rows} == {8}
+    noisy_db = {r["psnr_noisy_db"] for r in read_results(tmp_path / "out" / "runs.jsonl").values()}
+    assert noisy_db == {rows[0]["psnr_db"]}  # the very crops the runs were validated on
+    assert rows[1]["psnr_db"] > rows[0]["psnr_db"]  # NLM denoises
+    tables = (tmp_path / "out" / "tables.md").read_text()
+    assert f"Baselines on the same validation crops (`baselines.jsonl`): noisy {rows[0]['psnr_db']:.2f} dB" in tables
+    assert "baseline nlm on" not in sweep(capsys, study, tmp_path / "out")  # measured once
+    assert len((tmp_path / "out" / "baselines.jsonl").read_text().splitlines()) == 2
+
+
+@pytest.mark.skipif(importlib.util.find_spec("bm3d") is not None, reason="bm3d is installed")
+def test_a_missing_baseline_package_is_refused_before_any_training(tmp_path, photo_folder, capsys):
+    study = write_study(tmp_path, photo_folder, '[tables.x]\naxes = { loss = ["l2"] }\nbaselines = ["bm3d"]')
+    assert main(["sweep", str(study), "--out", str(tmp_path / "out")]) == 2
+    assert "pip install 'noise2noise[bm3d]'" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "runs.jsonl").is_file()
 
 
 def test_a_worker_holds_no_named_semaphore():
