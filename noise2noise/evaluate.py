@@ -21,7 +21,8 @@ from noise2noise.registry import Registry
 # A method denoises one noisy C×H×W float image in 0..255, given the true Gaussian sigma
 # (0..255 units) when it is known, else None; it returns C×H×W float in 0..255.
 Method = Callable[[torch.Tensor, "float | None"], torch.Tensor]
-METHODS = Registry("method")  # the baselines; models join them through model_method
+METHODS = Registry("method", extra=None, licence=None)  # the baselines; models join them through model_method
+# extra: the optional package a method needs (`pip install 'noise2noise[EXTRA]'`), and why it is optional
 
 
 def evaluate_pairs(model: nn.Module, noisy: torch.Tensor, clean: torch.Tensor,
@@ -103,18 +104,23 @@ def non_local_means(noisy: torch.Tensor, sigma: float | None = None) -> torch.Te
                                  patch_distance=6, channel_axis=-1))
 
 
-_BM3D_MISSING = "method bm3d needs the bm3d package (non-commercial licence): pip install 'noise2noise[bm3d]'"
+def _missing_extra(name: str) -> N2NError:
+    entry = METHODS.entry(name)
+    licence = f" ({entry.licence} licence)" if entry.licence else ""
+    return N2NError(f"method {name} needs the {entry.extra} package{licence}: pip install 'noise2noise[{entry.extra}]'")
 
 
 def require_methods(names: list[str]) -> None:
     """Fail now, in one line, when a method's optional package is missing (not after hours of training)."""
     import importlib.util
 
-    if "bm3d" in names and importlib.util.find_spec("bm3d") is None:
-        raise N2NError(_BM3D_MISSING)
+    for name in names:
+        extra = METHODS.entry(name).extra
+        if extra is not None and importlib.util.find_spec(extra) is None:
+            raise _missing_extra(name)
 
 
-@METHODS.register("bm3d")
+@METHODS.register("bm3d", extra="bm3d", licence="non-commercial")
 def bm3d(noisy: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
     """BM3D (the ``bm3d`` package: non-commercial licence, an optional extra), given the
     true sigma when it is known (fixed-level Gaussian noise), else the estimated one;
@@ -122,7 +128,7 @@ def bm3d(noisy: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
     try:
         import bm3d as bm3d_package
     except ImportError:
-        raise N2NError(_BM3D_MISSING) from None
+        raise _missing_extra("bm3d") from None
     image = _hwc(noisy)
     sigma_psd = sigma / 255.0 if sigma is not None else _estimated_sigma(image)
     if image.shape[2] == 3:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import io
 import itertools
@@ -372,12 +373,15 @@ def _measure_baselines(study: Study, out_dir: Path, say: Callable[[str], None]) 
     from noise2noise.metrics import psnr_db, ssim
     from noise2noise.noise import build_noise
 
+    crops: dict[str, tuple[Any, Any]] = {}  # validation crops by data config: loaded once for all methods
     for table, method in todo:
         key = _baseline_key(table, method)
         if key in done:  # two tables on the same crops
             continue
         cfg = table.cells[0].configs[0]
-        noisy, clean = _load_data(cfg)[1]
+        if _data_key(cfg) not in crops:
+            crops[_data_key(cfg)] = _load_data(cfg)[1]
+        noisy, clean = crops[_data_key(cfg)]
         sigma = known_sigma(build_noise(cfg.noise, cfg.noise_level, cfg.clip))
         say(f"baseline {method} on {noisy.shape[0]} validation crops of table {table.name} ...")
         started = time.perf_counter()
@@ -542,6 +546,7 @@ def _load_1m() -> float | None:
         return None
 
 
+@functools.cache  # the same for every run of a process
 def _machine() -> str:
     """The CPU (and GPU) a run trained on, in one line: 'x86_64, 2 cores, Intel(R) Xeon(R) ...'."""
     import platform
@@ -659,7 +664,8 @@ def write_report(study: Study, out_dir: str | Path) -> Path:
              f"Held-out PSNR (dB), mean ± std over seeds {', '.join(map(str, study.seeds))}; "
              f"time budget per run: {budget}; best setting of each table in bold; study file: "
              f"`{study.path}`; {sum(k in results for k in runs)}/{len(runs)} runs finished.\n"]
-    parts.append(_conditions([results[k] for k in runs if k in results]))
+    rows = [results[k] for k in runs if k in results]
+    parts.append(_conditions(rows))
     psnr_by_seed = {(table.name, setting_label(cell.setting)): {r["seed"]: r["psnr_db"] for r in
                                                                    _cell_runs(cell, results) if r["status"] == "ok"}
                     for table in study.tables for cell in table.cells}
@@ -677,7 +683,6 @@ def write_report(study: Study, out_dir: str | Path) -> Path:
                          f"{format_claims(claims, psnr_by_seed)}\n")
     tables_path = atomic_write(out_dir / "tables.md", lambda tmp: tmp.write_text("\n".join(parts)))
 
-    rows = [results[k] for k in runs if k in results]
     columns = ["key", "status", "seed", *_METRICS, "steps", "images", "train_time_s", "wall_time_s", "images_per_s",
                "diverged_step", "threads", "load_1m", "machine"]
     columns += [name for name in TrainConfig().to_dict() if name not in columns]
