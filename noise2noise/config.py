@@ -156,6 +156,10 @@ class TrainConfig:
     depth: int = field(default=5, metadata=_help("number of 2x2 pools (paper: 5)", gt=0))
     init: str = field(default="xavier_normal", metadata=_help(
         "weight initialisation (Xavier, the seed study's best; the paper used kaiming_normal)"))
+    init_weights: str | None = field(default=None, metadata=_help(
+        "start from trained weights instead of a random init: a shipped model's name (n2n models) "
+        "or a checkpoint.pt, e.g. to fine-tune the shipped model on your own noisy pairs; its network "
+        "(arch, width, depth, channels) must be the config's"))
     # optimisation
     loss: str = field(default="l2", metadata=_help("training loss"))
     optimizer: str = field(default="adam", metadata=_help("optimiser"))

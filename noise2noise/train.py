@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from noise2noise import checkpoint, distributed, rundir
+from noise2noise import checkpoint, distributed, rundir, zoo
 from noise2noise.augment import AUGMENTS
 from noise2noise.config import Budget, TrainConfig
 from noise2noise.data import VAL_SEED, Batch, Generators, build_training_data, held_out_images
@@ -233,6 +233,22 @@ class TrainResult:
         return self.images / self.train_time_s if self.train_time_s > 0 else 0.0
 
 
+def initial_network(cfg: TrainConfig, channels: int) -> nn.Module:
+    """The network of ``cfg.init_weights`` (a shipped model's name or a checkpoint) to train
+    on from, refused in one line when it is not the network the config and data call for."""
+    model, payload = checkpoint.load_model(zoo.resolve_model(cfg.init_weights, "--init-weights"))
+    held = payload["model_args"]
+    wanted = {"arch": cfg.arch, "width": cfg.width, "depth": cfg.depth}
+    for name, value in wanted.items():
+        if held[name] != value:
+            raise N2NError(f"init_weights {cfg.init_weights!r} holds a network of {name} {held[name]!r}, "
+                           f"the config asks for {value!r}; set {name} to {held[name]!r} to train on from it")
+    if held["in_channels"] != channels:
+        raise N2NError(f"init_weights {cfg.init_weights!r} takes {held['in_channels']}-channel images and the "
+                       f"training data have {channels} channel(s); start from a model for {channels}-channel images")
+    return model.train()
+
+
 def train_step(state: TrainState, batch: Batch, loss_fn: Callable[..., torch.Tensor], progress: float,
                precision: str = "fp32", network: nn.Module | None = None) -> torch.Tensor:
     """One optimisation step on ``batch``: forward, loss, backward, update, then the weight
@@ -357,7 +373,7 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
 
     ``source`` yields ``Batch``es in [0, 1]; ``val`` holds (noisy, clean) N×C×H×W in
     0..255. With ``out_dir`` the metrics log and checkpoints are written there. Training
-    starts afresh (from ``model`` when given), from a checkpoint's dict ``resume``, or goes
+    starts afresh (from ``model`` or ``cfg.init_weights`` when given), from a checkpoint's dict ``resume``, or goes
     on from ``state`` (a previous result's), whose counters the budget and epochs include."""
     ranks = distributed.current()
     if not ranks.is_main:  # rank 0 alone logs, validates and writes checkpoints
@@ -367,6 +383,8 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
         source.shard(ranks.rank, ranks.world_size)
     source.to(device)
     if state is None:
+        if model is None and resume is None and cfg.init_weights is not None:  # a resumed run has its own
+            model = initial_network(cfg, source.channels)
         state = TrainState.start(cfg, source.channels, device, model)
         if resume is not None:  # the checkpoint holds rank 0's random streams; other ranks start afresh
             state.load(resume, random_streams=ranks.is_main)
@@ -486,6 +504,8 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
             run = rundir.RunFolder.reopen(out_dir, state["step"])
         else:
             rundir.check_new_run(Path(out_dir), overwrite, rundir.config_inputs(cfg))  # before the data are read
+    if cfg.init_weights is not None and not resume:
+        zoo.resolve_model(cfg.init_weights, "--init-weights")  # a missing file fails before the data are read
     if cfg.tensorboard and out_dir is not None and ranks.is_main:
         require_tensorboard()  # before the data are read, not after the training
     result = None

@@ -80,17 +80,17 @@ _add(ShippedModel(
     training="not trained yet", hardware="not trained yet", psnr=NOT_MEASURED))
 
 
-def resolve_model(name_or_path: str | Path | None = None) -> Path:
+def resolve_model(name_or_path: str | Path | None = None, option: str = "--model") -> Path:
     """The checkpoint file of a shipped model's name, or a checkpoint path as given;
     None: the default shipped model. A name wins over a file of the same name (write
-    ./gaussian for the file)."""
+    ./gaussian for the file). ``option`` is what the error messages tell the user to pass."""
     if name_or_path is None:
         name_or_path = DEFAULT_MODEL
     if isinstance(name_or_path, str) and name_or_path in MODELS:
         model = MODELS[name_or_path]
         if not model.trained:
             raise N2NError(f"shipped model {model.name!r} is not trained yet; train it with "
-                           f"`{model.train_command}` and pass --model runs/{model.name}/checkpoint.pt")
+                           f"`{model.train_command}` and pass {option} runs/{model.name}/checkpoint.pt")
         return model.weights
     path = Path(name_or_path)
     if not path.is_file():

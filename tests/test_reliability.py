@@ -308,6 +308,15 @@ CASES = [
                  id="seed-negative"),
     pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", p, "--seed=-1"],
                  "seed=-1 must be an integer in 0..", id="evaluate-seed-negative"),
+    pytest.param(lambda t, p, m: train(t, "--data", p, "--init-weights", t / "nope.pt"),
+                 "nope.pt: no such checkpoint file, nor a shipped model of that name", id="init-weights-missing"),
+    pytest.param(lambda t, p, m: train(t, "--data", p, "--init-weights", "gaussian-gray"),
+                 "shipped model 'gaussian-gray' is not trained yet; train it with `n2n train --config "
+                 "models/gaussian-gray.toml --out runs/gaussian-gray` and pass --init-weights",
+                 id="init-weights-untrained-shipped-model"),
+    pytest.param(lambda t, p, m: train(t, "--data", p, "--width", "16", "--init-weights", m),
+                 "holds a network of width 8, the config asks for 16; set width to 8 to train on from it",
+                 id="init-weights-other-width"),
     pytest.param(lambda t, p, m: train(t, "--clip", "false"), "unrecognized arguments: false",
                  id="bool-option-with-value"),
     pytest.param(lambda t, p, m: train(t, "--config", text(t / "bad.toml", 'clip = "false"\n')),
@@ -600,6 +609,24 @@ def test_resume_continues_exactly_where_the_checkpoint_left_off(tmp_path, photo_
     if ema:
         assert resumed.model is resumed.state.ema.module
         assert not torch.equal(resumed.model.ENC_CONV0.weight, resumed.state.model.ENC_CONV0.weight)
+
+
+def test_a_run_from_init_weights_resumes_without_them(tmp_path, photo_folder, model_file):
+    """The resumed run holds its own weights: the file it started from may be gone."""
+    images = load_folder(photo_folder)
+    source = lambda: SyntheticPairs(images, GaussianNoise((25.0, 25.0)), 32, 24)  # noqa: E731, 3 batches/epoch
+    start = tmp_path / "start.pt"
+    start.write_bytes(model_file.read_bytes())
+    cfg = tiny_config(init_weights=str(start))
+    whole = fit(cfg, source(), progress=False)
+    (tmp_path / "run").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        fit(cfg, _Interrupted(source(), after=4, fault="kill"), out_dir=tmp_path / "run", progress=False)
+    start.unlink()
+    resumed = fit(cfg, source(), out_dir=tmp_path / "run", resume=checkpoint.load(tmp_path / "run" / "checkpoint.pt"),
+                  progress=False)
+    for name, tensor in whole.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
 
 
 @pytest.fixture()

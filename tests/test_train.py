@@ -12,6 +12,7 @@ from noise2noise.images import embedded_images
 from noise2noise.losses import LOSSES
 from noise2noise.noise import GaussianNoise
 from noise2noise.train import BudgetClock, TrainState, fit, run_training, train_step
+from noise2noise.unet import build_model
 
 CPU = torch.device("cpu")
 
@@ -120,6 +121,30 @@ def test_an_existing_run_folder_is_never_silently_overwritten(tmp_path, photo_fo
     with pytest.raises(N2NError, match="folder exists and is not empty"):
         run_training(cfg, tmp_path / "run", progress=False)
     assert (tmp_path / "run" / "keep.txt").read_text() == "precious"
+
+
+def test_init_weights_starts_from_a_trained_network_and_fine_tunes_it(tmp_path, photo_problem):
+    """A run from ``init_weights`` starts with the checkpoint's very weights, so a few steps
+    from a trained network beat the same few steps from a random init."""
+    source, val = photo_problem
+    trained = fit(TrainConfig(**TINY, lr=3e-3, time_budget=None, epochs=1), source, val, progress=False)
+    path = checkpoint.save(tmp_path / "trained.pt", trained.model, trained.config)
+    short = TrainConfig(**TINY, time_budget="2 steps")
+    start = train.initial_network(short.replace(init_weights=str(path)), channels=3)
+    for name, tensor in trained.model.state_dict().items():
+        assert torch.equal(tensor, start.state_dict()[name]), name
+    tuned = fit(short.replace(init_weights=str(path)), source, val, progress=False)
+    scratch = fit(short, source, val, progress=False)
+    assert tuned.steps == scratch.steps == 2
+    assert tuned.metrics["psnr_db"] > scratch.metrics["psnr_db"] + 1.0
+    assert tuned.metrics["psnr_db"] > tuned.metrics["psnr_noisy_db"]
+
+
+def test_init_weights_must_take_the_channels_of_the_training_data(tmp_path, photo_problem):
+    source, _ = photo_problem
+    grey = checkpoint.save(tmp_path / "grey.pt", build_model("unet", 1, 1, 16, 3), TrainConfig(**TINY))
+    with pytest.raises(N2NError, match=r"grey.pt' takes 1-channel images and the training data have 3 channel"):
+        fit(TrainConfig(**TINY, time_budget="1 steps", init_weights=str(grey)), source, None, progress=False)
 
 
 def test_divergence_names_the_step_and_suggests_a_lower_rate(photo_problem):
