@@ -310,10 +310,6 @@ CASES = [
                  "seed=-1 must be an integer in 0..", id="evaluate-seed-negative"),
     pytest.param(lambda t, p, m: train(t, "--data", p, "--init-weights", t / "nope.pt"),
                  "nope.pt: no such checkpoint file, nor a shipped model of that name", id="init-weights-missing"),
-    pytest.param(lambda t, p, m: train(t, "--data", p, "--init-weights", "gaussian-gray"),
-                 "shipped model 'gaussian-gray' is not trained yet; train it with `n2n train --config "
-                 "models/gaussian-gray.toml --out runs/gaussian-gray` and pass --init-weights",
-                 id="init-weights-untrained-shipped-model"),
     pytest.param(lambda t, p, m: train(t, "--data", p, "--width", "16", "--init-weights", m),
                  "holds a network of width 8, the config asks for 16; set width to 8 to train on from it",
                  id="init-weights-other-width"),
