@@ -2,7 +2,11 @@
 photos, at several noise levels, in one run (PSNR, SSIM and seconds per image).
 
     python benchmarks/quality.py --data ../shared/datasets/cbsd432 --split val \
-        [--models NAME_OR_PATH,...] [--tta] [--sigmas 15,25,50] [--methods noisy,nlm,bm3d] [--out quality.json]
+        [--models NAME_OR_PATH,...] [--tta] [--noise gaussian --levels 15,25,50] [--methods noisy,nlm,bm3d] \
+        [--out quality.json]
+
+Levels are Gaussian sigmas (0..255) or, with --noise poisson, photon scales lambda (BM3D then
+works on the Anscombe transform). For a greyscale model, give a folder of greyscale photos.
 
 The README's quality table comes from this script; BM3D needs the `bm3d` extra. Seconds per
 image are only comparable within one run on an idle machine (the load average is printed).
@@ -19,7 +23,7 @@ from pathlib import Path
 import torch
 
 from noise2noise.checkpoint import code_version, load_model
-from noise2noise.evaluate import build_methods, compare_methods, evaluation_images, known_sigma
+from noise2noise.evaluate import build_methods, compare_methods, evaluation_images, known_noise
 from noise2noise.noise import build_noise
 from noise2noise.zoo import resolve_model
 
@@ -31,7 +35,10 @@ def main() -> None:
     parser.add_argument("--val-fraction", type=float, default=0.15)
     parser.add_argument("--models", default="gaussian", help="comma list of shipped model names (n2n models) or "
                         "checkpoint paths (default: gaussian)")
-    parser.add_argument("--sigmas", default="15,25,50", help="Gaussian sigmas, 0..255")
+    parser.add_argument("--noise", default="gaussian", choices=("gaussian", "poisson"))
+    parser.add_argument("--levels", "--sigmas", default=None,
+                        help="noise levels: Gaussian sigmas 0..255 (default 15,25,50) or Poisson photon scales "
+                             "(default 5,15,50)")
     parser.add_argument("--methods", default="noisy,nlm,bm3d", help="baselines, from noisy, nlm, bm3d")
     parser.add_argument("--tta", action="store_true", help="also each model with the 8-view self-ensemble")
     parser.add_argument("--max-images", type=int, default=None)
@@ -48,27 +55,29 @@ def main() -> None:
     methods = build_methods(names, models)
     print(f"{args.data} split {args.split}; {platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, code {code_version()}, load average {os.getloadavg()[0]:.2f}")
+    levels = [float(v) for v in (args.levels or {"gaussian": "15,25,50", "poisson": "5,15,50"}[args.noise]).split(",")]
+    symbol = {"gaussian": "σ", "poisson": "λ"}[args.noise]
     results = []
-    for sigma in [float(s) for s in args.sigmas.split(",")]:
-        noise = build_noise("gaussian", (sigma, sigma), clip=True)
+    for level in levels:
+        noise = build_noise(args.noise, (level, level), clip=True)
         triples = evaluation_images(args.data, noise, args.split, args.val_fraction, args.seed, args.max_images)
-        _, table, _ = compare_methods(triples, methods, known_sigma(noise), keep_outputs=0)
-        results += [{"sigma": sigma, **row} for row in table]
-        print(f"\nsigma {sigma:g}, {len(triples)} images")
+        _, table, _ = compare_methods(triples, methods, known_noise(noise), keep_outputs=0)
+        results += [{"noise": args.noise, "level": level, **row} for row in table]
+        if args.out:  # after each level: a long run that is stopped keeps the levels it finished
+            args.out.write_text(json.dumps({"data": args.data, "split": args.split, "noise": args.noise,
+                                            "code_version": code_version(), "rows": results}, indent=2))
+        print(f"\n{args.noise} {symbol}={level:g}, {len(triples)} images")
         print(f"{'method':<16} {'PSNR dB':>8} {'SSIM':>7} {'s/image':>9}")
         for row in table:
             print(f"{row['method']:<16} {row['psnr_db']:8.2f} {row['ssim']:7.4f} {row['seconds_per_image']:9.3f}")
-    sigmas = sorted({r["sigma"] for r in results})
-    print("\n| method | " + " | ".join(f"σ={s:g} PSNR / SSIM" for s in sigmas) + " | s/image (σ=25) |")
-    print("|---|" + "---|" * (len(sigmas) + 1))
+    middle = levels[len(levels) // 2]
+    print("\n| method | " + " | ".join(f"{symbol}={v:g} PSNR / SSIM" for v in levels)
+          + f" | s/image ({symbol}={middle:g}) |")
+    print("|---|" + "---|" * (len(levels) + 1))
     for name in names:
-        cells = {r["sigma"]: r for r in results if r["method"] == name}
-        timing = cells.get(25.0, next(iter(cells.values())))["seconds_per_image"]
-        print(f"| {name} | " + " | ".join(f"{cells[s]['psnr_db']:.2f} / {cells[s]['ssim']:.3f}" for s in sigmas)
-              + f" | {timing:.2f} |")
-    if args.out:
-        args.out.write_text(json.dumps({"data": args.data, "split": args.split, "code_version": code_version(),
-                                        "rows": results}, indent=2))
+        cells = {r["level"]: r for r in results if r["method"] == name}
+        print(f"| {name} | " + " | ".join(f"{cells[v]['psnr_db']:.2f} / {cells[v]['ssim']:.3f}" for v in levels)
+              + f" | {cells[middle]['seconds_per_image']:.2f} |")
 
 
 if __name__ == "__main__":

@@ -250,7 +250,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         compare_methods,
         evaluation_images,
         format_table,
-        known_sigma,
+        known_noise,
     )
     from noise2noise.figures import sample_figure
     from noise2noise.noise import build_noise
@@ -278,17 +278,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         run_configs.append(payload.get("config", {}))
     models = {name: model.to(device) for name, model in models.items()}
     methods = build_methods(names, models)
-    noise = sigma = split = level = None
+    noise = split = level = None
     if not is_course_file(args.data):  # a course val_data.pkl holds its own (noisy, clean)
         split = args.split or ("val" if args.data == "embedded" else "all")
         level = TrainConfig(noise=args.noise, noise_level=args.noise_level).noise_level
         noise = build_noise(args.noise, level, clip=True)
-        sigma = known_sigma(noise)
     val_fraction = args.val_fraction if args.val_fraction is not None else \
         ({}, *run_configs)[-1].get("val_fraction", TrainConfig.val_fraction)  # as the model was trained
     TrainConfig(val_fraction=val_fraction, seed=args.seed)  # checked as for training: no NaN, no 2**64
     triples = evaluation_images(args.data, noise, split or "all", val_fraction, args.seed, args.max_images)
-    rows, table, outputs = compare_methods(triples, methods, sigma)
+    known = known_noise(noise)
+    rows, table, outputs = compare_methods(triples, methods, known)
     level_text = ",".join(f"{v:g}" for v in sorted(set(level))) if level else ""
     noise_text = f" (split {split}), {args.noise} noise level {level_text}" if level else ""
     print(f"{len(triples)} image(s) of {args.data}{noise_text}:")
@@ -296,7 +296,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     if args.out:
         write_json(args.out / "results.json", {
             "data": args.data, "split": split, "noise": args.noise if level else None,
-            "noise_level": list(level) if level else None, "seed": args.seed, "sigma_given_to_bm3d": sigma,
+            "noise_level": list(level) if level else None, "seed": args.seed,
+            "level_given_to_bm3d": known.level[0] if known else None,
             "code_version": code_version(), "table": table, "images": rows})
         shown = "n2n" if "n2n" in outputs else names[-1]
         samples = [(noisy, clean, out) for (_, noisy, clean), out in zip(triples, outputs[shown])]

@@ -15,12 +15,12 @@ from torch import nn
 from noise2noise.denoise import denoise_tensor
 from noise2noise.errors import N2NError
 from noise2noise.metrics import psnr_db, ssim
-from noise2noise.noise import GaussianNoise
+from noise2noise.noise import GaussianNoise, PoissonNoise
 from noise2noise.registry import Registry
 
-# A method denoises one noisy C×H×W float image in 0..255, given the true Gaussian sigma
-# (0..255 units) when it is known, else None; it returns C×H×W float in 0..255.
-Method = Callable[[torch.Tensor, "float | None"], torch.Tensor]
+# A method denoises one noisy C×H×W float image in 0..255, given the noise model when its
+# level is known (``known_noise``), else None; it returns C×H×W float in 0..255.
+Method = Callable[[torch.Tensor, "GaussianNoise | PoissonNoise | None"], torch.Tensor]
 METHODS = Registry("method", extra=None, licence=None)  # the baselines; models join them through model_method
 # extra: the optional package a method needs (`pip install 'noise2noise[EXTRA]'`), and why it is optional
 
@@ -63,10 +63,11 @@ def evaluation_images(data: str, noise=None, split: str = "all", val_fraction: f
     return list(add_noise(images, noise, seed))
 
 
-def known_sigma(noise) -> float | None:
-    """The Gaussian sigma (0..255) of a noise model when it is one fixed value, else None."""
-    if isinstance(noise, GaussianNoise) and noise.level[0] == noise.level[1]:
-        return noise.level[0]
+def known_noise(noise):
+    """The noise model when a baseline can use its level: Gaussian noise of one sigma (BM3D
+    takes it) or Poisson noise of one photon scale (BM3D after the Anscombe transform); else None."""
+    if isinstance(noise, (GaussianNoise, PoissonNoise)) and noise.level[0] == noise.level[1]:
+        return noise
     return None
 
 
@@ -86,13 +87,13 @@ def _estimated_sigma(image: np.ndarray) -> float:
 
 
 @METHODS.register("noisy")
-def noisy_input(noisy: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
+def noisy_input(noisy: torch.Tensor, noise=None) -> torch.Tensor:
     """The noisy input itself: the floor every denoiser must beat."""
     return noisy.float()
 
 
 @METHODS.register("nlm")
-def non_local_means(noisy: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
+def non_local_means(noisy: torch.Tensor, noise=None) -> torch.Tensor:
     """scikit-image non-local means (BSD licence), sigma always estimated from the image
     (``estimate_sigma``); settings of scikit-image's own example: fast mode, 5×5 patches,
     search distance 6, h = 0.6·sigma."""
@@ -121,19 +122,32 @@ def require_methods(names: list[str]) -> None:
 
 
 @METHODS.register("bm3d", extra="bm3d", licence="non-commercial")
-def bm3d(noisy: torch.Tensor, sigma: float | None = None) -> torch.Tensor:
-    """BM3D (the ``bm3d`` package: non-commercial licence, an optional extra), given the
-    true sigma when it is known (fixed-level Gaussian noise), else the estimated one;
-    colour images in the opponent colour space (``bm3d_rgb``)."""
+def bm3d(noisy: torch.Tensor, noise=None) -> torch.Tensor:
+    """BM3D (the ``bm3d`` package: non-commercial licence, an optional extra), colour images
+    in the opponent colour space (``bm3d_rgb``). Given the true sigma for Gaussian noise of
+    one level; for Poisson noise of one photon scale, on the Anscombe transform of the counts
+    (noise of sigma 1 there) with its closed-form unbiased inverse (Mäkitalo and Foi, 2011);
+    otherwise with the sigma estimated from the image."""
     try:
         import bm3d as bm3d_package
     except ImportError:
         raise _missing_extra("bm3d") from None
     image = _hwc(noisy)
-    sigma_psd = sigma / 255.0 if sigma is not None else _estimated_sigma(image)
-    if image.shape[2] == 3:
-        return _chw(bm3d_package.bm3d_rgb(image, sigma_psd))
-    return _chw(bm3d_package.bm3d(image[:, :, 0], sigma_psd))
+    run = bm3d_package.bm3d_rgb if image.shape[2] == 3 else lambda z, s: bm3d_package.bm3d(z[:, :, 0], s)
+    if isinstance(noise, PoissonNoise):
+        scale = noise.level[0]
+        transformed = 2.0 * np.sqrt(image * scale + 3.0 / 8.0)
+        return _chw(inverse_anscombe(run(transformed, 1.0)) / scale)
+    sigma_psd = noise.level[0] / 255.0 if isinstance(noise, GaussianNoise) else _estimated_sigma(image)
+    return _chw(run(image, sigma_psd))
+
+
+def inverse_anscombe(d: np.ndarray) -> np.ndarray:
+    """The closed-form approximation of the exact unbiased inverse of 2·sqrt(x + 3/8)
+    (Mäkitalo and Foi, IEEE TIP 2011); 0 at the transform of 0 counts, below which it is held."""
+    d = np.maximum(d, 2.0 * np.sqrt(3.0 / 8.0))
+    r = np.sqrt(1.5)
+    return np.maximum(d**2 / 4 + r / (4 * d) - 11 / (8 * d**2) + 5 * r / (8 * d**3) - 1 / 8, 0.0)
 
 
 TTA_SUFFIX = "+tta"  # method 'n2n+tta': model n2n with the test-time self-ensemble
@@ -142,7 +156,7 @@ TTA_SUFFIX = "+tta"  # method 'n2n+tta': model n2n with the test-time self-ensem
 def model_method(model: nn.Module, tta: bool = False) -> Method:
     """A trained network as a method (whole image, one at a time; ``tta``: the mean over
     the 8 flips and quarter turns)."""
-    return lambda noisy, sigma=None: denoise_tensor(model, noisy.unsqueeze(0), batch_size=1, tta=tta)[0]
+    return lambda noisy, noise=None: denoise_tensor(model, noisy.unsqueeze(0), batch_size=1, tta=tta)[0]
 
 
 def build_methods(names: list[str], models: dict[str, nn.Module] | None = None) -> dict[str, Method]:
@@ -162,20 +176,20 @@ def build_methods(names: list[str], models: dict[str, nn.Module] | None = None) 
     return methods
 
 
-def compare_methods(triples, methods: dict[str, Method], sigma: float | None = None,
+def compare_methods(triples, methods: dict[str, Method], noise=None,
                     keep_outputs: int = 4) -> tuple[list[dict], list[dict], dict[str, list[torch.Tensor]]]:
     """Each method on each whole image: (per-image rows, the table: one row per method with
     mean PSNR dB, SSIM and seconds per image, the first ``keep_outputs`` outputs per method).
 
-    ``triples``: (name, noisy, clean) C×H×W float 0..255; ``sigma``: the true Gaussian
-    sigma (0..255) when known, passed to methods that take it (BM3D)."""
+    ``triples``: (name, noisy, clean) C×H×W float 0..255; ``noise``: the noise model when
+    its level is known (``known_noise``), passed to methods that use it (BM3D)."""
     rows: list[dict] = []
     outputs: dict[str, list[torch.Tensor]] = {name: [] for name in methods}
     unit = lambda x: x.float().cpu().unsqueeze(0) / 255.0  # noqa: E731
     for image, noisy, clean in triples:
         for name, method in methods.items():
             start = time.perf_counter()
-            denoised = method(noisy, sigma)
+            denoised = method(noisy, noise)
             seconds = time.perf_counter() - start
             rows.append({"image": image, "method": name, "psnr_db": psnr_db(unit(denoised), unit(clean)),
                          "ssim": ssim(unit(denoised), unit(clean)), "seconds": seconds})

@@ -369,9 +369,9 @@ def _measure_baselines(study: Study, out_dir: Path, say: Callable[[str], None]) 
         return
     import torch
 
-    from noise2noise.evaluate import METHODS, known_sigma
+    from noise2noise.evaluate import METHODS, known_noise
     from noise2noise.metrics import psnr_db, ssim
-    from noise2noise.noise import build_noise
+    from noise2noise.noise import GaussianNoise, build_noise
 
     crops: dict[str, tuple[Any, Any]] = {}  # validation crops by data config: loaded once for all methods
     for table, method in todo:
@@ -382,10 +382,11 @@ def _measure_baselines(study: Study, out_dir: Path, say: Callable[[str], None]) 
         if _data_key(cfg) not in crops:
             crops[_data_key(cfg)] = _load_data(cfg)[1]
         noisy, clean = crops[_data_key(cfg)]
-        sigma = known_sigma(build_noise(cfg.noise, cfg.noise_level, cfg.clip))
+        known = known_noise(build_noise(cfg.noise, cfg.noise_level, cfg.clip))
+        sigma = known.level[0] if isinstance(known, GaussianNoise) else None
         say(f"baseline {method} on {noisy.shape[0]} validation crops of table {table.name} ...")
         started = time.perf_counter()
-        denoised = torch.stack([METHODS[method](image, sigma) for image in noisy]).clamp(0, 255) / 255.0
+        denoised = torch.stack([METHODS[method](image, known) for image in noisy]).clamp(0, 255) / 255.0
         seconds = time.perf_counter() - started
         row = {"key": key, "method": method, "table": table.name, "crops": int(noisy.shape[0]), "sigma": sigma,
                "psnr_db": psnr_db(denoised, clean / 255.0), "ssim": ssim(denoised, clean / 255.0),

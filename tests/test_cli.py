@@ -46,7 +46,7 @@ def test_evaluate_prints_a_table_and_writes_results(trained, photo_folder, tmp_p
     assert "5 image(s) of" in stdout and "gaussian noise level 15" in stdout
     assert [line.split()[0] for line in stdout.splitlines()[-4:-1]] == ["method", "noisy", "n2n"]
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
-    assert len(results["images"]) == 10 and results["split"] == "all" and results["sigma_given_to_bm3d"] == 15
+    assert len(results["images"]) == 10 and results["split"] == "all" and results["level_given_to_bm3d"] == 15
     assert results["table"][0]["method"] == "noisy" and results["table"][0]["psnr_db"] > 20
     assert (tmp_path / "eval" / "samples.png").stat().st_size > 0
 

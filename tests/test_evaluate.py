@@ -3,6 +3,7 @@
 import importlib.util
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -15,10 +16,12 @@ from noise2noise.evaluate import (
     compare_methods,
     evaluation_images,
     format_table,
-    known_sigma,
+    inverse_anscombe,
+    known_noise,
 )
 from noise2noise.images import embedded_images
-from noise2noise.noise import GaussianNoise, PoissonNoise
+from noise2noise.metrics import psnr_db
+from noise2noise.noise import BernoulliNoise, GaussianNoise, PoissonNoise
 from noise2noise.unet import build_model
 
 HAS_BM3D = importlib.util.find_spec("bm3d") is not None
@@ -36,7 +39,8 @@ def test_every_baseline_keeps_shape_and_range_and_denoises(name, noisy_photo):
     if name == "bm3d" and not HAS_BM3D:
         pytest.skip("bm3d is an optional extra: pip install 'noise2noise[bm3d]'")
     _, noisy, clean = noisy_photo[0]
-    rows, table, outputs = compare_methods(noisy_photo, {"noisy": METHODS["noisy"], name: METHODS[name]}, 25.0)
+    rows, table, outputs = compare_methods(noisy_photo, {"noisy": METHODS["noisy"], name: METHODS[name]},
+                                           GaussianNoise((25.0, 25.0)))
     out = outputs[name][0]
     assert out.shape == clean.shape and 0 <= out.min() and out.max() <= 255
     if name != "noisy":
@@ -47,7 +51,7 @@ def test_every_baseline_keeps_shape_and_range_and_denoises(name, noisy_photo):
 def test_the_table_has_one_row_per_method_and_model_rows_come_from_the_network(noisy_photo):
     net = build_model("unet", 3, 3, 8, 2).eval()
     methods = build_methods(["noisy", "nlm", "n2n"], {"n2n": net})
-    rows, table, outputs = compare_methods(noisy_photo * 2, methods, known_sigma(GaussianNoise((25.0, 25.0))))
+    rows, table, outputs = compare_methods(noisy_photo * 2, methods, known_noise(GaussianNoise((25.0, 25.0))))
     assert [r["method"] for r in table] == ["noisy", "nlm", "n2n"] and all(r["n_images"] == 2 for r in table)
     assert len(rows) == 6 and {"image", "method", "psnr_db", "ssim", "seconds"} <= set(rows[0])
     assert all(r["seconds_per_image"] >= 0 for r in table)
@@ -68,12 +72,34 @@ def test_unknown_methods_and_missing_models_are_named():
 def test_without_the_bm3d_extra_the_error_says_how_to_install_it(monkeypatch, noisy_photo):
     monkeypatch.setitem(sys.modules, "bm3d", None)  # as if not installed
     with pytest.raises(N2NError, match=r"pip install 'noise2noise\[bm3d\]'"):
-        METHODS["bm3d"](noisy_photo[0][1], 25.0)
+        METHODS["bm3d"](noisy_photo[0][1], GaussianNoise((25.0, 25.0)))
 
 
-def test_bm3d_is_given_the_true_sigma_only_when_there_is_one():
-    assert known_sigma(GaussianNoise((15.0, 15.0))) == 15.0
-    assert known_sigma(GaussianNoise((0.0, 50.0))) is None and known_sigma(PoissonNoise()) is None
+def test_bm3d_is_given_the_noise_level_only_when_there_is_one():
+    assert known_noise(GaussianNoise((15.0, 15.0))) == GaussianNoise((15.0, 15.0))
+    assert known_noise(PoissonNoise((30.0, 30.0))) == PoissonNoise((30.0, 30.0))
+    assert known_noise(GaussianNoise((0.0, 50.0))) is None and known_noise(PoissonNoise((5.0, 50.0))) is None
+    assert known_noise(BernoulliNoise((0.5, 0.5))) is None
+
+
+@pytest.mark.skipif(not HAS_BM3D, reason="bm3d is an optional extra")
+def test_bm3d_on_poisson_noise_uses_the_anscombe_transform_and_beats_a_guessed_sigma():
+    clean = embedded_images("test")[0][1][:, 180:244, 180:244]
+    noise = PoissonNoise((10.0, 10.0))
+    (_, noisy, clean), = add_noise([("astronaut", clean)], noise, seed=0)
+    unit = lambda x: x.unsqueeze(0) / 255.0  # noqa: E731
+    with_vst, guessed = METHODS["bm3d"](noisy, noise), METHODS["bm3d"](noisy, None)
+    assert with_vst.shape == clean.shape and 0 <= with_vst.min() and with_vst.max() <= 255
+    assert psnr_db(unit(with_vst), unit(clean)) > psnr_db(unit(guessed), unit(clean)) + 0.3
+    assert abs(with_vst.mean() - clean.mean()) < 1.0  # the unbiased inverse keeps the brightness
+
+
+def test_theinverse_anscombe_undoes_the_transform_of_the_mean_count():
+    counts = np.array([0.0, 1.0, 5.0, 30.0, 200.0])
+    rng = np.random.default_rng(0)
+    draws = rng.poisson(counts[:, None], size=(5, 200_000))
+    mean_transformed = (2 * np.sqrt(draws + 3 / 8)).mean(axis=1)
+    np.testing.assert_allclose(inverse_anscombe(mean_transformed), counts, atol=0.05)
 
 
 def test_evaluation_images_are_whole_and_the_noise_is_reproducible(photo_folder):
