@@ -1,12 +1,16 @@
 """Inference speed: denoising one 768×512 RGB photo, megapixels per second, next to BM3D
 on the same image in the same run (BM3D from the optional `bm3d` package).
 
-    python benchmarks/inference.py [--repeats 5] [--sigma 25]
+    python benchmarks/inference.py [--repeats 5] [--sigma 25] [--device auto|cpu|cuda]
+
+The network's time is the median of the repeats (after one warm-up), with their range; BM3D
+runs once, on the CPU. Compare times only within one run on an idle machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import numpy as np
@@ -15,6 +19,7 @@ import torch
 
 from noise2noise.checkpoint import load_model
 from noise2noise.denoise import denoise_array
+from noise2noise.devices import resolve_device
 from noise2noise.metrics import psnr_db
 from noise2noise.zoo import resolve_model
 
@@ -23,20 +28,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sigma", type=float, default=25.0)
+    parser.add_argument("--device", default="auto", help="where the network runs: auto, cpu, cuda, cuda:N, mps")
     args = parser.parse_args()
+    device = resolve_device(args.device)
     clean = _photo()
     rng = np.random.default_rng(0)
     noisy = np.clip(clean + rng.normal(0, args.sigma, clean.shape), 0, 255).round().astype(np.uint8)
     megapixels = clean.shape[0] * clean.shape[1] / 1e6
-    model = load_model(resolve_model("gaussian"))[0]
+    model = load_model(resolve_model("gaussian"))[0].to(device)
     denoise_array(model, noisy)  # warm-up
-    start = time.perf_counter()
+    times = []
     for _ in range(args.repeats):
-        ours = denoise_array(model, noisy)
-    ours_s = (time.perf_counter() - start) / args.repeats
+        start = time.perf_counter()
+        ours = denoise_array(model, noisy)  # returns a NumPy array: the device has finished
+        times.append(time.perf_counter() - start)
+    ours_s = statistics.median(times)
     unit = lambda a: torch.from_numpy(a.astype(np.float32) / 255).permute(2, 0, 1)  # noqa: E731
-    print(f"image: 768x512 RGB photo (scikit-image), Gaussian sigma={args.sigma:g}; "
+    print(f"image: 768x512 RGB photo (scikit-image), Gaussian sigma={args.sigma:g}; network on {device}, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(f"noise2noise: median of {args.repeats} repeats, range {min(times):.3f}-{max(times):.3f} s")
     print(f"{'method':<12} {'s/image':>8} {'MP/s':>7} {'PSNR dB':>8}")
     print(f"{'noisy':<12} {'':>8} {'':>7} {psnr_db(unit(noisy), unit(clean)):8.2f}")
     print(f"{'noise2noise':<12} {ours_s:8.2f} {megapixels / ours_s:7.3f} {psnr_db(unit(ours), unit(clean)):8.2f}")
