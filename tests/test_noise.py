@@ -22,6 +22,26 @@ def test_two_draws_are_independent():
     assert abs(correlation.item()) < 0.02
 
 
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("noise", [GaussianNoise((25.0, 25.0), clip=False), PoissonNoise((50.0, 50.0), clip=False)],
+                         ids=["gaussian", "poisson-50"])
+def test_input_and_target_draws_are_independent_and_of_the_right_variance_on_every_device(noise, device):
+    """As training draws them: the input, then the target, from one generator on the training
+    device. PyTorch's CUDA Poisson sampler is suspected of reusing random numbers between
+    calls at high photon counts (pytorch#136750); this test catches that where a GPU is."""
+    clean = torch.full((4, 3, 64, 64), 0.9, device=device)  # bright: photon counts near 45
+    generator = torch.Generator(device=device).manual_seed(0)
+    first, second = noise(clean, generator) - clean, noise.draw(clean, generator)[0] - clean
+    correlation = torch.corrcoef(torch.stack([first.flatten(), second.flatten()]))[0, 1]
+    assert abs(correlation.item()) < 0.02
+    expected_std = 25.0 / 255 if isinstance(noise, GaussianNoise) else (0.9 / 50.0) ** 0.5
+    assert first.std().item() == pytest.approx(expected_std, rel=0.03)
+    assert second.std().item() == pytest.approx(expected_std, rel=0.03)
+
+
 def test_clipping_is_explicit():
     clean = torch.zeros(2, 1, 32, 32)
     generator = torch.Generator().manual_seed(0)
