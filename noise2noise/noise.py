@@ -29,6 +29,41 @@ def _per_image_level(level: tuple[float, float], n: int, generator: torch.Genera
     return lo + (hi - lo) * torch.rand((n, 1, 1, 1), generator=generator, device=device)
 
 
+def poisson_counts(rate: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Poisson(rate) photon counts, elementwise: ``torch.poisson``, except on CUDA
+    ``_poisson_by_inversion``. PyTorch's CUDA sampler starts every element's random stream
+    from its thread's index and moves it on by only 20 numbers per call, so two draws in a
+    row (a training input and its target) share random numbers once the counts pass about 20
+    (``aten/src/ATen/native/cuda/Distributions.cu``; pytorch#136750)."""
+    if rate.device.type == "cuda":
+        return _poisson_by_inversion(rate, generator)
+    return torch.poisson(rate, generator=generator)
+
+
+# above this many expected photons a count is a rounded normal draw (skewness under 0.045);
+# below it, exp(-rate) stays a normal float64
+_NORMAL_COUNTS = 500.0
+
+
+def _poisson_by_inversion(rate: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Poisson(rate) by inverting the CDF with one uniform per element (the count is the
+    number of k with CDF(k) < u), in float64 on the rate's device; a rounded normal draw
+    above ``_NORMAL_COUNTS``."""
+    rate64 = rate.double()
+    uniform = torch.rand(rate.shape, generator=generator, device=rate.device, dtype=torch.float64)
+    normal = torch.randn(rate.shape, generator=generator, device=rate.device, dtype=torch.float64)
+    small = rate64.clamp(min=0.0, max=_NORMAL_COUNTS)
+    top = float(small.max()) if small.numel() else 0.0
+    pmf = torch.exp(-small)  # P(0)
+    cdf, count = pmf.clone(), torch.zeros_like(small)
+    for k in range(int(top + 10.0 * top**0.5 + 10.0)):  # the tail beyond is below 1e-20
+        count += cdf < uniform
+        pmf = pmf * small / (k + 1)
+        cdf += pmf
+    large = (rate64 + rate64.sqrt() * normal).round().clamp(min=0.0)
+    return torch.where(rate64 > _NORMAL_COUNTS, large, count).to(rate.dtype)
+
+
 def _pixels_hit(level: tuple[float, float], clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """N×1×H×W bool: each pixel (all its channels) hit with probability p, one p per image."""
     n, _, height, width = clean.shape
@@ -73,7 +108,7 @@ class PoissonNoise(_Noise):
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         scale = _per_image_level(self.level, clean.shape[0], generator, clean.device)
-        noisy = torch.poisson(clean.clamp(min=0.0) * scale, generator=generator) / scale
+        noisy = poisson_counts(clean.clamp(min=0.0) * scale, generator) / scale
         return noisy.clamp_(0.0, 1.0) if self.clip else noisy
 
 

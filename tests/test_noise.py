@@ -42,6 +42,24 @@ def test_input_and_target_draws_are_independent_and_of_the_right_variance_on_eve
     assert second.std().item() == pytest.approx(expected_std, rel=0.03)
 
 
+@pytest.mark.parametrize("rate", [0.3, 4.0, 30.0, 45.0, 180.0, 2000.0])
+def test_poisson_by_inversion_draws_the_poisson_distribution(rate):
+    """The GPU sampler, run here on the CPU against torch.poisson: mean, variance and the
+    histogram's bulk agree; two draws in a row are independent."""
+    from noise2noise.noise import _poisson_by_inversion
+
+    rates = torch.full((200_000,), rate)
+    generator = torch.Generator().manual_seed(0)
+    ours, again = _poisson_by_inversion(rates, generator), _poisson_by_inversion(rates, generator)
+    reference = torch.poisson(rates, generator=torch.Generator().manual_seed(1))
+    assert ours.dtype == rates.dtype and bool((ours == ours.round()).all()) and ours.min() >= 0
+    assert ours.mean().item() == pytest.approx(rate, rel=0.01, abs=0.01)
+    assert ours.var().item() == pytest.approx(rate, rel=0.03)
+    assert abs(torch.corrcoef(torch.stack([ours, again]))[0, 1].item()) < 0.01
+    for q in (0.1, 0.5, 0.9):
+        assert ours.quantile(q).item() == pytest.approx(reference.quantile(q).item(), abs=max(1.0, 0.01 * rate))
+
+
 def test_clipping_is_explicit():
     clean = torch.zeros(2, 1, 32, 32)
     generator = torch.Generator().manual_seed(0)
