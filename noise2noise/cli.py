@@ -210,15 +210,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from noise2noise.train import run_training
+    from noise2noise.train import EXTENDABLE, run_training
 
-    if args.resume and (args.config or _given_config_fields(args)):
-        given = ["--config"] * bool(args.config) + [f"--{k.replace('_', '-')}" for k in _given_config_fields(args)]
-        raise N2NError(f"--resume continues {args.out} with its saved config; drop {', '.join(given)} "
-                       "(or start a new run in another --out)")
-    cfg = None if args.resume else config_from_args(args)  # a resumed run uses its saved config
+    extend = {}
+    if args.resume:  # a resumed run uses its saved config; a larger budget extends it
+        given = _given_config_fields(args)
+        extend = {k: v for k, v in given.items() if k in EXTENDABLE}
+        fixed = ["--config"] * bool(args.config) + [f"--{k.replace('_', '-')}" for k in given if k not in extend]
+        if fixed:
+            raise N2NError(f"--resume continues {args.out} with its saved config; drop {', '.join(fixed)} "
+                           "(only --time-budget and --epochs may grow; or start a new run in another --out)")
+    cfg = None if args.resume else config_from_args(args)
     result = run_training(cfg, args.out, resume=args.resume, overwrite=args.overwrite,
-                          progress=not args.quiet)
+                          progress=not args.quiet, extend=extend)
     if result.out_dir is None:  # a data-parallel rank other than 0: rank 0 reports
         return
     print(f"trained {result.steps} steps in {result.train_time_s:.0f} s; outputs in {args.out}")

@@ -181,8 +181,9 @@ def check_new_run(out_dir: str | Path, overwrite: bool = False, inputs: Iterable
                    "--overwrite to replace it, or another --out")
 
 
-def load_resume_state(out_dir: str | Path | None) -> dict[str, Any]:
-    """The checkpoint a run folder can be resumed from, or one line saying why there is none."""
+def load_resume_state(out_dir: str | Path | None, extending: bool = False) -> dict[str, Any]:
+    """The checkpoint a run folder can be resumed from, or one line saying why there is none;
+    ``extending`` (a larger budget given) resumes a finished run too."""
     from noise2noise import checkpoint
 
     if out_dir is None:
@@ -198,9 +199,9 @@ def load_resume_state(out_dir: str | Path | None) -> dict[str, Any]:
     if missing:
         raise N2NError(f"{out_dir / 'checkpoint.pt'}: holds no training state ({', '.join(missing)} "
                        "missing), so it cannot be resumed; start a new run")
-    if state.get("finished"):
-        raise N2NError(f"{out_dir}: that run already finished; nothing to resume (pass --overwrite instead "
-                       "of --resume to replace it)")
+    if state.get("finished") and not extending:
+        raise N2NError(f"{out_dir}: that run already finished; nothing to resume (give a larger --time-budget "
+                       "to train it on, or pass --overwrite instead of --resume to replace it)")
     return state
 
 

@@ -488,20 +488,30 @@ def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None 
                        images=state.images, wall_time_s=state.wall_time_s, state=state)
 
 
+# the config fields a resumed run may change: its budget, to train on for longer
+EXTENDABLE = ("time_budget", "epochs")
+
+
 def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, resume: bool = False,
-                 overwrite: bool = False, progress: bool = True) -> TrainResult:
+                 overwrite: bool = False, progress: bool = True, extend: dict[str, Any] | None = None) -> TrainResult:
     """A whole run: data, training, validation, and the run folder's outputs (see
-    ``rundir`` for how the folder is checked, locked, replaced and resumed)."""
+    ``rundir`` for how the folder is checked, locked, replaced and resumed). ``extend``:
+    with ``resume``, a larger budget (``EXTENDABLE`` fields) to train an interrupted or
+    finished run on for longer; the schedule is laid over the new budget."""
     ranks = distributed.init_from_env(cfg.device if cfg is not None else "auto")
     if resume and overwrite:
         raise N2NError("--resume continues the run in --out and --overwrite replaces it; pass one of them")
-    state = rundir.load_resume_state(out_dir) if resume else None  # every rank resumes the same state
+    state = rundir.load_resume_state(out_dir, extending=bool(extend)) if resume else None  # the same on every rank
     if state is not None:
         cfg = TrainConfig.from_dict(state["config"], source=str(Path(out_dir) / "checkpoint.pt"))
+        if extend:
+            cfg = extended_config(cfg, extend, state, out_dir)
     run = None
     if out_dir is not None and ranks.is_main:  # rank 0 alone writes the run folder
         if resume:
             run = rundir.RunFolder.reopen(out_dir, state["step"])
+            if extend:
+                write_json(run.path / "config.json", {**cfg.to_dict(), "code_version": checkpoint.code_version()})
         else:
             rundir.check_new_run(Path(out_dir), overwrite, rundir.config_inputs(cfg))  # before the data are read
     if cfg.init_weights is not None and not resume:
@@ -540,6 +550,31 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
         run.finish()  # outside the clean-up above: a finished run is never removed
     result.out_dir = run.out_dir if run is not None else None
     return result
+
+
+def extended_config(cfg: TrainConfig, extend: dict[str, Any], state: dict[str, Any], out_dir) -> TrainConfig:
+    """A resumed run's config with a larger budget; one line when the new one is not larger
+    than what the run has already trained, or counts in another unit."""
+    unknown = sorted(set(extend) - set(EXTENDABLE))
+    if unknown:
+        raise N2NError(f"a resumed run keeps its config; only {', '.join(EXTENDABLE)} may change, not {unknown[0]}")
+    new = TrainConfig.from_dict({**cfg.to_dict(), **extend})
+    old_budget, new_budget = cfg.budget, new.budget
+    if "time_budget" in extend and old_budget is not None and new_budget is not None:
+        if new_budget.unit != old_budget.unit:
+            raise N2NError(f"{out_dir} trains to a budget in {old_budget.unit}; give the larger budget in "
+                           f"{old_budget.unit} too (it has {old_budget})")
+        spent = {"s": state["train_time_s"], "images": state["images"], "steps": state["step"]}[new_budget.unit]
+        if new_budget.amount <= spent:
+            raise N2NError(f"{out_dir} has already trained {_number(spent)} {new_budget.unit} of its {old_budget}; "
+                           f"give a larger --time-budget to train it on")
+    if "epochs" in extend and cfg.epochs is not None and new.epochs is not None and new.epochs <= cfg.epochs:
+        raise N2NError(f"{out_dir} trains for {cfg.epochs} epochs; give more --epochs to train it on")
+    return new
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if value < 1e6 else f"{value:,.0f}"
 
 
 def validate_whole_images(cfg: TrainConfig, model: nn.Module) -> dict[str, Any] | None:

@@ -607,6 +607,33 @@ def test_resume_continues_exactly_where_the_checkpoint_left_off(tmp_path, photo_
         assert not torch.equal(resumed.model.ENC_CONV0.weight, resumed.state.model.ENC_CONV0.weight)
 
 
+def test_a_finished_run_trains_on_with_a_larger_budget_as_if_given_it_from_the_start(tmp_path, photo_folder,
+                                                                                     capsys):
+    """`n2n train --out RUN --resume --time-budget LARGER` goes on from the finished run's
+    checkpoint (weights, optimiser moments, step, random streams): with a constant rate it
+    ends with the very weights of a run given the larger budget at the start."""
+    common = ["--data", photo_folder, "--crop-px", "32", "--pairs-per-epoch", "24", "--val-whole-images", "0",
+              "--schedule", "constant", "--device", "cpu"]
+    assert run(capsys, *train(tmp_path, *common, "--time-budget", "4 steps"))[0] == 0
+    assert run(capsys, "train", "--out", tmp_path / "whole", *TINY, *common, "--time-budget", "7 steps")[0] == 0
+    code, _, err = run(capsys, "train", "--out", tmp_path / "run", "--resume", "--time-budget", "7 steps", "--quiet")
+    assert code == 0, err
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["steps"] == 7
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["time_budget"] == "7 steps"
+    extended = checkpoint.load(tmp_path / "run" / "checkpoint.pt")
+    whole = checkpoint.load(tmp_path / "whole" / "checkpoint.pt")
+    assert extended["finished"] and extended["step"] == whole["step"] == 7
+    for name, tensor in whole["model"].items():
+        assert torch.equal(tensor, extended["model"][name]), name
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+             if json.loads(line)["kind"] == "train"]
+    assert steps == sorted(set(steps))  # one history, no step logged twice
+    for budget, message in (("5 steps", "has already trained 7 steps of its 7 steps; give a larger --time-budget"),
+                            ("1h", "trains to a budget in steps; give the larger budget in steps too")):
+        code, _, err = run(capsys, "train", "--out", tmp_path / "run", "--resume", "--time-budget", budget)
+        assert code == 2 and message in one_line(err), err
+
+
 def test_a_run_from_init_weights_resumes_without_them(tmp_path, photo_folder, model_file):
     """The resumed run holds its own weights: the file it started from may be gone."""
     images = load_folder(photo_folder)
@@ -966,7 +993,7 @@ def test_a_killed_overwrite_run_leaves_the_old_run_and_the_next_overwrite_clears
     (staging / "config.json").write_text("{}")
     (staging / ".n2n-lock").write_text("12345\n")  # stale: no process holds it
     code, _, err = run(capsys, "train", "--resume", "--out", run_dir)
-    assert code == 2 and "that run already finished; nothing to resume (pass --overwrite" in one_line(err)
+    assert code == 2 and "that run already finished; nothing to resume (give a larger --time-budget" in one_line(err)
     code, _, err = run(capsys, *train(tmp_path, "--data", photo_folder, *QUICK_TRAIN, "--overwrite", "--seed", "2"))
     assert code == 0, err
     assert json.loads((run_dir / "config.json").read_text())["seed"] == 2
