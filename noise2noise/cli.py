@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "samples.png to --out.")
     train.add_argument("--out", type=Path, default=Path("runs/train"), help="run folder (default: runs/train)")
     train.add_argument("--config", type=Path, help="TOML file of config fields (options override it)")
-    train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint; "
+                       "with a larger --time-budget or --epochs, train a finished run on")
     train.add_argument("--overwrite", action="store_true", help="replace the run in --out once the new one has "
                        "finished (a failed new run leaves it as it was; other files in --out are kept)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
