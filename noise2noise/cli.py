@@ -401,6 +401,8 @@ def _close_progress_bars() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import contextlib
+    import os
     import signal
     import threading
 
@@ -419,6 +421,10 @@ def main(argv: list[str] | None = None) -> int:
         _close_progress_bars()
         print(f"n2n {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `n2n models | head`: the reader has gone, so stop without a word
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # no second error at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except KeyboardInterrupt as exc:
         _close_progress_bars()
         terminated = isinstance(exc, _Terminated)

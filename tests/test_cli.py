@@ -196,3 +196,18 @@ def test_an_absent_device_is_refused_in_one_line(tmp_path, photo, capsys, comman
     iio.imwrite(tmp_path / "x.png", photo[:16, :16])
     code, _, err = run(capsys, *command, "--device", "cuda:1")
     assert code == 2 and "device 'cuda:1' requested but no CUDA GPU is available" in one_error_line(err)
+
+
+def test_a_reader_that_leaves_early_ends_the_command_without_an_error(monkeypatch, capsys):
+    """`n2n models | head -3`: the pipe closes while n2n writes; no traceback, no error line."""
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["models"]) == 141
+    assert capsys.readouterr().err == ""
