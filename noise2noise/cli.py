@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from noise2noise import __version__, registry
-from noise2noise.config import FIELD_TYPES, TrainConfig
+from noise2noise.config import DENOISE_OVERLAP_PX, DENOISE_TILE_BATCH, DENOISE_TILE_PX, FIELD_TYPES, TrainConfig
 from noise2noise.errors import N2NError, resource_error
 
 _ALIASES: dict[str, list[str]] = {}
@@ -147,11 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     denoise.add_argument("--tta", action="store_true", help="test-time self-ensemble: average the outputs for "
                          "the 8 flips/rotations of each image (8x the time; n2n evaluate --tta shows the gain)")
     denoise.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
-    denoise.add_argument("--tile", type=_non_negative_int, default=512, metavar="PX",
-                         help="denoise images larger than this in PX×PX tiles; 0: never tile (default: 512)")
-    denoise.add_argument("--overlap", type=_non_negative_int, default=64, metavar="PX",
-                         help="overlap of neighbouring tiles, blended smoothly (default: 64)")
-    denoise.add_argument("--batch-size", type=_positive_int, default=4, help="tiles per forward pass (default: 4)")
+    denoise.add_argument("--tile", type=_non_negative_int, default=DENOISE_TILE_PX, metavar="PX",
+                         help=f"denoise images larger than this in PX×PX tiles; 0: never tile "
+                              f"(default: {DENOISE_TILE_PX})")
+    denoise.add_argument("--overlap", type=_non_negative_int, default=DENOISE_OVERLAP_PX, metavar="PX",
+                         help=f"overlap of neighbouring tiles, blended smoothly (default: {DENOISE_OVERLAP_PX})")
+    denoise.add_argument("--batch-size", type=_positive_int, default=DENOISE_TILE_BATCH,
+                         help=f"tiles per forward pass (default: {DENOISE_TILE_BATCH})")
     denoise.add_argument("--quiet", action="store_true", help="no progress bar")
 
     export_model = commands.add_parser("export", help="export a model to ONNX",

@@ -8,12 +8,11 @@ import torch
 from torch import nn
 
 from noise2noise.augment import SYMMETRIES, symmetry, undo_symmetry
+from noise2noise.config import DENOISE_OVERLAP_PX, DENOISE_TILE_BATCH, DENOISE_TILE_PX
 from noise2noise.devices import autocast
 from noise2noise.errors import N2NError
 from noise2noise.unet import _pad_to_multiple
 
-DEFAULT_TILE_PX = 512
-DEFAULT_OVERLAP_PX = 64  # paper U-Net: halves the largest deviation from whole-image output vs 32
 EDGE_FRACTION = 0.25  # of the overlap, ignored at each inner tile edge
 # Images are reflect-padded by this much on every side before the network, so that its
 # convolutions' zero padding never touches real pixels. Measured with the shipped model on a
@@ -101,8 +100,8 @@ def blend_window(tile_px: int, overlap_px: int, fade_start: bool = True, fade_en
 
 
 @torch.no_grad()
-def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = DEFAULT_TILE_PX,
-                  overlap_px: int = DEFAULT_OVERLAP_PX, batch_size: int = 4, progress: bool = False,
+def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = DENOISE_TILE_PX,
+                  overlap_px: int = DENOISE_OVERLAP_PX, batch_size: int = DENOISE_TILE_BATCH, progress: bool = False,
                   tta: bool = False) -> torch.Tensor:
     """One C×H×W image in 0..255 -> denoised float C×H×W in 0..255 on the CPU (``tta``:
     see ``denoise_tensor``).
@@ -152,8 +151,8 @@ def check_model_takes(model: nn.Module, image_channels: int) -> int:
     return channels
 
 
-def denoise_array(model: nn.Module, array, tile_px: int | None = DEFAULT_TILE_PX,
-                  overlap_px: int = DEFAULT_OVERLAP_PX, batch_size: int = 4, progress: bool = False,
+def denoise_array(model: nn.Module, array, tile_px: int | None = DENOISE_TILE_PX,
+                  overlap_px: int = DENOISE_OVERLAP_PX, batch_size: int = DENOISE_TILE_BATCH, progress: bool = False,
                   tta: bool = False):
     """An H×W×C image array (uint8, uint16 or float) -> denoised array of the same shape
     and dtype; an S×H×W×C stack is denoised image by image.
@@ -209,8 +208,8 @@ def output_paths(inputs: list[Path], out: Path, overwrite: bool = False) -> list
     return jobs
 
 
-def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int | None = DEFAULT_TILE_PX,
-                  overlap_px: int = DEFAULT_OVERLAP_PX, batch_size: int = 4, progress: bool = True,
+def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int | None = DENOISE_TILE_PX,
+                  overlap_px: int = DENOISE_OVERLAP_PX, batch_size: int = DENOISE_TILE_BATCH, progress: bool = True,
                   tta: bool = False, overwrite: bool = False) -> list[Path]:
     """Denoise image files and folders (recursively) into ``out`` (see ``output_paths``),
     keeping each image's size, bit depth, channels and format; a TIFF stack is denoised
