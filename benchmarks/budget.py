@@ -6,6 +6,10 @@ Prints the final PSNR of each config and how long the default needed to reach th
 config's final PSNR; writes curves.json and psnr_vs_time.png to --out.
 
     python benchmarks/budget.py --data ../shared/datasets/cbsd432 --budget 10m --out runs/budget [--parallel]
+    python benchmarks/budget.py --configs candidate,seed --try batch_size=32 --parallel --out runs/budget32
+
+``--try FIELD=VALUE`` (repeatable) defines config "candidate": the default with those fields
+changed, to measure a proposed default against the seed's config before adopting it.
 """
 
 from __future__ import annotations
@@ -27,13 +31,24 @@ def curve(run_dir: Path) -> list[tuple[float, float]]:
     return [(r["time_s"], r["psnr_db"]) for r in rows if r["kind"] == "val"]
 
 
-def _run_one(index: int, names: list[str], base: dict, out: Path, threads: int) -> None:
+def _run_one(index: int, names: list[str], base: dict, out: Path, threads: int, candidate: dict) -> None:
     import torch
 
     if threads:
         torch.set_num_threads(threads)
     name = names[index]
-    run_training(TrainConfig(**base, **(SEED if name == "seed" else {})), out / name, overwrite=True, progress=False)
+    changes = {"seed": SEED, "candidate": candidate}.get(name, {})
+    run_training(TrainConfig.from_dict({**base, **changes}), out / name, overwrite=True, progress=False)
+
+
+def _value(text: str):
+    """A --try value as TOML reads it (32, 1e-3, true, [0, 50]), else the text itself."""
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
 
 
 def time_to_reach(points: list[tuple[float, float]], target_db: float) -> float | None:
@@ -45,7 +60,9 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/datasets/cbsd432")
     parser.add_argument("--budget", default="10m")
     parser.add_argument("--eval-every", default="30s")
-    parser.add_argument("--configs", default="default,seed", help="comma list of: default, seed")
+    parser.add_argument("--configs", default="default,seed", help="comma list of: default, seed, candidate")
+    parser.add_argument("--try", dest="tries", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a config field of 'candidate' (the default otherwise); repeatable")
     parser.add_argument("--out", type=Path, default=Path("runs/budget"))
     parser.add_argument("--parallel", action="store_true",
                         help="train the configs at the same time, one process and one thread each")
@@ -54,13 +71,16 @@ def main() -> None:
                 time_budget=args.budget, eval_every_s=parse_duration_s(args.eval_every),
                 checkpoint_every_s=0.0)
     names = args.configs.split(",")
+    candidate = {key: _value(text) for key, text in (item.split("=", 1) for item in args.tries)}
+    TrainConfig.from_dict({**base, **candidate})  # a bad field fails now, not in a worker
     if args.parallel:  # one process and one core per config: same machine, same minutes
         import torch.multiprocessing as mp
 
-        mp.start_processes(_run_one, args=(names, base, args.out, 1), nprocs=len(names), start_method="spawn")
+        mp.start_processes(_run_one, args=(names, base, args.out, 1, candidate), nprocs=len(names),
+                           start_method="spawn")
     else:
         for i in range(len(names)):
-            _run_one(i, names, base, args.out, 0)
+            _run_one(i, names, base, args.out, 0, candidate)
     curves = {}
     for name in names:
         results = json.loads((args.out / name / "results.json").read_text())
@@ -68,11 +88,11 @@ def main() -> None:
                         "curve": curve(args.out / name), "final": results["validation"]}
         print(f"{name:>8}: {results['validation']['psnr_db']:.2f} dB after {results['train_time_s']:.0f} s "
               f"(noisy {results['validation']['psnr_noisy_db']:.2f} dB, {results['steps']} steps)", flush=True)
-    if {"default", "seed"} <= curves.keys():
+    for name in [n for n in names if n != "seed" and "seed" in curves]:
         target = curves["seed"]["final"]["psnr_db"]
-        reached = time_to_reach(curves["default"]["curve"], target)
+        reached = time_to_reach(curves[name]["curve"], target)
         budget = parse_duration_s(base["time_budget"])
-        print(f"default reaches the seed config's final {target:.2f} dB after "
+        print(f"{name} reaches the seed config's final {target:.2f} dB after "
               + (f"{reached:.0f} s = {reached / budget:.2f} of the budget" if reached else "never"))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "curves.json").write_text(json.dumps(curves, indent=2))
