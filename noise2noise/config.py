@@ -181,7 +181,8 @@ class TrainConfig:
     ema: float = field(default=0.0, metadata=_help(
         "decay of an exponential moving average of the weights (e.g. 0.999), used for validation, "
         "checkpoints, export and prediction; 0: off", ge=0, lt=1))
-    batch_size: int = field(default=100, metadata=_help("pairs per step", gt=0))
+    batch_size: int = field(default=32, metadata=_help(
+        "pairs per step (32: the seed config's 10-minute PSNR in a quarter of the time, benchmarks/budget.py)", gt=0))
     augment: str = field(default="none", metadata=_help(
         "augmentation of each training batch (same geometry for input and target)"))
     time_budget: str | None = field(default="10m", metadata=_help(
