@@ -50,18 +50,21 @@ def _poisson_by_inversion(rate: torch.Tensor, generator: torch.Generator) -> tor
     number of k with CDF(k) < u), in float64 on the rate's device; a rounded normal draw
     above ``_NORMAL_COUNTS``."""
     rate64 = rate.double()
+    highest = float(rate64.max()) if rate64.numel() else 0.0  # the one host sync of a draw
+    top = min(max(highest, 0.0), _NORMAL_COUNTS)
     uniform = torch.rand(rate.shape, generator=generator, device=rate.device, dtype=torch.float64)
-    normal = torch.randn(rate.shape, generator=generator, device=rate.device, dtype=torch.float64)
     small = rate64.clamp(min=0.0, max=_NORMAL_COUNTS)
-    top = float(small.max()) if small.numel() else 0.0
     pmf = torch.exp(-small)  # P(0)
     cdf, count = pmf.clone(), torch.zeros_like(small)
     for k in range(int(top + 10.0 * top**0.5 + 10.0)):  # the tail beyond is below 1e-20
         count += cdf < uniform
         pmf = pmf * small / (k + 1)
         cdf += pmf
-    large = (rate64 + rate64.sqrt() * normal).round().clamp(min=0.0)
-    return torch.where(rate64 > _NORMAL_COUNTS, large, count).to(rate.dtype)
+    if highest > _NORMAL_COUNTS:  # the normal draws only where some count needs them
+        normal = torch.randn(rate.shape, generator=generator, device=rate.device, dtype=torch.float64)
+        large = (rate64 + rate64.sqrt() * normal).round().clamp(min=0.0)
+        count = torch.where(rate64 > _NORMAL_COUNTS, large, count)
+    return count.to(rate.dtype)
 
 
 def _pixels_hit(level: tuple[float, float], clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
