@@ -56,8 +56,12 @@ class ShippedModel:
 
 MODELS = Registry("shipped model")
 _RECIPE = "Adam 1e-3, cosine decay after a 2% warm-up, weight EMA 0.999"
-_QUALITY = "python benchmarks/quality.py --split val --max-images 16 --models NAME --methods noisy,nlm,bm3d"
 _H200 = "one NVIDIA H200 shared by the three zoo trainings side by side, torch 2.11.0+cu130, bf16 autocast"
+
+
+def _quality_command(name: str, options: str = "") -> str:
+    """The benchmarks/quality.py command that measured a model's PSNR line."""
+    return f"python benchmarks/quality.py --split val{options} --models {name} --methods noisy,nlm,bm3d"
 
 
 def _add(model: ShippedModel) -> None:
@@ -71,7 +75,7 @@ _add(ShippedModel(
     training="8 min, 8,609 steps of 32 pairs (275k crops), " + _RECIPE,
     hardware=_H200,
     psnr="all 65 held-out CBSD432 photos, sigma 15 / 25 / 50: 32.90 / 30.65 / 27.54 dB (BM3D 33.60 / 30.61 / "
-         "26.25, NLM 30.74 / 28.26 / 24.62); " + _QUALITY.replace("NAME", "gaussian").replace(" --max-images 16", "")))
+         "26.25, NLM 30.74 / 28.26 / 24.62); " + _quality_command("gaussian")))
 _add(ShippedModel(
     name="gaussian-gray", noise="Gaussian, sigma 0..50 (blind), clipped", channels="greyscale",
     training_data="CBSD432 converted to greyscale: 128x128 crops of the 367 training photos",
@@ -79,7 +83,7 @@ _add(ShippedModel(
     hardware=_H200,
     psnr="first 16 held-out CBSD432 photos in grey, sigma 15 / 25 / 50: 29.39 / 28.96 / 26.28 dB (BM3D 31.49 / "
          "28.89 / 25.38); weak at sigma under 20 (it leaves much of the noise); "
-         + _QUALITY.replace("NAME", "gaussian-gray") + " --data GREY_FOLDER"))
+         + _quality_command("gaussian-gray", " --max-images 16 --data GREY_FOLDER")))
 _add(ShippedModel(
     name="poisson", noise="Poisson, photon scale lambda 5..50 (blind), clipped; until retrained, use it for "
                           "lambda up to about 20 only (docs/models.md)", channels="RGB",
@@ -88,7 +92,7 @@ _add(ShippedModel(
     hardware=_H200,
     psnr="first 16 held-out CBSD432 photos, lambda 5 / 15 / 50: 25.45 / 27.67 / 26.25 dB (BM3D on the Anscombe "
          "transform 23.97 / 27.38 / 30.78, NLM 21.79 / 24.76 / 27.44); "
-         + _QUALITY.replace("NAME", "poisson") + " --noise poisson"))
+         + _quality_command("poisson", " --max-images 16 --noise poisson")))
 
 
 def resolve_model(name_or_path: str | Path | None = None, option: str = "--model") -> Path:
