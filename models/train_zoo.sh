@@ -20,13 +20,11 @@ python=${PYTHON:-python}
 "$python" - <<'EOF'
 import torch
 from noise2noise.devices import resolve_device
-from noise2noise.noise import GaussianNoise, PoissonNoise
+from noise2noise.noise import GaussianNoise, PoissonNoise, input_and_target_noise
 
 device = resolve_device("auto")
-clean = torch.full((4, 3, 64, 64), 0.9, device=device)
 for noise in (GaussianNoise((25.0, 25.0), clip=False), PoissonNoise((50.0, 50.0), clip=False)):
-    generator = torch.Generator(device=device).manual_seed(0)
-    first, second = noise(clean, generator) - clean, noise.draw(clean, generator)[0] - clean
+    first, second = input_and_target_noise(noise, device)
     correlation = torch.corrcoef(torch.stack([first.flatten(), second.flatten()]))[0, 1].item()
     print(f"{type(noise).__name__} on {device}: input/target noise correlation {correlation:+.4f}")
     if abs(correlation) > 0.02:
