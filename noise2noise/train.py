@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from noise2noise import checkpoint, distributed, rundir, zoo
 from noise2noise.augment import AUGMENTS
@@ -37,7 +37,7 @@ from noise2noise.figures import sample_figure
 from noise2noise.inits import INITS
 from noise2noise.losses import LOSSES, masked_loss, output_activation
 from noise2noise.noise import build_noise
-from noise2noise.optim import OPTIMIZERS, lr_factor
+from noise2noise.optim import OPTIMIZERS, ema_update_fn, lr_factor
 from noise2noise.outputs import write_json
 from noise2noise.tensorboard import TENSORBOARD_DIR, TensorBoardMirror, require_tensorboard
 from noise2noise.unet import build_model
@@ -86,7 +86,7 @@ class TrainState:
         optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), cfg.lr, cfg.weight_decay)
         ema = None
         if cfg.ema:
-            ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+            ema = AveragedModel(model, multi_avg_fn=ema_update_fn(cfg.ema), use_buffers=True)
             ema.requires_grad_(False)
         return cls(model, optimizer, ema)
 

@@ -199,8 +199,25 @@ def test_train_step_lowers_the_loss_and_moves_the_weight_average_toward_the_weig
     assert state.network is state.ema.module and int(state.ema.n_averaged) == 30
     average = [p.clone() for p in state.ema.module.parameters()]
     train_step(state, batch, LOSSES["l2"], 0.0)
+    decay = min(0.75, 31 / 40)  # the 31st update: (1 + 30) / (10 + 30) is above 0.75, so 0.75 holds
     for old, new, raw in zip(average, state.ema.module.parameters(), state.model.parameters()):
-        torch.testing.assert_close(new, 0.75 * old + 0.25 * raw)  # the exponential moving average
+        torch.testing.assert_close(new, decay * old + (1 - decay) * raw)  # the exponential moving average
+
+
+def test_the_weight_average_of_a_young_run_is_not_mostly_its_first_weights():
+    """A plain decay of 0.999 keeps 0.999^99 = 91% of the first weights after 100 updates;
+    the ramp min(0.999, (1 + n) / (10 + n)) keeps the product of its decays, under 1e-10."""
+    state = TrainState.start(TrainConfig(width=8, depth=2, ema=0.999, device="cpu"), 3, CPU)
+    with torch.no_grad():
+        for p in state.model.parameters():
+            p.zero_()
+        state.ema.update_parameters(state.model)  # the first update copies the weights: all 0
+        for p in state.model.parameters():
+            p.fill_(1.0)
+        for _ in range(99):
+            state.ema.update_parameters(state.model)
+    for p in state.ema.module.parameters():
+        torch.testing.assert_close(p, torch.ones_like(p))
 
 
 def test_train_step_ignores_target_pixels_outside_the_mask():
