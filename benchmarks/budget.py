@@ -23,7 +23,7 @@ from noise2noise.train import run_training
 
 # The seed report's best: paper U-Net, Xavier, no augmentation, L2, Adam lr 1e-3, batch 100
 SEED = dict(init="xavier_normal", loss="l2", optimizer="adam", lr=1e-3, batch_size=100, schedule="constant",
-            precision="fp32")
+            warmup=0.0, ema=0.0, precision="fp32")
 
 
 def curve(run_dir: Path) -> list[tuple[float, float]]:

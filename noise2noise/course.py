@@ -29,8 +29,10 @@ class Model:
     train as one call of n epochs."""
 
     def __init__(self) -> None:
-        # the recommended config, trained by epochs as the course API asks
-        self.config = TrainConfig(time_budget=None, epochs=1)
+        # the recommended config, trained by epochs as the course API asks, at a constant rate
+        # without the weight average as measured in benchmarks/course_api.py: the harness gives no
+        # horizon, and a schedule laid over one call would decay and restart at every call
+        self.config = TrainConfig(time_budget=None, epochs=1, schedule="constant", warmup=0.0, ema=0.0)
         self.device = resolve_device(self.config.device)
         torch.manual_seed(self.config.seed)
         self.model = build_model(self.config.arch, 3, 3, self.config.width, self.config.depth)

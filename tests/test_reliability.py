@@ -335,7 +335,7 @@ CASES = [
     pytest.param(lambda t, p, m: train(t, "--data", p, "--device", "cuda", "--time-budget", "none", "--epochs", "1"),
                  "no CUDA GPU is available", id="device-cuda-without-gpu",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
-    pytest.param(lambda t, p, m: train(t, "--data", p, "--lr", "1e6", "--optimizer", "sgd", "--log-every", "1",
+    pytest.param(lambda t, p, m: train(t, "--data", p, "--lr", "1e6", "--optimizer", "sgd", "--warmup", "0", "--log-every", "1",
                                        "--time-budget", "none", "--epochs", "1", "--pairs-per-epoch", "64"),
                  "diverged at step", id="loss-diverges"),
     # output folders
@@ -853,7 +853,7 @@ def test_overwrite_replaces_a_run_only_once_the_new_one_has_finished(tmp_path, p
     before, beside = files(), sorted(os.listdir(tmp_path))
     replace = train(tmp_path, "--data", photo_folder, *QUICK_TRAIN, "--overwrite", "--seed", "1")
 
-    code, _, err = run(capsys, *replace, "--lr", "1e6", "--optimizer", "sgd", "--log-every", "1")
+    code, _, err = run(capsys, *replace, "--lr", "1e6", "--optimizer", "sgd", "--warmup", "0", "--log-every", "1")
     assert code == 2 and "diverged at step 2" in one_line(err) and f"{run_dir} still holds the previous run" in err
     for fault, status in [(torch.OutOfMemoryError("CUDA out of memory"), 2), (KeyboardInterrupt(), 130)]:
         with monkeypatch.context() as patch:

@@ -127,7 +127,7 @@ def test_a_diverged_run_is_recorded_and_the_sweep_goes_on(tmp_path, photo_folder
     study = write_study(tmp_path, photo_folder, """
 [tables.lr]
 title = "rates"
-set = { optimizer = "sgd" }
+set = { optimizer = "sgd", warmup = 0.0 }
 axes = { lr = [1e9, 0.001] }
 """, seeds="[0]")
     stdout = sweep(capsys, study, tmp_path / "out")
@@ -243,7 +243,7 @@ def test_parallel_jobs_give_the_same_rows_as_one_job(tmp_path, photo_folder, cap
 
 
 def test_parallel_jobs_record_a_diverged_run(tmp_path, photo_folder, capsys):
-    tables = '[tables.lr]\nset = { optimizer = "sgd" }\naxes = { lr = [1e9, 0.001] }'
+    tables = '[tables.lr]\nset = { optimizer = "sgd", warmup = 0.0 }\naxes = { lr = [1e9, 0.001] }'
     study = write_study(tmp_path, photo_folder, tables, seeds="[0]")
     stdout = sweep(capsys, study, tmp_path / "out", "--jobs", "2")
     assert "lr=1e+09, seed=0: diverged at step" in stdout

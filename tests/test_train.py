@@ -169,7 +169,7 @@ def test_every_mode_and_masked_noise_runs_a_training_loop(photo_folder, changes)
 @pytest.mark.parametrize("budget,steps", [("96 images", 6), ("5 steps", 5)])
 def test_a_work_budget_trains_that_much_work_with_the_schedule_laid_over_it(photo_problem, budget, steps):
     source, _ = photo_problem
-    cfg = TrainConfig(**{**TINY, "log_every": 1}, time_budget=budget, schedule="linear")
+    cfg = TrainConfig(**{**TINY, "log_every": 1}, time_budget=budget, schedule="linear", warmup=0.0)
     result = fit(cfg, source, None, progress=False)
     assert result.steps == steps and result.images == steps * 16
     lrs = [row["lr"] for row in result.log if row["kind"] == "train"]
@@ -178,7 +178,8 @@ def test_a_work_budget_trains_that_much_work_with_the_schedule_laid_over_it(phot
 
 def test_warm_up_ramps_the_learning_rate_up_from_zero(photo_problem):
     source, _ = photo_problem
-    result = fit(TrainConfig(**{**TINY, "log_every": 1}, time_budget="8 steps", warmup=0.5), source, None,
+    result = fit(TrainConfig(**{**TINY, "log_every": 1}, time_budget="8 steps", warmup=0.5,
+                             schedule="constant"), source, None,
                  progress=False)
     lrs = [row["lr"] for row in result.log if row["kind"] == "train"]
     assert lrs == pytest.approx([1e-3 * min(1.0, i / 4) for i in range(8)])
