@@ -1,0 +1,65 @@
+"""How much of the input's noise a model lets through, level by level, on whole held-out photos.
+
+For each Gaussian sigma, the share of the added noise n that is left in the output's error
+e = output - clean, as the regression coefficient <e, n> / <n, n> (0: all removed, 1: all
+kept), beside the output's PSNR. A blind model should keep little at every level; one that
+keeps most of the noise at low sigma (PSNR barely above the noisy input) has learnt to pass
+it through there.
+
+    python benchmarks/passthrough.py --models gaussian,gaussian-gray [--data FOLDER] [--max-images 3]
+
+A greyscale model gets greyscale copies of the photos (Pillow's ITU-R 601 luma, as
+models/gaussian-gray.toml trains on).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from noise2noise.checkpoint import code_version, load_model
+from noise2noise.data import split_images
+from noise2noise.denoise import denoise_image
+from noise2noise.metrics import psnr_db
+from noise2noise.zoo import resolve_model
+
+# Pillow's convert("L"): L = R * 299/1000 + G * 587/1000 + B * 114/1000
+_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
+
+
+def passthrough(model: torch.nn.Module, clean: torch.Tensor, sigma: float, generator: torch.Generator):
+    """(share of the noise kept, PSNR dB of the output) for one C×H×W 0..255 photo at ``sigma``."""
+    noise = sigma * torch.randn(clean.shape, generator=generator)
+    output = denoise_image(model, (clean + noise).clamp(0, 255)).clamp(0, 255)
+    error = output - clean
+    kept = float((error * noise).sum() / (noise * noise).sum()) if sigma > 0 else float("nan")
+    return kept, float(psnr_db(output[None] / 255.0, clean[None] / 255.0))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="gaussian,gaussian-gray", help="shipped names or checkpoint paths")
+    parser.add_argument("--data", default="../shared/datasets/cbsd432", help="folder of clean RGB photos")
+    parser.add_argument("--split", default="val", choices=("all", "train", "val"))
+    parser.add_argument("--max-images", type=int, default=3)
+    parser.add_argument("--levels", default="5,10,15,20,25,35,50")
+    args = parser.parse_args()
+    photos = [image.float() for _, image in split_images(args.data, args.split, 0.15)[: args.max_images]]
+    levels = [float(x) for x in args.levels.split(",")]
+    print(f"{args.data} split {args.split}, {len(photos)} photos, code {code_version()}")
+    for name in args.models.split(","):
+        model, _ = load_model(resolve_model(name))
+        model.eval()
+        print(f"\n{name} ({model.in_channels} channel(s))\n sigma  noise kept (mean, per photo)       PSNR dB (mean)")
+        for sigma in levels:
+            generator = torch.Generator().manual_seed(0)
+            rows = [passthrough(model, (photo * _LUMA).sum(0, keepdim=True).round() if model.in_channels == 1
+                                else photo, sigma, generator) for photo in photos]
+            kept = [k for k, _ in rows]
+            print(f" {sigma:5.0f}  {sum(kept) / len(kept):.3f} ({', '.join(f'{k:.3f}' for k in kept)})"
+                  f"{'':>{max(1, 28 - 7 * len(kept))}}{sum(db for _, db in rows) / len(rows):.2f}")
+
+
+if __name__ == "__main__":
+    main()
