@@ -75,10 +75,11 @@ def lr_factor(schedule: str, warmup: float, progress: float) -> float:
 def ema_decay(decay: float, updates: torch.Tensor) -> torch.Tensor:
     """The decay of the weight average at its ``updates``-th update: min(decay, (1 + n) / (10 + n)),
     TensorFlow's ExponentialMovingAverage with num_updates. A plain 0.999 keeps 0.999^n of the
-    first, nearly random weights: 5% after a 10-minute CPU run (3,000 steps of 32), where the
-    average validated at 27.05 dB against 30.09 for the raw weights of the default config
-    (benchmarks/budget.py, commit e24fbf0). With the ramp the average spans about the last
-    tenth of the run, until that reaches 1 / (1 - decay) steps."""
+    first, nearly random weights: 5% after a 10-minute CPU run (3,000 steps of 32), where such
+    an average (with a cosine schedule) validated at 27.05 dB against 30.09 for the constant-rate
+    config without one (benchmarks/budget.py, commit e24fbf0; 30.54 with the ramp, 83fea7f).
+    With the ramp the average spans about the last tenth of the run, until that reaches
+    1 / (1 - decay) steps."""
     n = updates.to(torch.float32)
     return torch.clamp((1.0 + n) / (10.0 + n), max=decay)
 
