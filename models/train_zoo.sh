@@ -24,11 +24,12 @@ from noise2noise.noise import GaussianNoise, PoissonNoise, input_and_target_nois
 
 device = resolve_device("auto")
 for noise in (GaussianNoise((25.0, 25.0), clip=False), PoissonNoise((50.0, 50.0), clip=False)):
-    first, second = input_and_target_noise(noise, device)
-    correlation = torch.corrcoef(torch.stack([first.flatten(), second.flatten()]))[0, 1].item()
-    print(f"{type(noise).__name__} on {device}: input/target noise correlation {correlation:+.4f}")
-    if abs(correlation) > 0.02:
-        raise SystemExit(f"{type(noise).__name__} draws on {device} are correlated; training would be wrong")
+    for shape in ((32, 3, 128, 128), (32, 1, 128, 128)):  # the zoo's RGB and grey training batches
+        first, second = input_and_target_noise(noise, device, shape=shape)
+        correlation = torch.corrcoef(torch.stack([first.flatten(), second.flatten()]))[0, 1].item()
+        print(f"{type(noise).__name__} on {device}, {shape}: input/target noise correlation {correlation:+.4f}")
+        if abs(correlation) > 0.02:
+            raise SystemExit(f"{type(noise).__name__} draws on {device} are correlated; training would be wrong")
 EOF
 
 if [[ " ${models[*]} " == *" gaussian-gray "* && ! -d ../shared/datasets/cbsd432-gray ]]; then

@@ -191,13 +191,15 @@ def _text_layer(height: int, width: int, channels: int, coverage: float,
     return np.asarray(layer).astype(np.int64), np.array(colours, dtype=np.float32).reshape(-1, channels)
 
 
-def input_and_target_noise(noise, device: torch.device | str, brightness: float = 0.9,
-                           seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def input_and_target_noise(noise, device: torch.device | str, brightness: float = 0.9, seed: int = 0,
+                           shape: tuple[int, ...] = (4, 3, 64, 64)) -> tuple[torch.Tensor, torch.Tensor]:
     """The noise (noisy minus clean) of a training input and of its target, drawn as
     ``data.SyntheticPairs.batches`` draws them: the input, then the target, from one generator
-    on ``device``; on a flat 4×3×64×64 image of ``brightness`` (at 0.9 and lambda 50, photon
-    counts near 45). Noise2Noise needs the two uncorrelated on the device it trains on."""
-    clean = torch.full((4, 3, 64, 64), brightness, device=device)
+    on ``device``; on a flat batch of ``shape`` and ``brightness`` (at 0.9 and lambda 50, photon
+    counts near 45). Noise2Noise needs the two uncorrelated on the device it trains on. A GPU
+    sampler's random streams depend on the element count, so check the batch shape training
+    uses too (the zoo's: 32×3×128×128 and 32×1×128×128)."""
+    clean = torch.full(shape, brightness, device=device)
     generator = torch.Generator(device=device).manual_seed(seed)
     return noise(clean, generator) - clean, noise.draw(clean, generator)[0] - clean
 

@@ -34,13 +34,15 @@ DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("shape", [(4, 3, 64, 64), (32, 1, 128, 128), (32, 3, 128, 128)],
+                         ids=["small", "zoo-grey-batch", "zoo-rgb-batch"])
 @pytest.mark.parametrize("noise", [GaussianNoise((25.0, 25.0), clip=False), PoissonNoise((50.0, 50.0), clip=False)],
                          ids=["gaussian", "poisson-50"])
-def test_input_and_target_draws_are_independent_and_of_the_right_variance_on_every_device(noise, device):
+def test_input_and_target_draws_are_independent_and_of_the_right_variance_on_every_device(noise, device, shape):
     """As training draws them: the input, then the target, from one generator on the training
     device. PyTorch's CUDA Poisson sampler is suspected of reusing random numbers between
     calls at high photon counts (pytorch#136750); this test catches that where a GPU is."""
-    first, second = input_and_target_noise(noise, device, brightness=0.9)  # bright: photon counts near 45
+    first, second = input_and_target_noise(noise, device, brightness=0.9, shape=shape)  # bright: counts near 45
     correlation = torch.corrcoef(torch.stack([first.flatten(), second.flatten()]))[0, 1]
     assert abs(correlation.item()) < 0.02
     expected_std = 25.0 / 255 if isinstance(noise, GaussianNoise) else (0.9 / 50.0) ** 0.5
