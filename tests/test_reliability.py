@@ -962,7 +962,9 @@ def test_denoise_never_writes_over_or_inside_its_inputs_whatever_the_layout(mode
             iio.imwrite(t / "photos" / "img0.png", photo[:37, :31])
             iio.imwrite(t / "photos" / "sub" / "img1.png", photo[40:71, 50:87])
             iio.imwrite(t / "out" / "img0.png", photo[:9, :9])  # an earlier output
-            inputs = {p: p.read_bytes() for p in (t / "photos").rglob("*.png")}
+            # the files this command reads; another file under photos/ is fair game for -o FILE --overwrite
+            read = sorted((t / source).rglob("*.png")) if (t / source).is_dir() else [t / source]
+            inputs = {p: p.read_bytes() for p in read}
             before = snapshot(t)
             out = t.joinpath(base, *parts)
             argv = ["denoise", t / source, "-o", out, "--model", model_file, "--quiet", "--device", "cpu"]
