@@ -335,8 +335,9 @@ CASES = [
     pytest.param(lambda t, p, m: train(t, "--data", p, "--device", "cuda", "--time-budget", "none", "--epochs", "1"),
                  "no CUDA GPU is available", id="device-cuda-without-gpu",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
-    pytest.param(lambda t, p, m: train(t, "--data", p, "--lr", "1e6", "--optimizer", "sgd", "--warmup", "0", "--log-every", "1",
-                                       "--time-budget", "none", "--epochs", "1", "--pairs-per-epoch", "64"),
+    pytest.param(lambda t, p, m: train(t, "--data", p, "--lr", "1e6", "--optimizer", "sgd", "--warmup", "0",
+                                       "--log-every", "1", "--time-budget", "none", "--epochs", "1",
+                                       "--pairs-per-epoch", "64"),
                  "diverged at step", id="loss-diverges"),
     # output folders
     pytest.param(lambda t, p, m: text(t / "run", "a file") and train(t), "run: exists and is not a folder",
