@@ -51,14 +51,14 @@ def main() -> None:
     for name in args.models.split(","):
         model, _ = load_model(resolve_model(name))
         model.eval()
-        print(f"\n{name} ({model.in_channels} channel(s))\n sigma  noise kept (mean, per photo)       PSNR dB (mean)")
+        print(f"\n{name} ({model.in_channels} channel(s))\n sigma  noise kept  PSNR dB  noise kept per photo")
         for sigma in levels:
             generator = torch.Generator().manual_seed(0)
             rows = [passthrough(model, (photo * _LUMA).sum(0, keepdim=True).round() if model.in_channels == 1
                                 else photo, sigma, generator) for photo in photos]
-            kept = [k for k, _ in rows]
-            print(f" {sigma:5.0f}  {sum(kept) / len(kept):.3f} ({', '.join(f'{k:.3f}' for k in kept)})"
-                  f"{'':>{max(1, 28 - 7 * len(kept))}}{sum(db for _, db in rows) / len(rows):.2f}")
+            kept, psnr = [k for k, _ in rows], [db for _, db in rows]
+            print(f" {sigma:5.0f}  {sum(kept) / len(kept):10.3f}  {sum(psnr) / len(psnr):7.2f}  "
+                  + ", ".join(f"{k:.3f}" for k in kept))
 
 
 if __name__ == "__main__":
