@@ -8,8 +8,8 @@ it through there.
 
     python benchmarks/passthrough.py --models gaussian,gaussian-gray [--data FOLDER] [--max-images 3]
 
-A greyscale model gets greyscale copies of the photos (Pillow's ITU-R 601 luma, as
-models/gaussian-gray.toml trains on).
+A greyscale model gets greyscale copies of the photos (ITU-R 601 luma, as `n2n denoise`
+reads colour files for a greyscale model and Pillow's convert("L") made the training copies).
 """
 
 from __future__ import annotations
@@ -21,11 +21,9 @@ import torch
 from noise2noise.checkpoint import code_version, load_model
 from noise2noise.data import split_images
 from noise2noise.denoise import denoise_image
+from noise2noise.images import to_chw_255
 from noise2noise.metrics import psnr_db
 from noise2noise.zoo import resolve_model
-
-# Pillow's convert("L"): L = R * 299/1000 + G * 587/1000 + B * 114/1000
-_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
 
 
 def passthrough(model: torch.nn.Module, clean: torch.Tensor, sigma: float, generator: torch.Generator):
@@ -45,17 +43,17 @@ def main() -> None:
     parser.add_argument("--max-images", type=int, default=3)
     parser.add_argument("--levels", default="5,10,15,20,25,35,50")
     args = parser.parse_args()
-    photos = [image.float() for _, image in split_images(args.data, args.split, 0.15)[: args.max_images]]
+    photos = [image for _, image in split_images(args.data, args.split, 0.15)[: args.max_images]]
+    by_channels = {3: [photo.float() for photo in photos],
+                   1: [to_chw_255(photo.permute(1, 2, 0).numpy(), 1).float() for photo in photos]}
     levels = [float(x) for x in args.levels.split(",")]
     print(f"{args.data} split {args.split}, {len(photos)} photos, code {code_version()}")
     for name in args.models.split(","):
         model, _ = load_model(resolve_model(name))
-        model.eval()
         print(f"\n{name} ({model.in_channels} channel(s))\n sigma  noise kept  PSNR dB  noise kept per photo")
         for sigma in levels:
             generator = torch.Generator().manual_seed(0)
-            rows = [passthrough(model, (photo * _LUMA).sum(0, keepdim=True).round() if model.in_channels == 1
-                                else photo, sigma, generator) for photo in photos]
+            rows = [passthrough(model, photo, sigma, generator) for photo in by_channels[model.in_channels]]
             kept, psnr = [k for k, _ in rows], [db for _, db in rows]
             print(f" {sigma:5.0f}  {sum(kept) / len(kept):10.3f}  {sum(psnr) / len(psnr):7.2f}  "
                   + ", ".join(f"{k:.3f}" for k in kept))
