@@ -8,8 +8,7 @@ it through there.
 
     python benchmarks/passthrough.py --models gaussian,gaussian-gray [--data FOLDER] [--max-images 3]
 
-A greyscale model gets greyscale copies of the photos (ITU-R 601 luma, as `n2n denoise`
-reads colour files for a greyscale model and Pillow's convert("L") made the training copies).
+A greyscale model sees the photos converted to grey (ITU-R 601 luma), as it was trained.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import torch
 from noise2noise.checkpoint import code_version, load_model
 from noise2noise.data import split_images
 from noise2noise.denoise import denoise_image
-from noise2noise.images import to_chw_255
+from noise2noise.evaluate import channels_for
 from noise2noise.metrics import psnr_db
 from noise2noise.zoo import resolve_model
 
@@ -43,17 +42,20 @@ def main() -> None:
     parser.add_argument("--max-images", type=int, default=3)
     parser.add_argument("--levels", default="5,10,15,20,25,35,50")
     args = parser.parse_args()
-    photos = [image for _, image in split_images(args.data, args.split, 0.15)[: args.max_images]]
-    by_channels = {3: [photo.float() for photo in photos],
-                   1: [to_chw_255(photo.permute(1, 2, 0).numpy(), 1).float() for photo in photos]}
     levels = [float(x) for x in args.levels.split(",")]
-    print(f"{args.data} split {args.split}, {len(photos)} photos, code {code_version()}")
+    print(f"{args.data} split {args.split}, code {code_version()}")
+    by_channels: dict[str, list[torch.Tensor]] = {}  # the photos as each kind of model sees them, read once
     for name in args.models.split(","):
         model, _ = load_model(resolve_model(name))
-        print(f"\n{name} ({model.in_channels} channel(s))\n sigma  noise kept  PSNR dB  noise kept per photo")
+        channels = channels_for({name: model})
+        if channels not in by_channels:
+            images = split_images(args.data, args.split, 0.15, channels)[: args.max_images]
+            by_channels[channels] = [image.float() for _, image in images]
+        print(f"\n{name} ({model.in_channels} channel(s), {len(by_channels[channels])} photos)")
+        print(" sigma  noise kept  PSNR dB  noise kept per photo")
         for sigma in levels:
             generator = torch.Generator().manual_seed(0)
-            rows = [passthrough(model, photo, sigma, generator) for photo in by_channels[model.in_channels]]
+            rows = [passthrough(model, photo, sigma, generator) for photo in by_channels[channels]]
             kept, psnr = [k for k, _ in rows], [db for _, db in rows]
             print(f" {sigma:5.0f}  {sum(kept) / len(kept):10.3f}  {sum(psnr) / len(psnr):7.2f}  "
                   + ", ".join(f"{k:.3f}" for k in kept))

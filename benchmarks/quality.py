@@ -6,7 +6,8 @@ photos, at several noise levels, in one run (PSNR, SSIM and seconds per image).
         [--out quality.json]
 
 Levels are Gaussian sigmas (0..255) or, with --noise poisson, photon scales lambda (BM3D then
-works on the Anscombe transform). For a greyscale model, give a folder of greyscale photos.
+works on the Anscombe transform). A greyscale model sees the photos converted to grey (ITU-R 601
+luma), and so do the baselines in that run.
 
 The README's quality table comes from this script; BM3D needs the `bm3d` extra. Seconds per
 image are only comparable within one run on an idle machine (the load average is printed).
@@ -23,7 +24,7 @@ from pathlib import Path
 import torch
 
 from noise2noise.checkpoint import code_version, load_model
-from noise2noise.evaluate import build_methods, compare_methods, evaluation_images, known_noise
+from noise2noise.evaluate import build_methods, channels_for, compare_methods, evaluation_images, known_noise
 from noise2noise.noise import build_noise
 from noise2noise.zoo import resolve_model
 
@@ -60,7 +61,8 @@ def main() -> None:
     results = []
     for level in levels:
         noise = build_noise(args.noise, (level, level), clip=True)
-        triples = evaluation_images(args.data, noise, args.split, args.val_fraction, args.seed, args.max_images)
+        triples = evaluation_images(args.data, noise, args.split, args.val_fraction, args.seed, args.max_images,
+                                    channels_for(models))
         _, table, _ = compare_methods(triples, methods, known_noise(noise), keep_outputs=0)
         results += [{"noise": args.noise, "level": level, **row} for row in table]
         if args.out:  # after each level: a long run that is stopped keeps the levels it finished

@@ -254,6 +254,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     from noise2noise.evaluate import (
         TTA_SUFFIX,
         build_methods,
+        channels_for,
         compare_methods,
         evaluation_images,
         format_table,
@@ -293,7 +294,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     val_fraction = args.val_fraction if args.val_fraction is not None else \
         ({}, *run_configs)[-1].get("val_fraction", TrainConfig.val_fraction)  # as the model was trained
     TrainConfig(val_fraction=val_fraction, seed=args.seed)  # checked as for training: no NaN, no 2**64
-    triples = evaluation_images(args.data, noise, split or "all", val_fraction, args.seed, args.max_images)
+    triples = evaluation_images(args.data, noise, split or "all", val_fraction, args.seed, args.max_images,
+                                channels_for(models))
     known = known_noise(noise)
     rows, table, outputs = compare_methods(triples, methods, known)
     level_text = ",".join(f"{v:g}" for v in sorted(set(level))) if level else ""

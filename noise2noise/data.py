@@ -21,6 +21,7 @@ from noise2noise.checkpoint import safe_load
 from noise2noise.config import TrainConfig
 from noise2noise.errors import N2NError
 from noise2noise.images import (
+    CHANNELS,
     common_channels,
     embedded_images,
     intensity_span,
@@ -314,23 +315,23 @@ def split_by_image(items: list, val_fraction: float, seed: int = 0) -> tuple[lis
     return [items[i] for i in sorted(order[n_val:])], [items[i] for i in val]
 
 
-def clean_images(source: str, val_fraction: float) -> tuple[list, list]:
+def clean_images(source: str, val_fraction: float, channels: str = "auto") -> tuple[list, list]:
     """(train, held-out) clean images of 'embedded' or a folder, split by file: the
-    images of one stack stay on one side."""
+    images of one stack stay on one side. ``channels``: see ``images.common_channels``."""
     if source == "embedded":
-        return embedded_images("train"), embedded_images("test")
+        return embedded_images("train", channels), embedded_images("test", channels)
     files = list_images(source)
     train_files, val_files = split_by_image(files, val_fraction)
-    by_file = dict(zip(files, load_stacks(source, files)))
+    by_file = dict(zip(files, load_stacks(source, files, channels)))
     return [i for f in train_files for i in by_file[f]], [i for f in val_files for i in by_file[f]]
 
 
-def split_images(source: str, split: str, val_fraction: float) -> list:
+def split_images(source: str, split: str, val_fraction: float, channels: str = "auto") -> list:
     """Clean images of one split, as training splits them: 'val' is the held-out share
     ``val_fraction`` of a folder (or the embedded test photos), 'train' the rest, 'all' both."""
     if split not in ("all", "train", "val"):
         raise N2NError(f"split {split!r}: choose from all, train, val")
-    train, held_out = clean_images(source, 0.0 if split == "all" else val_fraction)
+    train, held_out = clean_images(source, 0.0 if split == "all" else val_fraction, channels)
     return {"all": train + held_out, "train": train, "val": held_out}[split]
 
 
@@ -373,9 +374,11 @@ def paired_files(folder: str | Path) -> list[tuple[Path, Path]] | None:
     return [(shots["1"], shots["2"]) for _, shots in sorted(scenes.items())]
 
 
-def load_pairs(source: str, crop_px: int, pairs_per_epoch: int) -> TensorPairs | FolderPairs | None:
+def load_pairs(source: str, crop_px: int, pairs_per_epoch: int,
+               channels: str = "auto") -> TensorPairs | FolderPairs | None:
     """Real noisy pairs from a tensor file or a paired folder; None when ``source`` holds
-    single images ('embedded', a folder of clean or single noisy images)."""
+    single images ('embedded', a folder of clean or single noisy images). ``channels``
+    applies to image files (see ``images.common_channels``); tensor files keep their own."""
     if is_course_file(source):
         return TensorPairs(*load_tensor_pairs(source), where=source)
     if not Path(source).is_dir():
@@ -384,7 +387,7 @@ def load_pairs(source: str, crop_px: int, pairs_per_epoch: int) -> TensorPairs |
     if files is None:
         return None
     stacks = [(read_stack(first), read_stack(second)) for first, second in files]
-    channels = common_channels([stack for pair in stacks for stack in pair])
+    channels = common_channels([stack for pair in stacks for stack in pair], channels)
     pairs = []
     for (first, second), (stack_1, stack_2) in zip(files, stacks):
         if len(stack_1.planes) != len(stack_2.planes):
@@ -424,26 +427,30 @@ def held_out_images(cfg: TrainConfig) -> list:
         return []
     if Path(cfg.data).is_dir() and paired_files(cfg.data) is not None:
         return []
-    return split_images(cfg.data, "val", held_out_share(cfg))
+    return split_images(cfg.data, "val", held_out_share(cfg), cfg.channels)
 
 
 def build_training_data(cfg: TrainConfig):
     """(pair source, validation (noisy, clean) in 0..255 or None) for a config."""
     noise = build_noise(cfg.noise, cfg.noise_level, cfg.clip)
     held_out: list = []
-    source = load_pairs(cfg.data, cfg.crop_px, cfg.pairs_per_epoch)
+    source = load_pairs(cfg.data, cfg.crop_px, cfg.pairs_per_epoch, cfg.channels)
     if source is not None and cfg.mode != "noise2noise":
         raise N2NError(f"{cfg.data}: holds pairs of noisy images, which train mode noise2noise only "
                        f"(got mode={cfg.mode!r})")
     if source is None:
         # single noisy images have no clean ones to hold out for validation
-        train, held_out = clean_images(cfg.data, held_out_share(cfg))
+        train, held_out = clean_images(cfg.data, held_out_share(cfg), cfg.channels)
         source = MODES[cfg.mode](train, noise, cfg)
+    if cfg.channels != "auto" and source.channels != CHANNELS[cfg.channels]:  # only tensor files keep their own
+        raise N2NError(f"{cfg.data}: holds {source.channels}-channel tensors, but channels={cfg.channels!r}; "
+                       "use channels 'auto' or convert the tensors")
     if cfg.val_data is not None:
         if is_course_file(cfg.val_data):
             val = load_tensor_pairs(cfg.val_data)
         else:
-            val = SyntheticPairs(load_folder(cfg.val_data), noise, cfg.crop_px, 1).validation(cfg.val_patches)
+            val = SyntheticPairs(load_folder(cfg.val_data, channels=cfg.channels), noise, cfg.crop_px,
+                                 1).validation(cfg.val_patches)
     elif held_out:
         val = SyntheticPairs(held_out, noise, cfg.crop_px, 1).validation(cfg.val_patches)
     else:

@@ -48,19 +48,31 @@ def add_noise(images: list[tuple[str, torch.Tensor]], noise, seed: int = 0) -> I
 
 
 def evaluation_images(data: str, noise=None, split: str = "all", val_fraction: float = 0.15,
-                      seed: int = 0, max_images: int | None = None) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+                      seed: int = 0, max_images: int | None = None,
+                      channels: str = "auto") -> list[tuple[str, torch.Tensor, torch.Tensor]]:
     """(name, noisy, clean) C×H×W float 0..255, at most ``max_images``: a tensor file's
     (noisy, clean) pairs as they are, or the clean images of one split of 'embedded' or
-    a folder with ``noise`` added (one draw each, from ``seed``)."""
+    a folder, as ``channels`` (see ``images.common_channels``), with ``noise`` added (one
+    draw each, from ``seed``)."""
     from noise2noise.data import is_course_file, load_tensor_pairs, split_images
 
     if is_course_file(data):
         noisy, clean = load_tensor_pairs(data)
         return [(f"#{i}", n.float(), c.float()) for i, (n, c) in enumerate(zip(noisy[:max_images], clean))]
-    images = split_images(data, split, val_fraction)[:max_images]
+    images = split_images(data, split, val_fraction, channels)[:max_images]
     if not images:
         raise N2NError(f"{data}: split {split!r} holds no images (val_fraction={val_fraction})")
     return list(add_noise(images, noise, seed))
+
+
+def channels_for(models: dict) -> str:
+    """The ``channels`` that clean images are read as to evaluate ``models`` on them: each
+    model's own ('grey' colour photos for a greyscale network, 'rgb'), 'auto' with none."""
+    counts = {model.in_channels for model in models.values()}
+    if len(counts) > 1:
+        raise N2NError(f"the models take {' and '.join(map(str, sorted(counts)))}-channel images; compare "
+                       "greyscale and colour models in separate runs")
+    return {1: "grey", 3: "rgb"}.get(counts.pop(), "auto") if counts else "auto"
 
 
 def known_noise(noise):

@@ -353,8 +353,15 @@ def from_chw_255(image, like: np.ndarray, span: tuple[float, float] | None = Non
     return result
 
 
-def common_channels(stacks: list[ImageStack]) -> int:
-    """1 when every image is greyscale (with or without alpha), else 3 (grey becomes grey RGB)."""
+CHANNELS = {"grey": 1, "rgb": 3}  # what a network is fed, by the name a config gives it
+
+
+def common_channels(stacks: list[ImageStack], channels: str = "auto") -> int:
+    """The channel count the images are fed to a network with: ``channels`` 'grey' (1; colour
+    converted to ITU-R 601 luma, as Pillow's convert('L')) or 'rgb' (3; grey repeated), or for
+    'auto' 1 when every image is greyscale (with or without alpha), else 3."""
+    if channels != "auto":
+        return CHANNELS[channels]
     return 1 if all(stack.planes.shape[3] <= 2 for stack in stacks) else 3
 
 
@@ -363,26 +370,29 @@ def plane_names(name: str, stack: ImageStack) -> list[str]:
     return [name] if len(stack.planes) == 1 else [f"{name}[{i}]" for i in range(len(stack.planes))]
 
 
-def load_stacks(folder: str | Path, files: list[Path] | None = None) -> list[list[tuple[str, object]]]:
+def load_stacks(folder: str | Path, files: list[Path] | None = None,
+                channels: str = "auto") -> list[list[tuple[str, object]]]:
     """Per file of a folder, its images as (name, C×H×W tensor 0..255): one for a still
-    image, one per plane of a stack. All become RGB unless every image is greyscale."""
+    image, one per plane of a stack, with the channels ``common_channels`` gives them."""
     files = list_images(folder) if files is None else files
     stacks = [read_stack(f) for f in files]
-    channels, root = common_channels(stacks), Path(folder)
+    channels, root = common_channels(stacks, channels), Path(folder)
     return [[(name, to_chw_255(plane, channels))
              for name, plane in zip(plane_names(str(f.relative_to(root)) if f.is_relative_to(root) else f.name,
                                                 stack), stack.planes)]
             for f, stack in zip(files, stacks)]
 
 
-def load_folder(folder: str | Path, files: list[Path] | None = None) -> list[tuple[str, object]]:
+def load_folder(folder: str | Path, files: list[Path] | None = None,
+                channels: str = "auto") -> list[tuple[str, object]]:
     """Clean images of a folder as (name, C×H×W tensor 0..255), stacks split into their
     2-D images (see ``load_stacks``)."""
-    return [image for images in load_stacks(folder, files) for image in images]
+    return [image for images in load_stacks(folder, files, channels) for image in images]
 
 
-def embedded_images(split: str) -> list[tuple[str, object]]:
-    """The bundled scikit-image photographs of one split ('train' or 'test')."""
+def embedded_images(split: str, channels: str = "auto") -> list[tuple[str, object]]:
+    """The bundled scikit-image photographs of one split ('train' or 'test'), RGB unless
+    ``channels`` is 'grey'."""
     import skimage.data
 
     names = {"train": EMBEDDED_TRAIN, "test": EMBEDDED_TEST}[split]
@@ -393,5 +403,5 @@ def embedded_images(split: str) -> list[tuple[str, object]]:
             array = left if name.endswith("left") else right
         else:
             array = getattr(skimage.data, name)()
-        out.append((name, to_chw_255(np.asarray(array), 3)))
+        out.append((name, to_chw_255(np.asarray(array), CHANNELS.get(channels, 3))))
     return out

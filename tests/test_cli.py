@@ -211,3 +211,15 @@ def test_a_reader_that_leaves_early_ends_the_command_without_an_error(monkeypatc
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert main(["models"]) == 141
     assert capsys.readouterr().err == ""
+
+
+def test_a_greyscale_model_trains_and_is_evaluated_on_colour_photos(photo_folder, tmp_path, capsys):
+    out = tmp_path / "grey"
+    code, _, err = run(capsys, "train", "--data", photo_folder, "--channels", "grey", "--time-budget", "2 steps",
+                       "--val-fraction", "0.4", "--out", out, *TINY)
+    assert code == 0, err
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["model"]["ENC_CONV0.weight"].shape[1] == 1
+    code, stdout, err = run(capsys, "evaluate", "--model", out / "checkpoint.pt", "--data", photo_folder,
+                            "--split", "val", "--out", tmp_path / "eval")
+    assert code == 0, err  # the colour photos are read as grey, as the model was trained
+    assert "2 image(s) of" in stdout

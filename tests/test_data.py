@@ -261,3 +261,32 @@ def test_neighbor2neighbor_on_clean_photos_draws_the_noise_once_per_image(photo)
     masked = NeighborPairs([("photo", clean)], build_noise("bernoulli", (0.5, 0.5), clip=True), 32, 4, 0.0)
     batch = next(masked.batches(4, gens))
     assert batch.noisy_input.shape == (4, 3, 16, 16) and set(batch.target_mask.unique().tolist()) == {0.0, 1.0}
+
+
+def test_channels_grey_and_rgb_convert_image_files_and_auto_follows_the_files(photo_folder, tmp_path):
+    colour = dict(clean_images(str(photo_folder), 0.0)[0])
+    grey = dict(clean_images(str(photo_folder), 0.0, "grey")[0])
+    for name, image in colour.items():
+        assert image.shape[0] == 3 and grey[name].shape == (1, *image.shape[1:])
+        luma = (image.float() * torch.tensor([0.299, 0.587, 0.114])[:, None, None]).sum(0, keepdim=True)
+        assert (grey[name].float() - luma).abs().max() <= 0.5  # ITU-R 601 luma, rounded
+    folder = tmp_path / "grey"
+    folder.mkdir()
+    for name, image in grey.items():
+        iio.imwrite(folder / name, image[0].numpy())
+    assert {image.shape[0] for _, image in split_images(str(folder), "all", 0.0)} == {1}  # auto: as the files
+    as_rgb = split_images(str(folder), "all", 0.0, "rgb")
+    assert all(image.shape[0] == 3 and torch.equal(image[0], image[2]) for _, image in as_rgb)
+    assert all(image.shape[0] == 1 for _, image in split_images("embedded", "val", 0.0, "grey"))
+
+
+def test_channels_grey_trains_a_greyscale_source_but_cannot_convert_tensor_files(photo_folder, tmp_path,
+                                                                                 course_pairs):
+    source, val = build_training_data(TrainConfig(data=str(photo_folder), channels="grey", crop_px=16,
+                                                  val_patches=4, val_fraction=0.4))
+    assert source.channels == 1 and val[0].shape[1] == val[1].shape[1] == 1
+    torch.save(course_pairs, tmp_path / "train_data.pkl")
+    with pytest.raises(N2NError, match=r"train_data.pkl: holds 3-channel tensors, but channels='grey'"):
+        build_training_data(TrainConfig(data=str(tmp_path / "train_data.pkl"), channels="grey"))
+    with pytest.raises(N2NError, match=r"channels='gray' must be one of auto, grey, rgb"):
+        TrainConfig(channels="gray")

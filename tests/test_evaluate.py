@@ -13,6 +13,7 @@ from noise2noise.evaluate import (
     METHODS,
     add_noise,
     build_methods,
+    channels_for,
     compare_methods,
     evaluation_images,
     format_table,
@@ -125,3 +126,10 @@ def test_a_model_s_tta_row_is_its_self_ensemble(noisy_photo):
     assert not torch.allclose(outputs["n2n+tta"][0], outputs["n2n"][0])
     with pytest.raises(N2NError, match=r"unknown method 'nlm\+tta'.*a model's name\+tta"):
         build_methods(["nlm+tta"], {"n2n": net})
+
+
+def test_models_are_evaluated_on_images_with_their_own_channels():
+    grey, rgb = (build_model("unet", in_channels=c, out_channels=c, width=8, depth=2) for c in (1, 3))
+    assert channels_for({}) == "auto" and channels_for({"a": grey}) == "grey" and channels_for({"a": rgb}) == "rgb"
+    with pytest.raises(N2NError, match="the models take 1 and 3-channel images"):
+        channels_for({"a": grey, "b": rgb})
