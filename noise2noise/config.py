@@ -134,8 +134,8 @@ class TrainConfig:
         "default: held-out images of --data when it is clean photos"))
     channels: str = field(default="auto", metadata=_help(
         "what the network sees of image files: 'grey' (colour converted to ITU-R 601 luma), 'rgb' "
-        "(grey repeated), or 'auto': greyscale when every image is, else RGB; tensor files keep "
-        "their own", choices=("auto", "grey", "rgb")))
+        "(grey repeated), or 'auto': greyscale when every image is, else RGB; tensor files are "
+        "used as they are (auto, or the channels they hold)", choices=("auto", "grey", "rgb")))
     noise: str = field(default="gaussian", metadata=_help("noise model for clean images"))
     noise_level: tuple[float, float] | None = field(default=None, metadata=_help(
         "noise strength: Gaussian sigma in 0..255 units, Poisson photon scale lambda, "
