@@ -7,6 +7,10 @@ keeps most of the noise at low sigma (PSNR barely above the noisy input) has lea
 it through there.
 
     python benchmarks/passthrough.py --models gaussian,gaussian-gray [--data FOLDER] [--max-images 3]
+        [--same-in-channels]
+
+--same-in-channels draws one noise image and adds it to every colour channel (noise that
+looks like texture to a network that tells noise by its independence across channels).
 
 A greyscale model sees the photos converted to grey (ITU-R 601 luma), as it was trained.
 """
@@ -25,9 +29,11 @@ from noise2noise.metrics import psnr_db
 from noise2noise.zoo import resolve_model
 
 
-def passthrough(model: torch.nn.Module, clean: torch.Tensor, sigma: float, generator: torch.Generator):
+def passthrough(model: torch.nn.Module, clean: torch.Tensor, sigma: float, generator: torch.Generator,
+                same_in_channels: bool = False):
     """(share of the noise kept, PSNR dB of the output) for one C×H×W 0..255 photo at ``sigma``."""
-    noise = sigma * torch.randn(clean.shape, generator=generator)
+    shape = (1, *clean.shape[1:]) if same_in_channels else clean.shape
+    noise = (sigma * torch.randn(shape, generator=generator)).expand_as(clean)
     output = denoise_image(model, (clean + noise).clamp(0, 255)).clamp(0, 255)
     error = output - clean
     kept = float((error * noise).sum() / (noise * noise).sum()) if sigma > 0 else float("nan")
@@ -41,9 +47,11 @@ def main() -> None:
     parser.add_argument("--split", default="val", choices=("all", "train", "val"))
     parser.add_argument("--max-images", type=int, default=3)
     parser.add_argument("--levels", default="5,10,15,20,25,35,50")
+    parser.add_argument("--same-in-channels", action="store_true", help="one noise image added to every channel")
     args = parser.parse_args()
     levels = [float(x) for x in args.levels.split(",")]
-    print(f"{args.data} split {args.split}, code {code_version()}")
+    noise_text = "the same in every channel" if args.same_in_channels else "independent per channel"
+    print(f"{args.data} split {args.split}, noise {noise_text}, code {code_version()}")
     by_channels: dict[str, list[torch.Tensor]] = {}  # the photos as each kind of model sees them, read once
     for name in args.models.split(","):
         model, _ = load_model(resolve_model(name))
@@ -55,7 +63,8 @@ def main() -> None:
         print(" sigma  noise kept  PSNR dB  noise kept per photo")
         for sigma in levels:
             generator = torch.Generator().manual_seed(0)
-            rows = [passthrough(model, photo, sigma, generator) for photo in by_channels[channels]]
+            rows = [passthrough(model, photo, sigma, generator, args.same_in_channels)
+                    for photo in by_channels[channels]]
             kept, psnr = [k for k, _ in rows], [db for _, db in rows]
             print(f" {sigma:5.0f}  {sum(kept) / len(kept):10.3f}  {sum(psnr) / len(psnr):7.2f}  "
                   + ", ".join(f"{k:.3f}" for k in kept))
