@@ -7,7 +7,8 @@
 #
 # BUDGET overrides each config's time_budget (a duration or a work amount, "275k images");
 # the default is the configs' own. Shipping weights trained with another BUDGET: write it
-# into models/NAME.toml too (tests/test_zoo.py checks that a model's config is its file's). Run folders go to runs/NAME (an existing one is replaced
+# into models/NAME.toml too (tests/test_zoo.py checks that a model's config is its file's;
+# a model with a models/NAME.stage2.toml ships the weights of that second run). Run folders go to runs/NAME (an existing one is replaced
 # only once its new run has finished). First, the noise draws are checked on the device the
 # runs will use: Noise2Noise needs each input's noise independent of its target's.
 set -euo pipefail
@@ -58,6 +59,16 @@ for i in "${!models[@]}"; do
 done
 [ "$failed" = 0 ] || exit 1
 
+# A model with a stage 2 (models/NAME.stage2.toml) goes on from its packed stage-1 weights.
 for name in "${models[@]}"; do
-  "$python" -c "from noise2noise.zoo import pack_weights; print(pack_weights('runs/$name/checkpoint.pt', 'noise2noise/weights/$name.pt', overwrite=True))"
+  run=runs/$name
+  if [ -f "models/$name.stage2.toml" ]; then
+    "$python" -c "from noise2noise.zoo import pack_weights; pack_weights('$run/checkpoint.pt', 'runs/$name-stage1.pt', overwrite=True)"
+    overwrite=()
+    [ -e "runs/$name.stage2" ] && overwrite=(--overwrite)
+    "$python" -m noise2noise train --quiet --config "models/$name.stage2.toml" --out "runs/$name.stage2" \
+      "${overwrite[@]}" > "runs/$name.stage2.log" 2>&1 || { echo "$name stage 2 failed, see runs/$name.stage2.log" >&2; exit 1; }
+    run=runs/$name.stage2
+  fi
+  "$python" -c "from noise2noise.zoo import pack_weights; print(pack_weights('$run/checkpoint.pt', 'noise2noise/weights/$name.pt', overwrite=True))"
 done

@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     denoise.add_argument("-o", "--out", type=Path, required=True,
                          help="output file (one input) or folder")
     denoise.add_argument("--model", help="a shipped model's name (n2n models lists them) or a checkpoint.pt "
-                         "(default: gaussian)")
+                         "(default: gaussian, and gaussian-gray for greyscale files)")
     denoise.add_argument("--device", default="auto", help=DEVICE_HELP)
     denoise.add_argument("--tta", action="store_true", help="test-time self-ensemble: average the outputs for "
                          "the 8 flips/rotations of each image (8x the time; n2n evaluate --tta shows the gain)")
@@ -317,6 +317,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 def _cmd_denoise(args: argparse.Namespace) -> None:
     from noise2noise.denoise import denoise_files, output_paths
     from noise2noise.devices import resolve_device
+    from noise2noise.zoo import DEFAULT_GREY_MODEL, MODELS
 
     for path in args.inputs:
         if not path.exists():
@@ -324,9 +325,12 @@ def _cmd_denoise(args: argparse.Namespace) -> None:
     device = resolve_device(args.device)
     output_paths(args.inputs, args.out, args.overwrite)  # before the model loads
     model = _load_network(args.model).to(device)
+    grey_model = None
+    if args.model is None and MODELS[DEFAULT_GREY_MODEL].trained:  # the defaults: one for colour, one for grey
+        grey_model = _load_network(DEFAULT_GREY_MODEL).to(device)
     written = denoise_files(model, args.inputs, args.out, tile_px=args.tile, overlap_px=args.overlap,
                             batch_size=args.batch_size, progress=not args.quiet, tta=args.tta,
-                            overwrite=args.overwrite)
+                            overwrite=args.overwrite, grey_model=grey_model)
     print(f"wrote {len(written)} image(s) to {args.out}")
 
 

@@ -160,7 +160,7 @@ def denoise_array(model: nn.Module, array, tile_px: int | None = DENOISE_TILE_PX
     16-bit and float images reach the network as their min..max mapped onto 0..255 and are
     mapped back exactly (``images.intensity_span``), so they keep their range. Alpha is
     passed through; a greyscale image through an RGB model is denoised as grey RGB and
-    averaged back to one channel."""
+    averaged back to one channel (which keeps most of its noise: see ``denoise_files``)."""
     import numpy as np
 
     from noise2noise.images import from_chw_255, to_chw_255
@@ -210,14 +210,22 @@ def output_paths(inputs: list[Path], out: Path, overwrite: bool = False) -> list
 
 def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int | None = DENOISE_TILE_PX,
                   overlap_px: int = DENOISE_OVERLAP_PX, batch_size: int = DENOISE_TILE_BATCH, progress: bool = True,
-                  tta: bool = False, overwrite: bool = False) -> list[Path]:
+                  tta: bool = False, overwrite: bool = False, grey_model: nn.Module | None = None) -> list[Path]:
     """Denoise image files and folders (recursively) into ``out`` (see ``output_paths``),
     keeping each image's size, bit depth, channels and format; a TIFF stack is denoised
     image by image into a stack of the same shape, dtype and axes. Existing files are
-    replaced only with ``overwrite``."""
+    replaced only with ``overwrite``. Greyscale files go to ``grey_model`` when given (a
+    greyscale network); an RGB ``model`` alone keeps most of their noise, and a warning says so."""
+    import sys
+
     from tqdm.auto import tqdm
 
     from noise2noise.images import check_writable, read_stack, write_image
+
+    def model_for(image_channels: int) -> nn.Module:
+        # an RGB network tells noise from texture by its independence across channels: a grey
+        # image repeated into RGB keeps ~90% of its noise (benchmarks/passthrough.py --same-in-channels)
+        return grey_model if grey_model is not None and image_channels <= 2 else model
 
     if batch_size < 1 or (tile_px or 0) < 0 or overlap_px < 0:
         raise N2NError(f"batch size {batch_size}, tile {tile_px} px, overlap {overlap_px} px: the batch size "
@@ -225,18 +233,26 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
     if tile_px:
         tile_geometry(model, tile_px, overlap_px)  # bad options fail before any file is read
     jobs = output_paths(inputs, out, overwrite)
+    grey_through_rgb = []
     for source, target in jobs:  # every input read and checked, with its output format, before any denoising
         stack = read_stack(source)
+        chosen = model_for(stack.planes.shape[3])
         try:
-            check_model_takes(model, stack.planes.shape[3])
+            if check_model_takes(chosen, stack.planes.shape[3]) == 3 and stack.planes.shape[3] <= 2:
+                grey_through_rgb.append(source)
         except N2NError as exc:
             raise N2NError(f"{source}: {exc}") from None
         check_writable(target, stack)
+    if grey_through_rgb:
+        more = f" and {len(grey_through_rgb) - 1} more" if len(grey_through_rgb) > 1 else ""
+        print(f"warning: {grey_through_rgb[0]}{more}: greyscale through an RGB model, which keeps most of a grey "
+              "image's noise; use a greyscale model (--model gaussian-gray)", file=sys.stderr)
     written = []
     for source, target in tqdm(jobs, desc="denoise", unit="file", disable=not progress):
         stack = read_stack(source)
         try:
-            result = denoise_array(model, stack.planes, tile_px, overlap_px, batch_size, progress, tta)
+            result = denoise_array(model_for(stack.planes.shape[3]), stack.planes, tile_px, overlap_px, batch_size,
+                                   progress, tta)
         except N2NError as exc:
             raise N2NError(f"{source}: {exc}") from None
         written.append(write_image(target, stack.with_planes(result)))

@@ -20,6 +20,7 @@ from noise2noise.registry import Registry
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_MODEL = "gaussian"
+DEFAULT_GREY_MODEL = "gaussian-gray"  # what `n2n denoise` without --model uses for greyscale files
 NOT_MEASURED = "not yet measured"
 
 
@@ -34,15 +35,22 @@ class ShippedModel:
     training: str  # how long and how far it trained
     hardware: str
     psnr: str  # measured next to BM3D, with the command, or NOT_MEASURED
+    stage2: bool = False  # trained on from stage 1's packed weights by models/NAME.stage2.toml
 
     @property
     def weights(self) -> Path:
         return WEIGHTS_DIR / f"{self.name}.pt"
 
     @property
+    def configs(self) -> tuple[str, ...]:
+        """Its training configs in the order they ran (stage 1, then stage 2 if any),
+        relative to the source tree's root."""
+        return (f"models/{self.name}.toml", *([f"models/{self.name}.stage2.toml"] if self.stage2 else []))
+
+    @property
     def config(self) -> str:
-        """The training config, relative to the source tree's root."""
-        return f"models/{self.name}.toml"
+        """The config of the run that gave the shipped weights."""
+        return self.configs[-1]
 
     @property
     def trained(self) -> bool:
@@ -50,8 +58,17 @@ class ShippedModel:
         return self.weights.is_file()
 
     @property
+    def run_checkpoint(self) -> str:
+        """Where ``train_command`` leaves the weights that ship."""
+        return f"runs/{self.name}{'.stage2' if self.stage2 else ''}/checkpoint.pt"
+
+    @property
     def train_command(self) -> str:
-        return f"n2n train --config {self.config} --out runs/{self.name}"
+        first = f"n2n train --config {self.configs[0]} --out runs/{self.name}"
+        if not self.stage2:
+            return first
+        return (f"{first}; pack_weights('runs/{self.name}/checkpoint.pt', 'runs/{self.name}-stage1.pt'); "
+                f"n2n train --config {self.config} --out runs/{self.name}.stage2")
 
 
 MODELS = Registry("shipped model")
@@ -72,7 +89,8 @@ _add(ShippedModel(
     name="gaussian", noise="Gaussian, sigma 0..50 (blind: one network for every level; trained as long, a network "
                            "for sigma 25 alone is 0.16 dB better at 25 and 2-4 dB worse at 15 and 50, "
                            "docs/models.md), clipped",
-    channels="RGB (greyscale images are denoised as grey RGB)",
+    channels="RGB (n2n denoise sends greyscale files to gaussian-gray: this network keeps most of a grey "
+             "image's noise, docs/denoise.md)",
     training_data="CBSD432: 128x128 crops of its 367 training photos (the other 65 held out)",
     training="8 min, 8,609 steps of 32 pairs (275k crops), " + _RECIPE,
     hardware=_H200,
@@ -85,16 +103,19 @@ _add(ShippedModel(
     hardware=_H200,
     psnr="first 16 held-out CBSD432 photos in grey, sigma 15 / 25 / 50: 29.39 / 28.96 / 26.28 dB (BM3D 31.49 / "
          "28.89 / 25.38); weak at sigma under 20 (it leaves much of the noise); "
-         + _quality_command("gaussian-gray", " --max-images 16 --data GREY_FOLDER")))
+         + _quality_command("gaussian-gray", " --max-images 16")))
 _add(ShippedModel(
-    name="poisson", noise="Poisson, photon scale lambda 5..50 (blind), clipped; until retrained, use it for "
-                          "lambda up to about 20 only (docs/models.md)", channels="RGB",
+    name="poisson", noise="Poisson, photon scale lambda 5..50 (blind), clipped", channels="RGB",
     training_data="CBSD432: 128x128 crops of its 367 training photos",
-    training="8 min, 8,566 steps of 32 pairs (274k crops), " + _RECIPE,
-    hardware=_H200,
-    psnr="first 16 held-out CBSD432 photos, lambda 5 / 15 / 50: 25.45 / 27.67 / 26.25 dB (BM3D on the Anscombe "
+    training="stage 1: 8 min, 8,566 steps of 32 pairs (274k crops), " + _RECIPE + "; stage 2 (its GPU draws "
+             "were correlated at high photon counts, docs/models.md): 67 min, 1,000 steps of 32 pairs (32k crops) "
+             "from stage 1's weights, Adam 3e-4, the same schedule and EMA",
+    hardware="stage 1: " + _H200 + "; stage 2: a 2-core AMD EPYC CPU (one thread, beside another run), "
+             "torch 2.13.0+cpu, bf16 autocast",
+    psnr="first 16 held-out CBSD432 photos, lambda 5 / 15 / 50: 25.52 / 27.80 / 29.99 dB (BM3D on the Anscombe "
          "transform 23.97 / 27.38 / 30.78, NLM 21.79 / 24.76 / 27.44); "
-         + _quality_command("poisson", " --max-images 16 --noise poisson")))
+         + _quality_command("poisson", " --max-images 16 --noise poisson"),
+    stage2=True))
 
 
 def resolve_model(name_or_path: str | Path | None = None, option: str = "--model") -> Path:
@@ -107,7 +128,7 @@ def resolve_model(name_or_path: str | Path | None = None, option: str = "--model
         model = MODELS[name_or_path]
         if not model.trained:
             raise N2NError(f"shipped model {model.name!r} is not trained yet; train it with "
-                           f"`{model.train_command}` and pass {option} runs/{model.name}/checkpoint.pt")
+                           f"`{model.train_command}` and pass {option} {model.run_checkpoint}")
         return model.weights
     path = Path(name_or_path)
     if not path.is_file():
@@ -121,7 +142,7 @@ def describe(model: ShippedModel) -> str:
     """A shipped model's facts as indented text lines."""
     facts = {"noise": model.noise, "channels": model.channels, "training data": model.training_data,
              "training": model.training, "hardware": model.hardware, "PSNR": model.psnr,
-             "config": f"{model.config}  ({model.train_command})"}
+             "config": f"{', then '.join(model.configs)}  ({model.train_command})"}
     if model.trained:
         facts["weights"] = str(model.weights)
     return "\n".join([model.name, *(f"  {key + ':':<15}{value}" for key, value in facts.items())])
