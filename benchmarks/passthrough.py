@@ -7,10 +7,12 @@ keeps most of the noise at low sigma (PSNR barely above the noisy input) has lea
 it through there.
 
     python benchmarks/passthrough.py --models gaussian,gaussian-gray [--data FOLDER] [--max-images 3]
-        [--same-in-channels]
+        [--channel-correlation RHO]
 
---same-in-channels draws one noise image and adds it to every colour channel (noise that
-looks like texture to a network that tells noise by its independence across channels).
+--channel-correlation RHO makes the noise of the colour channels correlated: each channel's
+noise is sqrt(RHO) times one noise image shared by all channels plus sqrt(1 - RHO) times its
+own (1: the same noise in every channel, as in a grey image fed as grey RGB; real camera noise
+after demosaicing lies in between).
 
 A greyscale model sees the photos converted to grey (ITU-R 601 luma), as it was trained.
 """
@@ -30,10 +32,12 @@ from noise2noise.zoo import resolve_model
 
 
 def passthrough(model: torch.nn.Module, clean: torch.Tensor, sigma: float, generator: torch.Generator,
-                same_in_channels: bool = False):
-    """(share of the noise kept, PSNR dB of the output) for one C×H×W 0..255 photo at ``sigma``."""
-    shape = (1, *clean.shape[1:]) if same_in_channels else clean.shape
-    noise = (sigma * torch.randn(shape, generator=generator)).expand_as(clean)
+                channel_correlation: float = 0.0):
+    """(share of the noise kept, PSNR dB of the output) for one C×H×W 0..255 photo at ``sigma``,
+    the noise of its channels correlated by ``channel_correlation``."""
+    shared = torch.randn((1, *clean.shape[1:]), generator=generator)
+    own = torch.randn(clean.shape, generator=generator)
+    noise = sigma * (channel_correlation**0.5 * shared + (1 - channel_correlation) ** 0.5 * own)
     output = denoise_image(model, (clean + noise).clamp(0, 255)).clamp(0, 255)
     error = output - clean
     kept = float((error * noise).sum() / (noise * noise).sum()) if sigma > 0 else float("nan")
@@ -47,11 +51,14 @@ def main() -> None:
     parser.add_argument("--split", default="val", choices=("all", "train", "val"))
     parser.add_argument("--max-images", type=int, default=3)
     parser.add_argument("--levels", default="5,10,15,20,25,35,50")
-    parser.add_argument("--same-in-channels", action="store_true", help="one noise image added to every channel")
+    parser.add_argument("--channel-correlation", type=float, default=0.0, metavar="RHO",
+                        help="correlation of the colour channels' noise, 0..1 (default 0: independent)")
     args = parser.parse_args()
     levels = [float(x) for x in args.levels.split(",")]
-    noise_text = "the same in every channel" if args.same_in_channels else "independent per channel"
-    print(f"{args.data} split {args.split}, noise {noise_text}, code {code_version()}")
+    if not 0 <= args.channel_correlation <= 1:
+        parser.error("--channel-correlation must lie in 0..1")
+    print(f"{args.data} split {args.split}, noise correlated across channels by {args.channel_correlation:g}, "
+          f"code {code_version()}")
     by_channels: dict[str, list[torch.Tensor]] = {}  # the photos as each kind of model sees them, read once
     for name in args.models.split(","):
         model, _ = load_model(resolve_model(name))
@@ -63,7 +70,7 @@ def main() -> None:
         print(" sigma  noise kept  PSNR dB  noise kept per photo")
         for sigma in levels:
             generator = torch.Generator().manual_seed(0)
-            rows = [passthrough(model, photo, sigma, generator, args.same_in_channels)
+            rows = [passthrough(model, photo, sigma, generator, args.channel_correlation)
                     for photo in by_channels[channels]]
             kept, psnr = [k for k, _ in rows], [db for _, db in rows]
             print(f" {sigma:5.0f}  {sum(kept) / len(kept):10.3f}  {sum(psnr) / len(psnr):7.2f}  "
