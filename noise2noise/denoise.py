@@ -224,7 +224,7 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
 
     def model_for(image_channels: int) -> nn.Module:
         # an RGB network tells noise from texture by its independence across channels: a grey
-        # image repeated into RGB keeps ~90% of its noise (benchmarks/passthrough.py --same-in-channels)
+        # image repeated into RGB keeps ~90% of its noise (benchmarks/passthrough.py --channel-correlation 1)
         return grey_model if grey_model is not None and image_channels <= 2 else model
 
     if batch_size < 1 or (tile_px or 0) < 0 or overlap_px < 0:
