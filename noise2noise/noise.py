@@ -101,6 +101,24 @@ class GaussianNoise(_Noise):
 
 
 @dataclass(frozen=True)
+class ChannelCorrelatedGaussianNoise(GaussianNoise):
+    """Gaussian noise of sigma in 0..255 units whose colour channels are correlated by rho,
+    drawn per image uniformly in 0..1: sqrt(rho) times one noise image shared by the channels
+    plus sqrt(1 - rho) times each channel's own (rho 1: the same noise in every channel)."""
+
+    level: tuple[float, float] = NOISES.entry("gaussian-correlated").default_level
+
+    def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        n, device = clean.shape[0], clean.device
+        sigma = _per_image_level(self.level, n, generator, device) / 255.0
+        rho = torch.rand((n, 1, 1, 1), generator=generator, device=device, dtype=clean.dtype)
+        shared = torch.randn((n, 1, *clean.shape[2:]), generator=generator, device=device, dtype=clean.dtype)
+        own = torch.randn(clean.shape, generator=generator, device=device, dtype=clean.dtype)
+        noisy = clean + sigma * (rho.sqrt() * shared + (1 - rho).sqrt() * own)
+        return noisy.clamp_(0.0, 1.0) if self.clip else noisy
+
+
+@dataclass(frozen=True)
 class PoissonNoise(_Noise):
     """Photon (shot) noise, the paper's convention: noisy = Poisson(lambda·x) / lambda for
     x in [0, 1], so the mean is x and the variance x / lambda: a larger photon scale

@@ -123,6 +123,10 @@ _PROBABILITY = {"low": 0.0, "high": 1.0, "high_open": True, "example": "0.5 or '
 NOISES = Registry("noise", default_level=None, levels=None, recommended_loss="l2", masks_pixels=False)
 NOISES.register("gaussian", "noise2noise.noise:GaussianNoise", default_level=(25.0, 25.0),
                 levels=LevelRange("sigma in 0..255 pixel units", high=255.0, example="25 or '0,50'"))
+# the colour channels' noise correlated by rho, drawn per image in 0..1: a camera's noise after
+# demosaicing is; a network trained on independent noise keeps about rho of it (docs/models.md)
+NOISES.register("gaussian-correlated", "noise2noise.noise:ChannelCorrelatedGaussianNoise", default_level=(25.0, 25.0),
+                levels=LevelRange("sigma in 0..255 pixel units", high=255.0, example="25 or '0,50'"))
 NOISES.register("poisson", "noise2noise.noise:PoissonNoise", default_level=(30.0, 30.0),
                 levels=LevelRange("photon scale lambda (larger is less noise)", low_open=True,
                                   example="30 or '5,50'"))

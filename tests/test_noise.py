@@ -10,6 +10,7 @@ from noise2noise.noise import (
     ImpulseNoise,
     PoissonNoise,
     TextNoise,
+    build_noise,
     input_and_target_noise,
 )
 
@@ -155,3 +156,13 @@ def test_the_level_defaults_to_the_noise_s_own():
     assert TrainConfig(noise="poisson", noise_level="5,50").noise_level == (5.0, 50.0)
     for name in NOISES:
         assert TrainConfig(noise=name).noise_level == NOISES.entry(name).default_level == NOISES[name]().level
+
+
+def test_channel_correlated_gaussian_noise_has_sigma_and_a_correlation_drawn_per_image():
+    noise = build_noise("gaussian-correlated", (25.0, 25.0), clip=False)
+    clean = torch.full((400, 3, 16, 16), 0.5)
+    residual = (noise(clean, torch.Generator().manual_seed(0)) - clean) * 255
+    assert residual.std().item() == pytest.approx(25.0, rel=0.02)
+    per_image = [torch.corrcoef(r.flatten(1))[0, 1].item() for r in residual]  # red against green
+    assert sum(per_image) / len(per_image) == pytest.approx(0.5, abs=0.05)  # rho uniform in 0..1
+    assert min(per_image) < 0.1 and max(per_image) > 0.9
