@@ -28,6 +28,7 @@ from noise2noise.data import split_images
 from noise2noise.denoise import denoise_image
 from noise2noise.evaluate import channels_for
 from noise2noise.metrics import psnr_db
+from noise2noise.noise import ChannelCorrelatedGaussianNoise
 from noise2noise.zoo import resolve_model
 
 
@@ -35,9 +36,9 @@ def passthrough(model: torch.nn.Module, clean: torch.Tensor, sigma: float, gener
                 channel_correlation: float = 0.0):
     """(share of the noise kept, PSNR dB of the output) for one C×H×W 0..255 photo at ``sigma``,
     the noise of its channels correlated by ``channel_correlation``."""
-    shared = torch.randn((1, *clean.shape[1:]), generator=generator)
-    own = torch.randn(clean.shape, generator=generator)
-    noise = sigma * (channel_correlation**0.5 * shared + (1 - channel_correlation) ** 0.5 * own)
+    noise_model = ChannelCorrelatedGaussianNoise((sigma, sigma), clip=False,
+                                                 correlation=(channel_correlation, channel_correlation))
+    noise = noise_model(clean[None] / 255.0, generator)[0] * 255.0 - clean
     output = denoise_image(model, (clean + noise).clamp(0, 255)).clamp(0, 255)
     error = output - clean
     kept = float((error * noise).sum() / (noise * noise).sum()) if sigma > 0 else float("nan")

@@ -14,6 +14,7 @@ from torch import nn
 
 from noise2noise.denoise import denoise_tensor
 from noise2noise.errors import N2NError
+from noise2noise.images import CHANNELS
 from noise2noise.metrics import psnr_db, ssim
 from noise2noise.noise import GaussianNoise, PoissonNoise
 from noise2noise.registry import Registry
@@ -72,7 +73,8 @@ def channels_for(models: dict) -> str:
     if len(counts) > 1:
         raise N2NError(f"the models take {' and '.join(map(str, sorted(counts)))}-channel images; compare "
                        "greyscale and colour models in separate runs")
-    return {1: "grey", 3: "rgb"}.get(counts.pop(), "auto") if counts else "auto"
+    names = {count: name for name, count in CHANNELS.items()}
+    return names.get(counts.pop(), "auto") if counts else "auto"
 
 
 def known_noise(noise):

@@ -95,27 +95,29 @@ class GaussianNoise(_Noise):
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         sigma = _per_image_level(self.level, clean.shape[0], generator, clean.device) / 255.0
-        noisy = clean + sigma * torch.randn(clean.shape, generator=generator, device=clean.device,
-                                            dtype=clean.dtype)
+        noisy = clean + sigma * self._unit_noise(clean, generator)
         return noisy.clamp_(0.0, 1.0) if self.clip else noisy
+
+    def _unit_noise(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Standard normal noise of ``clean``'s shape, independent in every channel."""
+        return torch.randn(clean.shape, generator=generator, device=clean.device, dtype=clean.dtype)
 
 
 @dataclass(frozen=True)
 class ChannelCorrelatedGaussianNoise(GaussianNoise):
     """Gaussian noise of sigma in 0..255 units whose colour channels are correlated by rho,
-    drawn per image uniformly in 0..1: sqrt(rho) times one noise image shared by the channels
-    plus sqrt(1 - rho) times each channel's own (rho 1: the same noise in every channel)."""
+    drawn per image in ``correlation`` (default uniformly in 0..1): sqrt(rho) times one noise
+    image shared by the channels plus sqrt(1 - rho) times each channel's own (rho 1: the same
+    noise in every channel)."""
 
     level: tuple[float, float] = NOISES.entry("gaussian-correlated").default_level
+    correlation: tuple[float, float] = (0.0, 1.0)
 
-    def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def _unit_noise(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         n, device = clean.shape[0], clean.device
-        sigma = _per_image_level(self.level, n, generator, device) / 255.0
-        rho = torch.rand((n, 1, 1, 1), generator=generator, device=device, dtype=clean.dtype)
+        rho = _per_image_level(self.correlation, n, generator, device).to(clean.dtype)
         shared = torch.randn((n, 1, *clean.shape[2:]), generator=generator, device=device, dtype=clean.dtype)
-        own = torch.randn(clean.shape, generator=generator, device=device, dtype=clean.dtype)
-        noisy = clean + sigma * (rho.sqrt() * shared + (1 - rho).sqrt() * own)
-        return noisy.clamp_(0.0, 1.0) if self.clip else noisy
+        return rho.sqrt() * shared + (1 - rho).sqrt() * super()._unit_noise(clean, generator)
 
 
 @dataclass(frozen=True)
