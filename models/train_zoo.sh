@@ -7,8 +7,11 @@
 #
 # BUDGET overrides each config's time_budget (a duration or a work amount, "275k images");
 # the default is the configs' own. Shipping weights trained with another BUDGET: write it
-# into models/NAME.toml too (tests/test_zoo.py checks that a model's config is its file's;
-# a model with a models/NAME.stage2.toml ships the weights of that second run). Run folders go to runs/NAME (an existing one is replaced
+# into models/NAME.toml too (tests/test_zoo.py checks that a model's config is its file's).
+# A model trained in stages (noise2noise/zoo.py: `stages`, e.g. gaussian then gaussian.stage2)
+# ships the weights of its last run; each later run starts from the packed weights of the one
+# before, and a run shared by several models is trained once. The first runs go side by side,
+# the later ones one at a time. Run folders go to runs/CONFIG (an existing one is replaced
 # only once its new run has finished). First, the noise draws are checked on the device the
 # runs will use: Noise2Noise needs each input's noise independent of its target's.
 set -euo pipefail
@@ -38,37 +41,48 @@ if [[ " ${models[*]} " == *" gaussian-gray "* && ! -d ../shared/datasets/cbsd432
 fi
 
 mkdir -p runs
+# The plan, from the zoo: "first RUN" lines, then "next PREVIOUS RUN PACKED" lines, each once.
+mapfile -t plan < <("$python" - "${models[@]}" <<'EOF' | awk '!seen[$0]++'
+import sys
+from noise2noise.zoo import MODELS
+for name in sys.argv[1:]:
+    print("first", MODELS[name].runs[0])
+for name in sys.argv[1:]:
+    model = MODELS[name]
+    for index in range(1, len(model.runs)):
+        print("next", model.runs[index - 1], model.runs[index], model.packed_stage(index - 1))
+EOF
+)
+
+train() {  # CONFIG [n2n train options...]: trains models/CONFIG.toml into runs/CONFIG
+  local run=$1; shift
+  local overwrite=()
+  [ -e "runs/$run" ] && overwrite=(--overwrite)
+  "$python" -m noise2noise train --quiet --config "models/$run.toml" --out "runs/$run" "${overwrite[@]}" "$@" \
+    > "runs/$run.log" 2>&1 || { echo "$run: training failed, see runs/$run.log" >&2; return 1; }
+  tail -n 3 "runs/$run.log"
+}
+
+extra=()
+[ -n "$budget" ] && extra=(--time-budget "$budget")
 pids=()
-for name in "${models[@]}"; do
-  extra=()
-  [ -n "$budget" ] && extra=(--time-budget "$budget")
-  overwrite=()
-  [ -e "runs/$name" ] && overwrite=(--overwrite)
-  "$python" -m noise2noise train --quiet --config "models/$name.toml" --out "runs/$name" "${extra[@]}" \
-    "${overwrite[@]}" > "runs/$name.log" 2>&1 &
+for line in "${plan[@]}"; do
+  read -r kind run _ <<< "$line"
+  [ "$kind" = first ] || continue
+  train "$run" "${extra[@]}" &
   pids+=($!)
 done
 failed=0
-for i in "${!models[@]}"; do
-  if wait "${pids[$i]}"; then
-    tail -n 3 "runs/${models[$i]}.log"
-  else
-    echo "${models[$i]}: training failed, see runs/${models[$i]}.log" >&2
-    failed=1
-  fi
-done
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
 [ "$failed" = 0 ] || exit 1
 
-# A model with a stage 2 (models/NAME.stage2.toml) goes on from its packed stage-1 weights.
+for line in "${plan[@]}"; do
+  read -r kind previous run packed <<< "$line"
+  [ "$kind" = next ] || continue
+  "$python" -c "from noise2noise.zoo import pack_weights; pack_weights('runs/$previous/checkpoint.pt', '$packed', overwrite=True)"
+  train "$run"
+done
+
 for name in "${models[@]}"; do
-  run=runs/$name
-  if [ -f "models/$name.stage2.toml" ]; then
-    "$python" -c "from noise2noise.zoo import pack_weights; pack_weights('$run/checkpoint.pt', 'runs/$name-stage1.pt', overwrite=True)"
-    overwrite=()
-    [ -e "runs/$name.stage2" ] && overwrite=(--overwrite)
-    "$python" -m noise2noise train --quiet --config "models/$name.stage2.toml" --out "runs/$name.stage2" \
-      "${overwrite[@]}" > "runs/$name.stage2.log" 2>&1 || { echo "$name stage 2 failed, see runs/$name.stage2.log" >&2; exit 1; }
-    run=runs/$name.stage2
-  fi
-  "$python" -c "from noise2noise.zoo import pack_weights; print(pack_weights('$run/checkpoint.pt', 'noise2noise/weights/$name.pt', overwrite=True))"
+  "$python" -c "from noise2noise.zoo import MODELS, pack_weights; print(pack_weights(MODELS['$name'].run_checkpoint, 'noise2noise/weights/$name.pt', overwrite=True))"
 done

@@ -35,22 +35,32 @@ class ShippedModel:
     training: str  # how long and how far it trained
     hardware: str
     psnr: str  # measured next to BM3D, with the command, or NOT_MEASURED
-    stage2: bool = False  # trained on from stage 1's packed weights by models/NAME.stage2.toml
+    stages: tuple[str, ...] = ()  # its training runs in order, as config names in models/; () is (name,)
 
     @property
     def weights(self) -> Path:
         return WEIGHTS_DIR / f"{self.name}.pt"
 
     @property
+    def runs(self) -> tuple[str, ...]:
+        """The config names of its training runs in the order they ran. Each run after the
+        first goes on from the packed weights of the one before (``packed_stage``)."""
+        return self.stages or (self.name,)
+
+    @property
     def configs(self) -> tuple[str, ...]:
-        """Its training configs in the order they ran (stage 1, then stage 2 if any),
-        relative to the source tree's root."""
-        return (f"models/{self.name}.toml", *([f"models/{self.name}.stage2.toml"] if self.stage2 else []))
+        """Its training configs in the order they ran, relative to the source tree's root."""
+        return tuple(f"models/{run}.toml" for run in self.runs)
 
     @property
     def config(self) -> str:
         """The config of the run that gave the shipped weights."""
         return self.configs[-1]
+
+    def packed_stage(self, index: int) -> str:
+        """Where stage ``index`` (0: the first run) is packed for the next run to start from:
+        the ``init_weights`` of that run's config."""
+        return f"runs/{self.runs[0]}-stage{index + 1}.pt"
 
     @property
     def trained(self) -> bool:
@@ -60,15 +70,17 @@ class ShippedModel:
     @property
     def run_checkpoint(self) -> str:
         """Where ``train_command`` leaves the weights that ship."""
-        return f"runs/{self.name}{'.stage2' if self.stage2 else ''}/checkpoint.pt"
+        return f"runs/{self.runs[-1]}/checkpoint.pt"
 
     @property
     def train_command(self) -> str:
-        first = f"n2n train --config {self.configs[0]} --out runs/{self.name}"
-        if not self.stage2:
-            return first
-        return (f"{first}; pack_weights('runs/{self.name}/checkpoint.pt', 'runs/{self.name}-stage1.pt'); "
-                f"n2n train --config {self.config} --out runs/{self.name}.stage2")
+        steps = []
+        for index, (run, config) in enumerate(zip(self.runs, self.configs)):
+            if index:
+                steps.append(f"pack_weights('runs/{self.runs[index - 1]}/checkpoint.pt', "
+                             f"'{self.packed_stage(index - 1)}')")
+            steps.append(f"n2n train --config {config} --out runs/{run}")
+        return "; ".join(steps)
 
 
 MODELS = Registry("shipped model")
@@ -97,8 +109,24 @@ _add(ShippedModel(
              "and EMA",
     hardware="stage 1: " + _H200 + "; stage 2: one NVIDIA H100, torch 2.11.0+cu130, bf16 autocast",
     psnr="all 65 held-out CBSD432 photos, sigma 15 / 25 / 50: 33.13 / 30.90 / 27.84 dB (BM3D 33.60 / 30.61 / "
-         "26.25, NLM 30.74 / 28.26 / 24.62); " + _quality_command("gaussian"),
-    stage2=True))
+         "26.25, NLM 30.74 / 28.26 / 24.62); " + _quality_command("gaussian") + "; it keeps the part of the noise "
+         "that the colour channels share (gaussian-correlated does not)",
+    stages=("gaussian", "gaussian.stage2")))
+_add(ShippedModel(
+    name="gaussian-correlated", noise="Gaussian-correlated: sigma 0..50 (blind), the colour channels' noise correlated "
+                                      "by a rho drawn per image in 0..1, as a camera's is after demosaicing; clipped",
+    channels="RGB",
+    training_data="CBSD432: 128x128 crops of its 367 training photos",
+    training="gaussian's two stages, then 3 min from their packed weights: 4,858 steps of 32 pairs (155k "
+             "crops), Adam 3e-4, cosine decay after a 2% warm-up, weight EMA 0.999",
+    hardware="gaussian's, then one NVIDIA H100 shared with a control run, torch 2.11.0+cu130, bf16 autocast",
+    psnr="first 16 held-out CBSD432 photos, sigma 15 / 25 / 50: independent noise 33.05 / 30.82 / 27.86 dB "
+         "(gaussian 33.36 / 31.10 / 28.02, BM3D 33.63 / 30.76 / 26.63; " + _quality_command(
+             "gaussian,gaussian-correlated", " --max-images 16") + "); channels correlated by 0.5: 31.76 / 29.70 / "
+         "26.80 (gaussian 28.33 / 24.44 / 19.39), by 1: 31.07 / 29.06 / 26.09 (gaussian 25.02 / 20.79 / 15.37; "
+         "python benchmarks/passthrough.py --models gaussian,gaussian-correlated --max-images 16 --levels 15,25,50 "
+         "--channel-correlation RHO)",
+    stages=("gaussian", "gaussian.stage2", "gaussian-correlated")))
 _add(ShippedModel(
     name="gaussian-gray", noise="Gaussian, sigma 0..50 (blind), clipped", channels="greyscale",
     training_data="CBSD432 converted to greyscale: 128x128 crops of the 367 training photos",
@@ -118,7 +146,7 @@ _add(ShippedModel(
     psnr="first 16 held-out CBSD432 photos, lambda 5 / 15 / 50: 25.52 / 27.80 / 29.99 dB (BM3D on the Anscombe "
          "transform 23.97 / 27.38 / 30.78, NLM 21.79 / 24.76 / 27.44); "
          + _quality_command("poisson", " --max-images 16 --noise poisson"),
-    stage2=True))
+    stages=("poisson", "poisson.stage2")))
 
 
 def resolve_model(name_or_path: str | Path | None = None, option: str = "--model") -> Path:

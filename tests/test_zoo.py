@@ -31,10 +31,14 @@ def run(capsys, *argv):
 def test_every_model_has_a_valid_training_config_and_a_train_command(name):
     model = MODELS[name]
     cfg = TrainConfig.from_file(ROOT / model.config)
-    assert model.train_command.startswith(f"n2n train --config models/{name}.toml --out runs/{name}")
+    first = model.runs[0]
+    assert model.train_command.startswith(f"n2n train --config models/{first}.toml --out runs/{first}")
     assert model.train_command.endswith(f"n2n train --config {model.config} --out {Path(model.run_checkpoint).parent}")
-    for stage in model.configs:
-        TrainConfig.from_file(ROOT / stage)
+    for index, stage in enumerate(model.configs):  # each later run starts from the one before, packed
+        init_weights = TrainConfig.from_file(ROOT / stage).init_weights
+        assert init_weights == (model.packed_stage(index - 1) if index else None), stage
+        if index:
+            assert f"'{model.packed_stage(index - 1)}'); n2n train --config {stage} " in model.train_command
     assert cfg.noise in model.noise.lower()
     assert model.training and model.hardware and model.psnr
 
@@ -48,7 +52,10 @@ def test_shipped_weights_are_float16_loaded_as_float32_and_match_their_config(na
     network, _ = checkpoint.load_model(resolve_model(name))
     assert all(p.dtype == torch.float32 for p in network.parameters())
     trained_with = TrainConfig.from_dict(payload["config"])
-    assert TrainConfig.from_file(ROOT / model.config).replace(precision=trained_with.precision) == trained_with
+    config = TrainConfig.from_file(ROOT / model.config)
+    # the file names where the previous stage is packed; a run may have read the same weights elsewhere
+    assert (config.init_weights is None) == (trained_with.init_weights is None)
+    assert config.replace(precision=trained_with.precision, init_weights=trained_with.init_weights) == trained_with
     assert f"{payload['step']:,} steps" in model.training
     assert f"{round(payload['train_time_s'] / 60)} min" in model.training
 
