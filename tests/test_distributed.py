@@ -53,9 +53,9 @@ def test_two_ranks_end_with_identical_weights_and_a_falling_loss(tmp_path):
 def test_torchrun_launches_the_cli_and_rank_0_writes_the_run(tmp_path, photo_folder):
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    done = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", "29731", "-m", "noise2noise.cli",
+    done = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "noise2noise.cli",
                            "train", "--data", str(photo_folder), "--out", str(tmp_path / "run"), "--width", "8",
-                           "--depth", "2", "--time-budget", "3s", "--batch-size", "8", "--val-patches", "8",
+                           "--depth", "2", "--time-budget", "4 steps", "--batch-size", "8", "--val-patches", "8",
                            "--device", "cpu", "--quiet"], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("validation (8 images)") == 1  # printed by rank 0 only
