@@ -141,6 +141,11 @@ class TrainConfig:
         "noise strength: Gaussian sigma in 0..255 units, Poisson photon scale lambda, "
         "probability p of bernoulli/impulse, share of pixels covered by text; one value, or "
         f"'lo,hi' for a range drawn per image (blind training); none: the noise's default ({_noise_defaults()})"))
+    noise_level_power: float = field(default=1.0, metadata=_help(
+        "how a noise_level range is drawn per training image: lo + (hi - lo) * u**POWER, u uniform "
+        "in 0..1; 1: uniform; 2: the low end more often (over half the images in the lowest three "
+        "tenths of the range), which lifts a blind Gaussian model at low sigma (docs/models.md); "
+        "validation keeps the uniform draw", gt=0, le=10))
     clip: bool = field(default=True, metadata=_help(
         "clip noisy pixels to 0..255 as a camera would (--no-clip keeps the raw sum)"))
     mode: str = field(default="noise2noise", metadata=_help(

@@ -431,8 +431,10 @@ def held_out_images(cfg: TrainConfig) -> list:
 
 
 def build_training_data(cfg: TrainConfig):
-    """(pair source, validation (noisy, clean) in 0..255 or None) for a config."""
-    noise = build_noise(cfg.noise, cfg.noise_level, cfg.clip)
+    """(pair source, validation (noisy, clean) in 0..255 or None) for a config. Validation
+    draws its levels uniformly whatever noise_level_power, so runs that differ in it compare."""
+    noise = build_noise(cfg.noise, cfg.noise_level, cfg.clip, cfg.noise_level_power)
+    val_noise = build_noise(cfg.noise, cfg.noise_level, cfg.clip)
     held_out: list = []
     source = load_pairs(cfg.data, cfg.crop_px, cfg.pairs_per_epoch, cfg.channels)
     if source is not None and cfg.mode != "noise2noise":
@@ -449,10 +451,10 @@ def build_training_data(cfg: TrainConfig):
         if is_course_file(cfg.val_data):
             val = load_tensor_pairs(cfg.val_data)
         else:
-            val = SyntheticPairs(load_folder(cfg.val_data, channels=cfg.channels), noise, cfg.crop_px,
+            val = SyntheticPairs(load_folder(cfg.val_data, channels=cfg.channels), val_noise, cfg.crop_px,
                                  1).validation(cfg.val_patches)
     elif held_out:
-        val = SyntheticPairs(held_out, noise, cfg.crop_px, 1).validation(cfg.val_patches)
+        val = SyntheticPairs(held_out, val_noise, cfg.crop_px, 1).validation(cfg.val_patches)
     else:
         val = None
     if val is not None and val[0].shape[1] != source.channels:

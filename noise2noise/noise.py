@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import random
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -22,11 +22,14 @@ from noise2noise.registry import NOISES  # names, default levels and level range
 
 
 def _per_image_level(level: tuple[float, float], n: int, generator: torch.Generator,
-                     device: torch.device) -> torch.Tensor:
+                     device: torch.device, power: float = 1.0) -> torch.Tensor:
+    """N×1×1×1 levels lo + (hi - lo) * u**power, u uniform in [0, 1): power 1 is uniform; a
+    larger power draws the low end of the range more often (``TrainConfig.noise_level_power``)."""
     lo, hi = level
     if lo == hi:
         return torch.full((n, 1, 1, 1), lo, device=device)
-    return lo + (hi - lo) * torch.rand((n, 1, 1, 1), generator=generator, device=device)
+    u = torch.rand((n, 1, 1, 1), generator=generator, device=device)
+    return lo + (hi - lo) * (u if power == 1.0 else u**power)
 
 
 def poisson_counts(rate: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -67,16 +70,21 @@ def _poisson_by_inversion(rate: torch.Tensor, generator: torch.Generator) -> tor
     return count.to(rate.dtype)
 
 
-def _pixels_hit(level: tuple[float, float], clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def _pixels_hit(level: tuple[float, float], clean: torch.Tensor, generator: torch.Generator,
+                power: float = 1.0) -> torch.Tensor:
     """N×1×H×W bool: each pixel (all its channels) hit with probability p, one p per image."""
     n, _, height, width = clean.shape
-    p = _per_image_level(level, n, generator, clean.device)
+    p = _per_image_level(level, n, generator, clean.device, power)
     return torch.rand((n, 1, height, width), generator=generator, device=clean.device) < p
 
 
+@dataclass(frozen=True)
 class _Noise:
     """What every noise model shares: ``noise(clean, generator)`` is one noisy draw;
-    ``draw`` also says which pixels of that draw carry valid data (None: all of them)."""
+    ``draw`` also says which pixels of that draw carry valid data (None: all of them).
+    A (lo, hi) level is drawn per image as lo + (hi - lo) * u**level_power (1: uniform)."""
+
+    level_power: float = field(default=1.0, kw_only=True)  # keyword-only: subclasses take level first
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return self.draw(clean, generator)[0]
@@ -94,7 +102,7 @@ class GaussianNoise(_Noise):
     clip: bool = True
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        sigma = _per_image_level(self.level, clean.shape[0], generator, clean.device) / 255.0
+        sigma = _per_image_level(self.level, clean.shape[0], generator, clean.device, self.level_power) / 255.0
         noisy = clean + sigma * self._unit_noise(clean, generator)
         return noisy.clamp_(0.0, 1.0) if self.clip else noisy
 
@@ -130,7 +138,7 @@ class PoissonNoise(_Noise):
     clip: bool = True  # bright pixels can count above 1; clip as a camera saturates
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        scale = _per_image_level(self.level, clean.shape[0], generator, clean.device)
+        scale = _per_image_level(self.level, clean.shape[0], generator, clean.device, self.level_power)
         noisy = poisson_counts(clean.clamp(min=0.0) * scale, generator) / scale
         return noisy.clamp_(0.0, 1.0) if self.clip else noisy
 
@@ -144,7 +152,7 @@ class BernoulliNoise(_Noise):
     clip: bool = True  # always within range
 
     def draw(self, clean: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        kept = (~_pixels_hit(self.level, clean, generator)).to(clean.dtype)
+        kept = (~_pixels_hit(self.level, clean, generator, self.level_power)).to(clean.dtype)
         return clean * kept, kept
 
 
@@ -157,7 +165,7 @@ class ImpulseNoise(_Noise):
     clip: bool = True  # always within range
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        replaced = _pixels_hit(self.level, clean, generator)
+        replaced = _pixels_hit(self.level, clean, generator, self.level_power)
         values = torch.rand(clean.shape, generator=generator, device=clean.device, dtype=clean.dtype)
         return torch.where(replaced, values, clean)
 
@@ -172,7 +180,7 @@ class TextNoise(_Noise):
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         n, channels, height, width = clean.shape
-        coverage = _per_image_level(self.level, n, generator, clean.device).flatten().tolist()
+        coverage = _per_image_level(self.level, n, generator, clean.device, self.level_power).flatten().tolist()
         seeds = torch.randint(2**62, (n,), generator=generator, device=clean.device).tolist()
         noisy = clean.detach().cpu().numpy().copy()
         for i in range(n):  # Pillow draws one image at a time
@@ -224,5 +232,5 @@ def input_and_target_noise(noise, device: torch.device | str, brightness: float 
     return noise(clean, generator) - clean, noise.draw(clean, generator)[0] - clean
 
 
-def build_noise(name: str, level: tuple[float, float], clip: bool):
-    return NOISES[name](level=level, clip=clip)
+def build_noise(name: str, level: tuple[float, float], clip: bool, level_power: float = 1.0):
+    return NOISES[name](level=level, clip=clip, level_power=level_power)

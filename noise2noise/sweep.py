@@ -122,6 +122,8 @@ def _fmt(value: Any) -> str:
 
 # fields a study run does not use: the whole-image validation belongs to `n2n train` runs
 _NOT_IN_RUN_KEY = ("val_whole_images",)
+# fields added after studies had run, left out at the default that gives the old behaviour
+_KEY_ONLY_WHEN_SET = {"noise_level_power": 1.0}
 
 
 def run_key(cfg: TrainConfig) -> str:
@@ -131,6 +133,9 @@ def run_key(cfg: TrainConfig) -> str:
     values = cfg.to_dict() | {"device": "auto"}  # "auto": keys of runs from before this rule stay valid
     for name in _NOT_IN_RUN_KEY:
         values.pop(name)
+    for name, default in _KEY_ONLY_WHEN_SET.items():
+        if values[name] == default:
+            values.pop(name)
     return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 

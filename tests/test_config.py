@@ -40,6 +40,8 @@ def test_time_budget_strings_are_parsed_and_noise_levels_normalised():
     ("noise", "pink", "unknown noise 'pink'"),
     ("optimizer", "lion", "unknown optimizer 'lion'"),
     ("noise_level", "50,10", "lo <= hi"),
+    ("noise_level_power", 0, "noise_level_power=0 must be"),
+    ("noise_level_power", 11, "noise_level_power=11 must be"),
     ("crop_px", 31, "crop_px=31 must be even"),
     ("device", "tpu", "device='tpu'"),
 ])

@@ -207,6 +207,21 @@ def test_noise2clean_trains_on_noisy_inputs_and_clean_targets(photo_folder):
     assert val[0].shape == (4, 3, 32, 32)  # validation against clean, as for noise2noise
 
 
+def test_noise_level_power_skews_the_training_draws_and_leaves_validation_uniform(photo_folder):
+    def levels(power):
+        cfg = TrainConfig(data=str(photo_folder), noise_level=(0, 50), clip=False, pairs_per_epoch=512,
+                          val_patches=8, noise_level_power=power)
+        source, val = build_training_data(cfg)
+        batch = next(source.batches(512, Generators.seeded(0, CPU)))
+        # input and target each draw their own sigma: the difference's spread tracks both
+        spreads = ((batch.noisy_input - batch.noisy_target) * 255).flatten(1).std(dim=1) / 2**0.5
+        return spreads, val
+
+    (uniform, val_uniform), (skewed, val_skewed) = levels(1.0), levels(3.0)
+    assert skewed.median() < uniform.median() - 8
+    assert torch.equal(val_uniform[0], val_skewed[0]) and torch.equal(val_uniform[1], val_skewed[1])
+
+
 def test_bernoulli_batches_carry_the_target_s_kept_pixels(photo_folder):
     source, _ = build_training_data(TrainConfig(data=str(photo_folder), noise="bernoulli", pairs_per_epoch=8))
     batch = next(source.batches(8, Generators.seeded(0, CPU)))

@@ -83,6 +83,30 @@ def test_a_range_draws_one_sigma_per_image():
     assert sigmas.min() < 10 and sigmas.max() > 40 and sigmas.max() < 53
 
 
+@pytest.mark.parametrize("name", sorted(NOISES))
+def test_a_level_power_draws_the_low_end_of_the_range_more_often_and_power_1_is_the_uniform_draw(name):
+    level = NOISES.entry(name).levels
+    lo, hi = (0.0, 50.0) if name.startswith("gaussian") else (5.0, 50.0) if name == "poisson" else (0.0, 0.5)
+    assert level.check(name, (lo, hi)) is None
+    drawn = {}
+    for power in (1.0, 2.0):
+        noise = build_noise(name, (lo, hi), clip=True, level_power=power)
+        drawn[power] = noise(torch.full((4, 3, 16, 16), 0.5), torch.Generator().manual_seed(3))
+    uniform = build_noise(name, (lo, hi), clip=True)(torch.full((4, 3, 16, 16), 0.5), torch.Generator().manual_seed(3))
+    assert torch.equal(drawn[1.0], uniform) and not torch.equal(drawn[2.0], uniform)
+
+
+def test_a_level_power_of_2_puts_over_half_the_sigmas_in_the_lowest_three_tenths():
+    clean = torch.full((2000, 1, 16, 16), 0.5)
+    sigmas = {}
+    for power in (1.0, 2.0):
+        noisy = GaussianNoise(level=(0.0, 50.0), clip=False, level_power=power)(clean, torch.Generator().manual_seed(0))
+        sigmas[power] = ((noisy - clean) * 255).flatten(1).std(dim=1)
+    low = {power: (s < 15).float().mean().item() for power, s in sigmas.items()}
+    assert abs(low[1.0] - 0.30) < 0.04 and abs(low[2.0] - 0.55) < 0.04  # P(u**2 < 0.3) = sqrt(0.3)
+    assert sigmas[2.0].max() > 45  # the whole range is still drawn
+
+
 def test_poisson_is_photon_counts_over_lambda():
     clean = torch.full((8, 3, 64, 64), 0.5)
     noisy = PoissonNoise(level=(30.0, 30.0), clip=False)(clean, torch.Generator().manual_seed(0))
