@@ -12,6 +12,7 @@ from noise2noise.cli import main
 from noise2noise.config import TrainConfig
 from noise2noise.denoise import denoise_tensor
 from noise2noise.errors import N2NError
+from noise2noise.metrics import psnr_db
 from noise2noise.unet import UNet
 from noise2noise.zoo import DEFAULT_MODEL, MODELS, pack_weights, resolve_model
 
@@ -167,10 +168,8 @@ def test_the_course_folder_loads_its_bestmodel_pth_or_else_the_shipped_weights(t
 
 def _grey_psnr_db(path, clean) -> float:
     import imageio.v3 as iio
-    import numpy as np
 
-    error = iio.imread(path).astype(np.float64) - clean
-    return float(10 * np.log10(255.0**2 / (error**2).mean()))
+    return psnr_db(torch.from_numpy(iio.imread(path) / 255.0)[None], torch.from_numpy(clean / 255.0)[None])
 
 
 def test_greyscale_files_go_to_the_greyscale_model_unless_one_is_named(tmp_path, capsys, photo):
