@@ -157,6 +157,10 @@ class TrainConfig:
         "weight of the Neighbor2Neighbor regulariser, ramped up from 0 over training "
         "(0: off)", ge=0))
     crop_px: int = field(default=32, metadata=_help("side of the random training crops", gt=0))
+    train_scales: int = field(default=1, metadata=_help(
+        "train on each clean photo at this many scales: as it is, then halved in size (2x2 mean) for "
+        "each further scale; halving averages a photo's own grain away, so the network also sees "
+        "clean, smooth content like a modern camera's (copies smaller than crop_px are left out)", ge=1, le=4))
     pairs_per_epoch: int = field(default=50_000, metadata=_help(
         "crops drawn from clean images per epoch, each with two fresh noise draws", gt=0))
     val_fraction: float = field(default=0.15, metadata=_help(
@@ -256,6 +260,11 @@ class TrainConfig:
             raise N2NError(f"config field noisy_data=true needs mode={' or '.join(map(repr, takers))} (single "
                            "noisy images); noisy pairs are read from paired folders or tensor files as they are")
 
+    def _check_scales(self) -> None:
+        if self.train_scales > 1 and self.noisy_data:
+            raise N2NError(f"config field train_scales={self.train_scales} needs clean images: halving noisy "
+                           "images would also halve their noise; use train_scales = 1 with noisy_data")
+
     def _check_masks_and_augment(self) -> None:
         masked = [f"{kind}={getattr(self, kind)!r}" for kind in ("noise", "mode")
                   if registry.get(kind).entry(getattr(self, kind)).masks_pixels]
@@ -273,7 +282,7 @@ class TrainConfig:
             raise N2NError(f"config field device={self.device!r}: use auto, cpu, cuda, cuda:N or mps")
 
     _RULES = (_check_registered_names, _check_noise_level, _check_stop, _check_crop_even, _check_noisy_data,
-              _check_masks_and_augment, _check_loss_targets, _check_device)
+              _check_scales, _check_masks_and_augment, _check_loss_targets, _check_device)
 
     # ---- reading and writing ---------------------------------------------------------------
 
@@ -375,8 +384,8 @@ def _requirement(kind: type, optional: bool, limits: Mapping[str, Any]) -> str:
     if kind is bool:
         text = "true or false"
     elif kind is int:
-        text = "a positive integer" if gt == 0 else f"an integer in {ge}..{INT64_MAX}" if ge is not None \
-            else "an integer"
+        most = limits.get("le", INT64_MAX)
+        text = "a positive integer" if gt == 0 else f"an integer in {ge}..{most}" if ge is not None else "an integer"
     elif kind is float:
         text = f"a number in [{ge:g}, {lt:g})" if ge is not None and lt is not None else \
             f"a finite number > {gt:g}" if gt is not None else \

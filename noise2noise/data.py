@@ -326,6 +326,22 @@ def clean_images(source: str, val_fraction: float, channels: str = "auto") -> tu
     return [i for f in train_files for i in by_file[f]], [i for f in val_files for i in by_file[f]]
 
 
+def with_halved_copies(images: list[tuple[str, torch.Tensor]], scales: int,
+                       crop_px: int) -> list[tuple[str, torch.Tensor]]:
+    """``images`` (name, C×H×W 0..255) followed by copies of each halved in size ``scales`` − 1
+    times (2×2 means, rounded back to uint8 for uint8 images), leaving out copies smaller than
+    ``crop_px``. A halving averages four pixels, so a photo's own grain drops to half."""
+    out = list(images)
+    for name, image in images:
+        for scale in range(1, scales):
+            image = torch.nn.functional.avg_pool2d(image[None].float(), 2)[0]
+            if min(image.shape[-2:]) < crop_px:
+                break
+            image = image.round().to(torch.uint8) if images[0][1].dtype == torch.uint8 else image
+            out.append((f"{name} (1/{2**scale} size)", image))
+    return out
+
+
 def split_images(source: str, split: str, val_fraction: float, channels: str = "auto") -> list:
     """Clean images of one split, as training splits them: 'val' is the held-out share
     ``val_fraction`` of a folder (or the embedded test photos), 'train' the rest, 'all' both."""
@@ -440,9 +456,13 @@ def build_training_data(cfg: TrainConfig):
     if source is not None and cfg.mode != "noise2noise":
         raise N2NError(f"{cfg.data}: holds pairs of noisy images, which train mode noise2noise only "
                        f"(got mode={cfg.mode!r})")
+    if source is not None and cfg.train_scales > 1:
+        raise N2NError(f"{cfg.data}: holds pairs of noisy images; train_scales={cfg.train_scales} halves clean "
+                       "photos only (halving noisy ones would halve their noise): use train_scales = 1")
     if source is None:
         # single noisy images have no clean ones to hold out for validation
         train, held_out = clean_images(cfg.data, held_out_share(cfg), cfg.channels)
+        train = with_halved_copies(train, cfg.train_scales, cfg.crop_px)  # validation keeps the photos as they are
         source = MODES[cfg.mode](train, noise, cfg)
     if cfg.channels != "auto" and source.channels != CHANNELS[cfg.channels]:  # only tensor files keep their own
         raise N2NError(f"{cfg.data}: holds {source.channels}-channel tensors, but channels={cfg.channels!r}; "

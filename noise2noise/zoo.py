@@ -59,8 +59,9 @@ class ShippedModel:
 
     def packed_stage(self, index: int) -> str:
         """Where stage ``index`` (0: the first run) is packed for the next run to start from:
-        the ``init_weights`` of that run's config."""
-        return f"runs/{self.runs[0]}-stage{index + 1}.pt"
+        the ``init_weights`` of that run's config. Named after the run it holds, so models
+        that share a run share its packed file and models that branch never collide."""
+        return f"runs/{self.runs[index]}.pt"
 
     @property
     def trained(self) -> bool:
@@ -106,11 +107,11 @@ _add(ShippedModel(
     training_data="CBSD432: 128x128 crops of its 367 training photos (the other 65 held out)",
     training="stage 1: 8 min, 8,609 steps of 32 pairs (275k crops), " + _RECIPE + "; stage 2: 8 min alone on "
              "the GPU, 39,939 steps of 32 pairs (1.28M crops) from stage 1's weights, Adam 3e-4, the same schedule "
-             "and EMA; stage 3: 9 min on the CPU, 500 steps of 32 pairs (16k crops of 64x64) from stage 2's "
-             "weights with low sigma drawn more often (sigma = 50 u^3, noise_level_power 3), the same optimiser",
+             "and EMA; stage 3: 7 min on the CPU, 500 steps of 32 pairs (16k crops of 64x64) from stage 2's "
+             "weights with low sigma drawn more often (sigma = 50 u^8, noise_level_power 8), the same optimiser",
     hardware="stage 1: " + _H200 + "; stage 2: one NVIDIA H100, torch 2.11.0+cu130, bf16 autocast; stage 3: a "
              "2-core AMD EPYC CPU (one thread, beside another run), torch 2.13.0+cpu, bf16 autocast",
-    psnr="all 65 held-out CBSD432 photos, sigma 15 / 25 / 50: 33.73 / 31.30 / 27.94 dB (BM3D 33.60 / 30.61 / "
+    psnr="all 65 held-out CBSD432 photos, sigma 15 / 25 / 50: 33.92 / 31.38 / 27.96 dB (BM3D 33.60 / 30.61 / "
          "26.25, NLM 30.74 / 28.26 / 24.62); " + _quality_command("gaussian") + "; it keeps the part of the noise "
          "that the colour channels share (gaussian-correlated does not)",
     stages=("gaussian", "gaussian.stage2", "gaussian.stage3")))
@@ -123,7 +124,7 @@ _add(ShippedModel(
              "crops), Adam 3e-4, cosine decay after a 2% warm-up, weight EMA 0.999",
     hardware="gaussian's, then one NVIDIA H100 shared with a control run, torch 2.11.0+cu130, bf16 autocast",
     psnr="first 16 held-out CBSD432 photos, sigma 15 / 25 / 50: independent noise 33.05 / 30.82 / 27.86 dB "
-         "(gaussian 33.81 / 31.43 / 28.11, BM3D 33.63 / 30.76 / 26.63; " + _quality_command(
+         "(gaussian 33.99 / 31.51 / 28.12, BM3D 33.63 / 30.76 / 26.63; " + _quality_command(
              "gaussian-correlated", " --max-images 16") + "); channels correlated by 0.5: 31.76 / 29.70 / 26.80 "
          "(gaussian 28.08 / 24.22 / 19.02), by 1: 31.07 / 29.06 / 26.09 (gaussian 24.88 / 20.62 / 15.18; "
          "python benchmarks/passthrough.py --models gaussian,gaussian-correlated --max-images 16 --levels 15,25,50 "

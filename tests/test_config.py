@@ -43,11 +43,18 @@ def test_time_budget_strings_are_parsed_and_noise_levels_normalised():
     ("noise_level_power", 0, "noise_level_power=0 must be"),
     ("noise_level_power", 11, "noise_level_power=11 must be"),
     ("crop_px", 31, "crop_px=31 must be even"),
+    ("train_scales", 0, "train_scales=0 must be an integer in 1..4"),
+    ("train_scales", 5, "train_scales=5 must be an integer in 1..4"),
     ("device", "tpu", "device='tpu'"),
 ])
 def test_bad_values_fail_at_build_time_naming_the_field(field, value, message):
     with pytest.raises(N2NError, match=message.replace("(", r"\(").replace(")", r"\)")):
         TrainConfig(**{field: value})
+
+
+def test_train_scales_needs_clean_images():
+    with pytest.raises(N2NError, match="train_scales=2 needs clean images"):
+        TrainConfig(train_scales=2, mode="neighbor2neighbor", noisy_data=True)
 
 
 def test_needs_a_budget_or_epochs():

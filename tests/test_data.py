@@ -22,6 +22,7 @@ from noise2noise.data import (
     paired_files,
     split_by_image,
     split_images,
+    with_halved_copies,
 )
 from noise2noise.errors import N2NError
 from noise2noise.images import load_folder
@@ -220,6 +221,36 @@ def test_noise_level_power_skews_the_training_draws_and_leaves_validation_unifor
     (uniform, val_uniform), (skewed, val_skewed) = levels(1.0), levels(3.0)
     assert skewed.median() < uniform.median() - 8
     assert torch.equal(val_uniform[0], val_skewed[0]) and torch.equal(val_uniform[1], val_skewed[1])
+
+
+def test_halved_copies_are_2x2_means_and_stop_below_the_crop(photo):
+    image = torch.from_numpy(photo).permute(2, 0, 1).contiguous()  # 3×128×128 uint8
+    out = with_halved_copies([("a", image), ("b", image[:, :70, :90])], scales=3, crop_px=32)
+    assert [name for name, _ in out] == ["a", "b", "a (1/2 size)", "a (1/4 size)", "b (1/2 size)"]
+    half, quarter = out[2][1], out[3][1]
+    assert half.shape == (3, 64, 64) and quarter.shape == (3, 32, 32) and half.dtype == torch.uint8
+    torch.testing.assert_close(half[:, 5, 7].float(), image[:, 10:12, 14:16].float().mean(dim=(1, 2)),
+                               atol=0.5, rtol=0)  # rounded back to 8 bits
+    # b (70×90) halves to 35×45 (>= 32), then to 17×22, too small for the crop: left out
+    assert out[4][1].shape == (3, 35, 45)
+    assert with_halved_copies([("a", image)], scales=1, crop_px=32) == [("a", image)]
+
+
+def test_train_scales_adds_halved_photos_to_training_only(photo_folder, tmp_path):
+    def built(scales, data=photo_folder, crop_px=32):
+        return build_training_data(TrainConfig(data=str(data), pairs_per_epoch=8, val_patches=4, crop_px=crop_px,
+                                               train_scales=scales))
+
+    (plain, val_plain), (scaled, val_scaled) = built(1), built(2)
+    assert len(scaled.images) == 2 * len(plain.images)  # the 67×75 photos halve to 33×37
+    assert torch.equal(val_plain[0], val_scaled[0]) and torch.equal(val_plain[1], val_scaled[1])
+    assert len(built(2, crop_px=34)[0].images) == len(plain.images)  # halves too small for the crop
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    for i, shot in enumerate(["beach_1.png", "beach_2.png"]):
+        iio.imwrite(pairs / shot, np.full((40, 40, 3), 100 + i, np.uint8))
+    with pytest.raises(N2NError, match="holds pairs of noisy images; train_scales=2 halves clean photos only"):
+        built(2, data=pairs)
 
 
 def test_bernoulli_batches_carry_the_target_s_kept_pixels(photo_folder):
