@@ -148,6 +148,11 @@ class TrainConfig:
         "validation keeps the uniform draw", gt=0, le=10))
     clip: bool = field(default=True, metadata=_help(
         "clip noisy pixels to 0..255 as a camera would (--no-clip keeps the raw sum)"))
+    clip_targets: bool = field(default=True, metadata=_help(
+        "with clip, clip the noisy targets too; --no-clip-targets leaves the targets' synthetic noise "
+        "unclipped while the input stays clipped: Noise2Noise learns the mean of its targets, and clipped "
+        "noise has a mean above black and below white (6 grey levels at sigma 15 on pure black) that the "
+        "network would learn as a bias (mode noise2noise on clean images)"))
     mode: str = field(default="noise2noise", metadata=_help(
         "noise2noise (noisy targets), noise2clean (clean targets: the upper bound, needs "
         "clean images), neighbor2neighbor (pairs sub-sampled from single noisy images)"))
@@ -274,15 +279,23 @@ class TrainConfig:
                            f"per-pixel target masks ({', '.join(masked)}); use {' or '.join(keep)}")
 
     def _check_loss_targets(self) -> None:
-        if registry.get("loss").entry(self.loss).targets_in_0_1 and not self.clip:
-            raise N2NError(f"config field loss={self.loss!r} needs targets in [0, 1]: set clip = true (--clip)")
+        if registry.get("loss").entry(self.loss).targets_in_0_1 and not (self.clip and self.clip_targets):
+            raise N2NError(f"config field loss={self.loss!r} needs targets in [0, 1]: set clip = true (--clip) "
+                           "and clip_targets = true")
+
+    def _check_clip_targets(self) -> None:
+        if not self.clip_targets and (self.mode != "noise2noise" or self.noisy_data):
+            raise N2NError(f"config field clip_targets=false leaves synthetic noisy targets unclipped: it needs "
+                           f"mode 'noise2noise' on clean images (got mode={self.mode!r}"
+                           f"{', noisy_data=true' if self.noisy_data else ''}); use clip_targets = true")
 
     def _check_device(self) -> None:
         if not DEVICE_NAMES.fullmatch(self.device):
             raise N2NError(f"config field device={self.device!r}: use auto, cpu, cuda, cuda:N or mps")
 
     _RULES = (_check_registered_names, _check_noise_level, _check_stop, _check_crop_even, _check_noisy_data,
-              _check_scales, _check_masks_and_augment, _check_loss_targets, _check_device)
+              _check_scales, _check_masks_and_augment, _check_loss_targets, _check_clip_targets,
+              _check_device)
 
     # ---- reading and writing ---------------------------------------------------------------
 

@@ -8,6 +8,7 @@ yields ``Batch`` objects of float tensors in [0, 1] on the training device.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Callable, Iterator
@@ -174,7 +175,7 @@ class SyntheticPairs:
     (the paper's set-up). Each crop picks an image uniformly, then a position."""
 
     def __init__(self, images: list[tuple[str, torch.Tensor]], noise, crop_px: int, pairs_per_epoch: int,
-                 clean_target: bool = False):
+                 clean_target: bool = False, target_noise=None):
         for name, image in images:
             if min(image.shape[-2:]) < crop_px:
                 raise N2NError(f"{name}: image is {image.shape[-1]}×{image.shape[-2]} px, smaller "
@@ -182,6 +183,7 @@ class SyntheticPairs:
         self.images = [image for _, image in images]
         self.noise, self.crop_px, self.pairs_per_epoch = noise, crop_px, pairs_per_epoch
         self.clean_target = clean_target  # noise2clean: the target is the clean crop
+        self.target_noise = target_noise or noise  # the same draw, unclipped for clip_targets = false
         self.channels = self.images[0].shape[0]
 
     def __len__(self) -> int:
@@ -226,7 +228,7 @@ class SyntheticPairs:
             if self.clean_target:
                 yield Batch(noisy_input, clean)
                 continue
-            noisy_target, valid = self.noise.draw(clean, gens.device)  # independent of the input's
+            noisy_target, valid = self.target_noise.draw(clean, gens.device)  # independent of the input's
             yield Batch(noisy_input, noisy_target, target_mask=valid)
 
     def validation(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -418,7 +420,8 @@ def load_pairs(source: str, crop_px: int, pairs_per_epoch: int,
 
 # the modes (registry.MODES): the pair source each builds from single images (clean, or noisy)
 def noise2noise_pairs(images: list, noise, cfg: TrainConfig) -> SyntheticPairs:
-    return SyntheticPairs(images, noise, cfg.crop_px, cfg.pairs_per_epoch)
+    target_noise = None if cfg.clip_targets else dataclasses.replace(noise, clip=False)
+    return SyntheticPairs(images, noise, cfg.crop_px, cfg.pairs_per_epoch, target_noise=target_noise)
 
 
 def noise2clean_pairs(images: list, noise, cfg: TrainConfig) -> SyntheticPairs:
@@ -456,6 +459,9 @@ def build_training_data(cfg: TrainConfig):
     if source is not None and cfg.mode != "noise2noise":
         raise N2NError(f"{cfg.data}: holds pairs of noisy images, which train mode noise2noise only "
                        f"(got mode={cfg.mode!r})")
+    if source is not None and not cfg.clip_targets:
+        raise N2NError(f"{cfg.data}: holds pairs of noisy images; clip_targets = false applies to synthetic noise "
+                       "only (real targets are as the camera clipped them): use clip_targets = true")
     if source is not None and cfg.train_scales > 1:
         raise N2NError(f"{cfg.data}: holds pairs of noisy images; train_scales={cfg.train_scales} halves clean "
                        "photos only (halving noisy ones would halve their noise): use train_scales = 1")

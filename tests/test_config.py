@@ -57,6 +57,15 @@ def test_train_scales_needs_clean_images():
         TrainConfig(train_scales=2, mode="neighbor2neighbor", noisy_data=True)
 
 
+def test_unclipped_targets_need_synthetic_noise2noise_targets_and_a_loss_that_takes_them():
+    with pytest.raises(N2NError, match="clip_targets=false .* needs mode 'noise2noise' on clean images .*noise2clean"):
+        TrainConfig(clip_targets=False, mode="noise2clean")
+    with pytest.raises(N2NError, match="noisy_data=true"):
+        TrainConfig(clip_targets=False, mode="neighbor2neighbor", noisy_data=True)
+    with pytest.raises(N2NError, match="loss='bce' needs targets in .0, 1.: .* clip_targets = true"):
+        TrainConfig(clip_targets=False, loss="bce")
+
+
 def test_needs_a_budget_or_epochs():
     with pytest.raises(N2NError, match="time_budget or epochs"):
         TrainConfig(time_budget=None)
@@ -177,8 +186,9 @@ def test_bool_fields_are_flags_generated_from_the_config():
     assert config_from_args(parse(["train", "--no-clip", "--compile-model", "--tensorboard"])) == \
         TrainConfig(clip=False, compile_model=True, tensorboard=True)
     assert config_from_args(parse(["train", "--mode", "neighbor2neighbor", "--noisy-data"])).noisy_data
+    assert not config_from_args(parse(["train", "--no-clip-targets"])).clip_targets
     bools = {f.name for f in dataclasses.fields(TrainConfig) if FIELD_TYPES[f.name][0] is bool}
-    assert bools == {"clip", "noisy_data", "tensorboard", "compile_model"}
+    assert bools == {"clip", "clip_targets", "noisy_data", "tensorboard", "compile_model"}
     help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
     for name in bools:
         assert f"--{name.replace('_', '-')}, --no-{name.replace('_', '-')}" in help_text

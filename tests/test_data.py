@@ -253,6 +253,25 @@ def test_train_scales_adds_halved_photos_to_training_only(photo_folder, tmp_path
         built(2, data=pairs)
 
 
+def test_unclipped_targets_are_the_same_draws_before_the_clip_and_the_input_stays_clipped(photo_folder, tmp_path):
+    def batch(clip_targets):
+        cfg = TrainConfig(data=str(photo_folder), noise_level=50, pairs_per_epoch=64, val_patches=4,
+                          clip_targets=clip_targets)
+        return next(build_training_data(cfg)[0].batches(64, Generators.seeded(0, CPU)))
+
+    clipped, unclipped = batch(True), batch(False)
+    assert torch.equal(clipped.noisy_input, unclipped.noisy_input)
+    assert 0 <= unclipped.noisy_input.min() and unclipped.noisy_input.max() <= 1
+    assert unclipped.noisy_target.min() < 0 and unclipped.noisy_target.max() > 1
+    assert torch.equal(unclipped.noisy_target.clamp(0, 1), clipped.noisy_target)
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    for i, shot in enumerate(["beach_1.png", "beach_2.png"]):
+        iio.imwrite(pairs / shot, np.full((40, 40, 3), 100 + i, np.uint8))
+    with pytest.raises(N2NError, match="holds pairs of noisy images; clip_targets = false applies to synthetic"):
+        build_training_data(TrainConfig(data=str(pairs), clip_targets=False))
+
+
 def test_bernoulli_batches_carry_the_target_s_kept_pixels(photo_folder):
     source, _ = build_training_data(TrainConfig(data=str(photo_folder), noise="bernoulli", pairs_per_epoch=8))
     batch = next(source.batches(8, Generators.seeded(0, CPU)))
