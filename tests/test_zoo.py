@@ -17,8 +17,8 @@ from noise2noise.unet import UNet
 from noise2noise.zoo import DEFAULT_MODEL, MODELS, pack_weights, resolve_model
 
 ROOT = Path(__file__).resolve().parents[1]
-# measured when the shipped weights were packed: mean 0.012, max 0.043 grey levels on this
-# crop; mean 0.015-0.018, max 0.13 on the whole astronaut, chelsea and coffee at sigma 25
+# measured when the shipped weights were packed: mean 0.012, max 0.053 grey levels on this
+# crop; mean 0.016-0.018, max 0.098 on the whole astronaut, chelsea and coffee at sigma 25
 FLOAT16_MEAN_TOLERANCE = 0.05  # grey levels (of 255)
 
 
