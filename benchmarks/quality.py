@@ -3,7 +3,7 @@ photos, at several noise levels, in one run (PSNR, SSIM and seconds per image).
 
     python benchmarks/quality.py --data ../shared/datasets/cbsd432 --split val \
         [--models NAME_OR_PATH,...] [--tta] [--noise gaussian --levels 15,25,50] [--methods noisy,nlm,bm3d] \
-        [--out quality.json]
+        [--per-image] [--out quality.json]
 
 Levels are Gaussian sigmas (0..255) or, with --noise poisson, photon scales lambda (BM3D then
 works on the Anscombe transform). A greyscale model sees the photos converted to grey (ITU-R 601
@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--tta", action="store_true", help="also each model with the 8-view self-ensemble")
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0, help="seed of the added noise")
+    parser.add_argument("--per-image", action="store_true", help="also print (and write) each photo's PSNR")
     parser.add_argument("--out", type=Path, default=None, help="write every row as JSON here")
     args = parser.parse_args()
 
@@ -63,8 +64,10 @@ def main() -> None:
         noise = build_noise(args.noise, (level, level), clip=True)
         triples = evaluation_images(args.data, noise, args.split, args.val_fraction, args.seed, args.max_images,
                                     channels_for(models))
-        _, table, _ = compare_methods(triples, methods, known_noise(noise), keep_outputs=0)
+        per_image, table, _ = compare_methods(triples, methods, known_noise(noise), keep_outputs=0)
         results += [{"noise": args.noise, "level": level, **row} for row in table]
+        if args.per_image:
+            results += [{"noise": args.noise, "level": level, **row} for row in per_image]
         if args.out:  # after each level: a long run that is stopped keeps the levels it finished
             args.out.write_text(json.dumps({"data": args.data, "split": args.split, "noise": args.noise,
                                             "code_version": code_version(), "rows": results}, indent=2))
@@ -72,12 +75,17 @@ def main() -> None:
         print(f"{'method':<16} {'PSNR dB':>8} {'SSIM':>7} {'s/image':>9}")
         for row in table:
             print(f"{row['method']:<16} {row['psnr_db']:8.2f} {row['ssim']:7.4f} {row['seconds_per_image']:9.3f}")
+        if args.per_image:
+            print("\nPSNR dB per photo: " + " ".join(f"{name:>12}" for name in names))
+            for image in dict.fromkeys(row["image"] for row in per_image):
+                print(f"{image[:20]:<20} " + " ".join(f"{row['psnr_db']:12.2f}" for row in per_image
+                                                       if row["image"] == image))
     middle = levels[len(levels) // 2]
     print("\n| method | " + " | ".join(f"{symbol}={v:g} PSNR / SSIM" for v in levels)
           + f" | s/image ({symbol}={middle:g}) |")
     print("|---|" + "---|" * (len(levels) + 1))
     for name in names:
-        cells = {r["level"]: r for r in results if r["method"] == name}
+        cells = {r["level"]: r for r in results if r["method"] == name and "image" not in r}
         print(f"| {name} | " + " | ".join(f"{cells[v]['psnr_db']:.2f} / {cells[v]['ssim']:.3f}" for v in levels)
               + f" | {cells[middle]['seconds_per_image']:.2f} |")
 
