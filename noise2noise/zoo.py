@@ -126,9 +126,9 @@ _add(ShippedModel(
              "crops), Adam 3e-4, cosine decay after a 2% warm-up, weight EMA 0.999",
     hardware="gaussian's, then one NVIDIA H100 shared with a control run, torch 2.11.0+cu130, bf16 autocast",
     psnr="first 16 held-out CBSD432 photos, sigma 15 / 25 / 50: independent noise 33.05 / 30.82 / 27.86 dB "
-         "(gaussian 33.99 / 31.51 / 28.12, BM3D 33.63 / 30.76 / 26.63; " + _quality_command(
+         "(gaussian 34.08 / 31.54 / 28.12, BM3D 33.63 / 30.76 / 26.63; " + _quality_command(
              "gaussian-correlated", " --max-images 16") + "); channels correlated by 0.5: 31.76 / 29.70 / 26.80 "
-         "(gaussian 28.08 / 24.22 / 19.02), by 1: 31.07 / 29.06 / 26.09 (gaussian 24.88 / 20.62 / 15.18; "
+         "(gaussian 28.20 / 24.19 / 18.85), by 1: 31.07 / 29.06 / 26.09 (gaussian 24.83 / 20.53 / 15.05; "
          "python benchmarks/passthrough.py --models gaussian,gaussian-correlated --max-images 16 --levels 15,25,50 "
          "--channel-correlation RHO)",
     stages=("gaussian", "gaussian.stage2", "gaussian-correlated")))
