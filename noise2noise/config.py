@@ -284,7 +284,7 @@ class TrainConfig:
                            "and clip_targets = true")
 
     def _check_clip_targets(self) -> None:
-        if not self.clip_targets and (self.mode != "noise2noise" or self.noisy_data):
+        if not self.clip_targets and self.mode != "noise2noise":  # noisy_data already needs another mode
             raise N2NError(f"config field clip_targets=false leaves synthetic noisy targets unclipped: it needs "
                            f"mode 'noise2noise' on clean images (got mode={self.mode!r}"
                            f"{', noisy_data=true' if self.noisy_data else ''}); use clip_targets = true")

@@ -335,11 +335,12 @@ def with_halved_copies(images: list[tuple[str, torch.Tensor]], scales: int,
     ``crop_px``. A halving averages four pixels, so a photo's own grain drops to half."""
     out = list(images)
     for name, image in images:
+        dtype = image.dtype  # a folder may mix 8-bit photos (uint8) with 16-bit ones (float)
         for scale in range(1, scales):
             image = torch.nn.functional.avg_pool2d(image[None].float(), 2)[0]
             if min(image.shape[-2:]) < crop_px:
                 break
-            image = image.round().to(torch.uint8) if images[0][1].dtype == torch.uint8 else image
+            image = image.round().to(dtype) if dtype == torch.uint8 else image
             out.append((f"{name} (1/{2**scale} size)", image))
     return out
 

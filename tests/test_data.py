@@ -234,6 +234,10 @@ def test_halved_copies_are_2x2_means_and_stop_below_the_crop(photo):
     # b (70×90) halves to 35×45 (>= 32), then to 17×22, too small for the crop: left out
     assert out[4][1].shape == (3, 35, 45)
     assert with_halved_copies([("a", image)], scales=1, crop_px=32) == [("a", image)]
+    # each copy keeps its own photo's dtype: a 16-bit photo (float) beside an 8-bit one stays float
+    mixed = with_halved_copies([("a", image), ("f", image.float() + 0.25)], scales=2, crop_px=32)
+    assert [copy.dtype for _, copy in mixed[2:]] == [torch.uint8, torch.float32]
+    torch.testing.assert_close(mixed[3][1], half.float() + 0.25, atol=0.5, rtol=0)
 
 
 def test_train_scales_adds_halved_photos_to_training_only(photo_folder, tmp_path):
