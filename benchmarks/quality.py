@@ -52,6 +52,8 @@ def main() -> None:
     for spec in args.models.split(","):
         name = spec if not Path(spec).suffix else Path(spec).stem if Path(spec).stem != "checkpoint" \
             else Path(spec).parent.name
+        if name in models:  # a second model of the same name would replace the first's rows unseen
+            parser.error(f"--models: two models would both be shown as {name!r}; give the files distinct names")
         models[name] = load_model(resolve_model(spec))[0]
     names = [*args.methods.split(","), *[m + suffix for m in models for suffix in ("", "+tta")[: 1 + args.tta]]]
     methods = build_methods(names, models)
