@@ -457,15 +457,16 @@ def build_training_data(cfg: TrainConfig):
     val_noise = build_noise(cfg.noise, cfg.noise_level, cfg.clip)
     held_out: list = []
     source = load_pairs(cfg.data, cfg.crop_px, cfg.pairs_per_epoch, cfg.channels)
-    if source is not None and cfg.mode != "noise2noise":
-        raise N2NError(f"{cfg.data}: holds pairs of noisy images, which train mode noise2noise only "
-                       f"(got mode={cfg.mode!r})")
-    if source is not None and not cfg.clip_targets:
-        raise N2NError(f"{cfg.data}: holds pairs of noisy images; clip_targets = false applies to synthetic noise "
-                       "only (real targets are as the camera clipped them): use clip_targets = true")
-    if source is not None and cfg.train_scales > 1:
-        raise N2NError(f"{cfg.data}: holds pairs of noisy images; train_scales={cfg.train_scales} halves clean "
-                       "photos only (halving noisy ones would halve their noise): use train_scales = 1")
+    if source is not None:  # what needs clean images, refused for real pairs (only reading the data tells)
+        refused = [why for asked, why in (
+            (cfg.mode != "noise2noise", f", which train mode noise2noise only (got mode={cfg.mode!r})"),
+            (not cfg.clip_targets, "; clip_targets = false applies to synthetic noise only (real targets are as "
+                                   "the camera clipped them): use clip_targets = true"),
+            (cfg.train_scales > 1, f"; train_scales={cfg.train_scales} halves clean photos only (halving noisy "
+                                   "ones would halve their noise): use train_scales = 1"),
+        ) if asked]
+        if refused:
+            raise N2NError(f"{cfg.data}: holds pairs of noisy images{refused[0]}")
     if source is None:
         # single noisy images have no clean ones to hold out for validation
         train, held_out = clean_images(cfg.data, held_out_share(cfg), cfg.channels)
