@@ -65,6 +65,19 @@ def dihedral(noisy_input: torch.Tensor, noisy_target: torch.Tensor, gens: Genera
     return out_input, out_target
 
 
+def channels(noisy_input: torch.Tensor, noisy_target: torch.Tensor, gens: Generators) -> Batch:
+    """The colour channels in a random order per pair, the same order for input and target.
+    Every noise here treats the channels alike, so this is a symmetry of the problem; without
+    it a network learns the photos' colour balance as a prior (the retina crop, with its
+    channels reversed, lost 6 dB: docs/models.md). Grey batches are left as they are."""
+    n, c = noisy_input.shape[:2]
+    if c == 1:
+        return noisy_input, noisy_target
+    order = torch.rand(n, c, generator=gens.cpu).argsort(dim=1).to(noisy_input.device)
+    index = order[:, :, None, None].expand_as(noisy_input)
+    return noisy_input.gather(1, index), noisy_target.gather(1, index)
+
+
 def crop(noisy_input: torch.Tensor, noisy_target: torch.Tensor, gens: Generators) -> Batch:
     """A random window of 3/4 the side (rounded down to even) at its own place in each
     pair, the same window for input and target. The batch gets smaller (32 -> 24 px);

@@ -177,6 +177,7 @@ AUGMENTS.register("none", "noise2noise.augment:none")
 AUGMENTS.register("gaussian", "noise2noise.augment:gaussian")
 AUGMENTS.register("dihedral", "noise2noise.augment:dihedral", moves_pixels=True)
 AUGMENTS.register("crop", "noise2noise.augment:crop", moves_pixels=True)
+AUGMENTS.register("channels", "noise2noise.augment:channels")  # per-pixel masks are N×1×H×W: they stay
 
 _BY_KIND = {r.kind: r for r in (NOISES, ARCHS, INITS, LOSSES, OPTIMIZERS, SCHEDULES, MODES, AUGMENTS)}
 

@@ -58,3 +58,15 @@ def test_crop_cuts_a_three_quarter_window_of_each_pair():
 def test_training_runs_with_every_augmentation(name, course_pairs):
     cfg = TrainConfig(width=8, depth=2, batch_size=8, augment=name, time_budget=None, epochs=1, device="cpu")
     assert fit(cfg, TensorPairs(*course_pairs), progress=False).steps == 3
+
+
+def test_channels_reorders_each_pairs_colour_channels_alike_and_leaves_grey_batches():
+    image = torch.rand(1, 3, 5, 7).expand(300, 3, 5, 7).contiguous()
+    target = image + 1.0
+    out, out_target = AUGMENTS["channels"](image, target, Generators.seeded(0, CPU))
+    assert torch.equal(out_target, out + 1.0)  # the same order for the input and its target
+    orders = {tuple(int((o[k, 0, 0] == image[0, :, 0, 0]).nonzero()) for k in range(3)) for o in out}
+    assert len(orders) == 6  # all 3! orders occur
+    assert torch.equal(out.sort(dim=1).values, image.sort(dim=1).values)  # each pixel keeps its values
+    grey = torch.rand(4, 1, 5, 7)
+    assert torch.equal(AUGMENTS["channels"](grey, grey.clone(), Generators.seeded(0, CPU))[0], grey)
