@@ -332,8 +332,11 @@ def with_halved_copies(images: list[tuple[str, torch.Tensor]], scales: int,
                        crop_px: int) -> list[tuple[str, torch.Tensor]]:
     """``images`` (name, C×H×W 0..255) followed by copies of each halved in size ``scales`` − 1
     times (2×2 means, rounded back to uint8 for uint8 images), leaving out copies smaller than
-    ``crop_px``. A halving averages four pixels, so a photo's own grain drops to half."""
+    ``crop_px``. A halving averages four pixels, so a photo's own grain drops to half.
+    A scale that leaves no photo as large as the crop is refused: it would add nothing, silently
+    (CBSD432's 481×321 photos halved twice are 120×80, smaller than a 128 px crop)."""
     out = list(images)
+    copies_per_scale = [0] * scales
     for name, image in images:
         dtype = image.dtype  # a folder may mix 8-bit photos (uint8) with 16-bit ones (float)
         for scale in range(1, scales):
@@ -342,6 +345,13 @@ def with_halved_copies(images: list[tuple[str, torch.Tensor]], scales: int,
                 break
             image = image.round().to(dtype) if dtype == torch.uint8 else image
             out.append((f"{name} (1/{2**scale} size)", image))
+            copies_per_scale[scale] += 1
+    if images and 0 in copies_per_scale[1:]:
+        empty = copies_per_scale.index(0, 1)
+        side = max(min(image.shape[-2:]) for _, image in images) // 2**empty
+        raise N2NError(f"train_scales={scales}: halved {empty} time(s), no training photo is still "
+                       f"crop_px={crop_px} px on its short side (the largest is {side} px); use "
+                       f"train_scales = {empty} or a smaller crop_px")
     return out
 
 

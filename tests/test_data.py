@@ -248,7 +248,10 @@ def test_train_scales_adds_halved_photos_to_training_only(photo_folder, tmp_path
     (plain, val_plain), (scaled, val_scaled) = built(1), built(2)
     assert len(scaled.images) == 2 * len(plain.images)  # the 67×75 photos halve to 33×37
     assert torch.equal(val_plain[0], val_scaled[0]) and torch.equal(val_plain[1], val_scaled[1])
-    assert len(built(2, crop_px=34)[0].images) == len(plain.images)  # halves too small for the crop
+    # halves too small for the crop: train_scales 2 would add nothing, so it is refused
+    with pytest.raises(N2NError, match=r"train_scales=2: halved 1 time\(s\), no training photo is still "
+                                       r"crop_px=34 px on its short side \(the largest is 33 px\)"):
+        built(2, crop_px=34)
     pairs = tmp_path / "pairs"
     pairs.mkdir()
     for i, shot in enumerate(["beach_1.png", "beach_2.png"]):
