@@ -112,15 +112,20 @@ _add(ShippedModel(
              "stage 4: 7 min on the CPU, 500 more steps as stage 3's from its weights with the targets' noise "
              "unclipped (clip_targets false: no learnt bias near black and white); stage 5: 7 min on the GPU, "
              "6,252 steps of 32 pairs (200k crops of 128x128) as stage 4's from its weights, half of the crops "
-             "from copies of the photos halved once (train_scales 2: finer detail per pixel)",
+             "from copies of the photos halved once (train_scales 2: finer detail per pixel); stage 6: 8 min on "
+             "the GPU, 5,627 steps of 32 pairs (180k crops of 128x128) as stage 5's from its weights, the colour "
+             "channels of each pair in a random order (augment channels: no colour balance learnt from CBSD432)",
     hardware="stage 1: " + _H200 + "; stages 2 and 5: one NVIDIA H100, torch 2.11.0+cu130, bf16 autocast (stage 5 "
-             "beside three other runs); stages 3 and 4: a 2-core AMD EPYC CPU (one thread, beside another run), "
-             "torch 2.13.0+cpu, bf16 autocast",
-    psnr="all 65 held-out CBSD432 photos, sigma 15 / 25 / 50: 34.05 / 31.44 / 28.06 dB (BM3D 33.60 / 30.61 / "
+             "beside three other runs); stage 6: one NVIDIA H200 beside four other runs, the same software; stages 3 "
+             "and 4: a 2-core AMD EPYC CPU (one thread, beside another run), torch 2.13.0+cpu, bf16 autocast",
+    psnr="all 65 held-out CBSD432 photos, sigma 15 / 25 / 50: 34.03 / 31.41 / 28.02 dB (BM3D 33.60 / 30.61 / "
          "26.25, NLM 30.74 / 28.26 / 24.62); " + _quality_command("gaussian") + "; the nine scikit-image images "
-         "(the same with --data embedded --split all): 34.52 / 32.40 / 29.42 (BM3D 34.37 / 31.43 / 26.77); "
-         "it keeps the part of the noise that the colour channels share (gaussian-correlated does not)",
-    stages=("gaussian", "gaussian.stage2", "gaussian.stage3", "gaussian.stage4", "gaussian.stage5")))
+         "(the same with --data embedded --split all): 34.51 / 32.38 / 29.40 (BM3D 34.37 / 31.43 / 26.77); "
+         "the retina crop at sigma 25 with its colour channels in each of the six orders: 36.82-38.35 (stage 5: "
+         "33.06-38.58, docs/zoo/gpu_stage6/channel_order.txt); it keeps the part of the noise that the colour "
+         "channels share (gaussian-correlated does not)",
+    stages=("gaussian", "gaussian.stage2", "gaussian.stage3", "gaussian.stage4", "gaussian.stage5",
+            "gaussian.stage6")))
 _add(ShippedModel(
     name="gaussian-correlated", noise="Gaussian-correlated: sigma 0..50 (blind), the colour channels' noise correlated "
                                       "by a rho drawn per image in 0..1, as a camera's is after demosaicing; clipped",
@@ -129,16 +134,21 @@ _add(ShippedModel(
     training="gaussian's first two stages, then 3 min from their packed weights: 4,858 steps of 32 pairs (155k "
              "crops), Adam 3e-4, cosine decay after a 2% warm-up, weight EMA 0.999; stage 2: 6 min from those "
              "weights, 6,252 steps of 32 pairs (200k crops) with low sigma drawn more often (noise_level_power 8) "
-             "and the targets' noise unclipped (clip_targets false), the same optimiser",
+             "and the targets' noise unclipped (clip_targets false), the same optimiser; stage 3: 7 min from stage "
+             "2's weights, 4,689 steps of 32 pairs (150k crops), the colour channels of each pair in a random order "
+             "(augment channels), the same optimiser",
     hardware="gaussian's, then one NVIDIA H100 shared with a control run (stage 2: with three other runs), "
-             "torch 2.11.0+cu130, bf16 autocast",
-    psnr="first 16 held-out CBSD432 photos, sigma 15 / 25 / 50: independent noise 34.00 / 31.45 / 28.14 dB "
-         "(gaussian 34.13 / 31.56 / 28.21, BM3D 33.63 / 30.76 / 26.63; " + _quality_command(
-             "gaussian-correlated", " --max-images 16") + "); channels correlated by 0.5: 32.57 / 30.15 / 26.96 "
-         "(gaussian 28.05 / 24.04 / 18.86), by 1: 31.83 / 29.48 / 26.32 (gaussian 24.80 / 20.49 / 14.99; "
+             "torch 2.11.0+cu130, bf16 autocast; stage 3: one NVIDIA H200 beside four other runs, the same "
+             "software",
+    psnr="first 16 held-out CBSD432 photos, sigma 15 / 25 / 50: independent noise 34.01 / 31.44 / 28.11 dB "
+         "(gaussian stage 5 34.13 / 31.56 / 28.21, BM3D 33.63 / 30.76 / 26.63; " + _quality_command(
+             "gaussian-correlated", " --max-images 16") + "); channels correlated by 0.5: 32.60 / 30.15 / 26.94 "
+         "(gaussian stage 5 28.05 / 24.04 / 18.86), by 1: 31.86 / 29.48 / 26.29 (gaussian stage 5 24.80 / 20.49 / "
+         "14.99; "
          "python benchmarks/passthrough.py --models gaussian,gaussian-correlated --max-images 16 --levels 15,25,50 "
          "--channel-correlation RHO)",
-    stages=("gaussian", "gaussian.stage2", "gaussian-correlated", "gaussian-correlated.stage2")))
+    stages=("gaussian", "gaussian.stage2", "gaussian-correlated", "gaussian-correlated.stage2",
+            "gaussian-correlated.stage3")))
 _add(ShippedModel(
     name="gaussian-gray", noise="Gaussian, sigma 0..50 (blind), clipped", channels="greyscale",
     training_data="CBSD432 converted to greyscale: 128x128 crops of the 367 training photos",
