@@ -114,18 +114,20 @@ _add(ShippedModel(
              "6,252 steps of 32 pairs (200k crops of 128x128) as stage 4's from its weights, half of the crops "
              "from copies of the photos halved once (train_scales 2: finer detail per pixel); stage 6: 8 min on "
              "the GPU, 5,627 steps of 32 pairs (180k crops of 128x128) as stage 5's from its weights, the colour "
-             "channels of each pair in a random order (augment channels: no colour balance learnt from CBSD432)",
+             "channels of each pair in a random order (augment channels: no colour balance learnt from CBSD432); "
+             "stage 7: 2 min alone on the GPU, 9,378 steps of 32 pairs (300k crops) as stage 6's from its weights",
     hardware="stage 1: " + _H200 + "; stages 2 and 5: one NVIDIA H100, torch 2.11.0+cu130, bf16 autocast (stage 5 "
-             "beside three other runs); stage 6: one NVIDIA H200 beside four other runs, the same software; stages 3 "
+             "beside three other runs); stages 6 and 7: one NVIDIA H200 (stage 6 beside four other runs), the same "
+             "software; stages 3 "
              "and 4: a 2-core AMD EPYC CPU (one thread, beside another run), torch 2.13.0+cpu, bf16 autocast",
-    psnr="all 65 held-out CBSD432 photos, sigma 15 / 25 / 50: 34.03 / 31.41 / 28.02 dB (BM3D 33.60 / 30.61 / "
+    psnr="all 65 held-out CBSD432 photos, sigma 15 / 25 / 50: 34.07 / 31.44 / 28.04 dB (BM3D 33.60 / 30.61 / "
          "26.25, NLM 30.74 / 28.26 / 24.62); " + _quality_command("gaussian") + "; the nine scikit-image images "
-         "(the same with --data embedded --split all): 34.51 / 32.38 / 29.40 (BM3D 34.37 / 31.43 / 26.77); "
-         "the retina crop at sigma 25 with its colour channels in each of the six orders: 36.82-38.35 (stage 5: "
-         "33.06-38.58, docs/zoo/gpu_stage6/channel_order.txt); it keeps the part of the noise that the colour "
+         "(the same with --data embedded --split all): 34.59 / 32.43 / 29.42 (BM3D 34.37 / 31.43 / 26.77); "
+         "the retina crop at sigma 25 with its colour channels in each of the six orders: 37.13-38.58 (stage 5: "
+         "33.06-38.58, docs/zoo/gpu_stage6/channel_order-F.txt); it keeps the part of the noise that the colour "
          "channels share (gaussian-correlated does not)",
     stages=("gaussian", "gaussian.stage2", "gaussian.stage3", "gaussian.stage4", "gaussian.stage5",
-            "gaussian.stage6")))
+            "gaussian.stage6", "gaussian.stage7")))
 _add(ShippedModel(
     name="gaussian-correlated", noise="Gaussian-correlated: sigma 0..50 (blind), the colour channels' noise correlated "
                                       "by a rho drawn per image in 0..1, as a camera's is after demosaicing; clipped",
