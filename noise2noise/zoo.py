@@ -173,14 +173,19 @@ _add(ShippedModel(
              "from stage 1's weights, Adam 3e-4, the same schedule and EMA; stage 3: 4 min from stage 2's weights, "
              "5,813 steps of 32 pairs (186k crops; stopped at 93% of its 200k budget, the rate at 1.2% of its "
              "peak, when the GPU's time ran out) with mild noise drawn more often (noise_level_power 0.5) and the "
-             "targets' noise unclipped (clip_targets false), the same optimiser",
+             "targets' noise unclipped (clip_targets false), the same optimiser; stage 4: 7 min from stage 3's "
+             "weights, 4,689 steps of 32 pairs (150k crops) as stage 3's, the colour channels of each pair in a "
+             "random order (augment channels: no colour balance learnt from CBSD432)",
     hardware="stage 1: " + _H200 + "; stage 2: a 2-core AMD EPYC CPU (one thread, beside another run), "
              "torch 2.13.0+cpu, bf16 autocast; stage 3: one NVIDIA H100 beside the gaussian-gray run, "
-             "torch 2.11.0+cu130, bf16 autocast",
-    psnr="first 16 held-out CBSD432 photos, lambda 5 / 15 / 50: 26.02 / 28.82 / 31.77 dB (BM3D on the Anscombe "
-         "transform 23.97 / 27.38 / 30.78, NLM 21.79 / 24.76 / 27.44); "
-         + _quality_command("poisson", " --max-images 16 --noise poisson"),
-    stages=("poisson", "poisson.stage2", "poisson.stage3")))
+             "torch 2.11.0+cu130, bf16 autocast; stage 4: one NVIDIA H200 beside four other runs, the same "
+             "software",
+    psnr="first 16 held-out CBSD432 photos, lambda 5 / 15 / 50: 25.98 / 28.82 / 31.77 dB (BM3D on the Anscombe "
+         "transform 23.97 / 27.38 / 30.78, NLM 21.79 / 24.76 / 27.44; stage 3 26.02 / 28.82 / 31.77); "
+         + _quality_command("poisson", " --max-images 16 --noise poisson") + "; the retina crop at lambda 15 with "
+         "its colour channels in each of the six orders: 35.67-36.47 (stage 3: 29.87-36.04, "
+         "docs/zoo/gpu_stage6/channel_order-poisson15.txt)",
+    stages=("poisson", "poisson.stage2", "poisson.stage3", "poisson.stage4")))
 
 
 def resolve_model(name_or_path: str | Path | None = None, option: str = "--model") -> Path:

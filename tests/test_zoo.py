@@ -131,10 +131,10 @@ def test_fine_tuning_from_an_untrained_shipped_model_says_how_to_train_it(tmp_pa
     code, _, err = run(capsys, "train", "--data", photo_folder, "--init-weights", "poisson", "--out",
                        tmp_path / "run", "--time-budget", "1 steps", "--quiet")
     assert code == 2 and len(err.strip().splitlines()) == 1, err
-    poisson = MODELS["poisson"]  # trained in two stages: the message gives both
+    poisson = MODELS["poisson"]  # trained in four stages: the message gives each
     assert (f"shipped model 'poisson' is not trained yet; train it with `{poisson.train_command}` and pass "
             f"--init-weights {poisson.run_checkpoint}") in err
-    assert "models/poisson.toml" in err and "models/poisson.stage2.toml --out runs/poisson.stage2" in err
+    assert "models/poisson.toml" in err and "models/poisson.stage4.toml --out runs/poisson.stage4" in err
     assert not (tmp_path / "run").exists()
 
 
