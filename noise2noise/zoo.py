@@ -143,10 +143,9 @@ _add(ShippedModel(
              "torch 2.11.0+cu130, bf16 autocast; stage 3: one NVIDIA H200 beside four other runs, the same "
              "software",
     psnr="first 16 held-out CBSD432 photos, sigma 15 / 25 / 50: independent noise 34.01 / 31.44 / 28.11 dB "
-         "(gaussian stage 5 34.13 / 31.56 / 28.21, BM3D 33.63 / 30.76 / 26.63; " + _quality_command(
+         "(gaussian 34.15 / 31.56 / 28.18, BM3D 33.63 / 30.76 / 26.63; " + _quality_command(
              "gaussian-correlated", " --max-images 16") + "); channels correlated by 0.5: 32.60 / 30.15 / 26.94 "
-         "(gaussian stage 5 28.05 / 24.04 / 18.86), by 1: 31.86 / 29.48 / 26.29 (gaussian stage 5 24.80 / 20.49 / "
-         "14.99; "
+         "(gaussian 28.04 / 24.04 / 18.75), by 1: 31.86 / 29.48 / 26.29 (gaussian 24.81 / 20.49 / 14.98; "
          "python benchmarks/passthrough.py --models gaussian,gaussian-correlated --max-images 16 --levels 15,25,50 "
          "--channel-correlation RHO)",
     stages=("gaussian", "gaussian.stage2", "gaussian-correlated", "gaussian-correlated.stage2",
