@@ -118,8 +118,8 @@ _add(ShippedModel(
              "stage 7: 2 min alone on the GPU, 9,378 steps of 32 pairs (300k crops) as stage 6's from its weights",
     hardware="stage 1: " + _H200 + "; stages 2 and 5: one NVIDIA H100, torch 2.11.0+cu130, bf16 autocast (stage 5 "
              "beside three other runs); stages 6 and 7: one NVIDIA H200 (stage 6 beside four other runs), the same "
-             "software; stages 3 "
-             "and 4: a 2-core AMD EPYC CPU (one thread, beside another run), torch 2.13.0+cpu, bf16 autocast",
+             "software; stages 3 and 4: a 2-core AMD EPYC CPU (one thread, beside another run), torch 2.13.0+cpu, "
+             "bf16 autocast",
     psnr="all 65 held-out CBSD432 photos, sigma 15 / 25 / 50: 34.07 / 31.44 / 28.04 dB (BM3D 33.60 / 30.61 / "
          "26.25, NLM 30.74 / 28.26 / 24.62); " + _quality_command("gaussian") + "; the nine scikit-image images "
          "(the same with --data embedded --split all): 34.59 / 32.43 / 29.42 (BM3D 34.37 / 31.43 / 26.77); "
