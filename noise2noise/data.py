@@ -335,8 +335,14 @@ def with_halved_copies(images: list[tuple[str, torch.Tensor]], scales: int,
     ``crop_px``. A halving averages four pixels, so a photo's own grain drops to half.
     A scale that leaves no photo as large as the crop is refused: it would add nothing, silently
     (CBSD432's 481×321 photos halved twice are 120×80, smaller than a 128 px crop)."""
+    # each 2x2 halving floors the sides, so a photo's short side after k halvings is side // 2**k
+    largest_px = max((min(image.shape[-2:]) for _, image in images), default=0)
+    empty = next((k for k in range(1, scales) if largest_px // 2**k < crop_px), None)
+    if images and empty:
+        raise N2NError(f"train_scales={scales}: halved {empty} time(s), no training photo is still "
+                       f"crop_px={crop_px} px on its short side (the largest is {largest_px // 2**empty} px); "
+                       f"use train_scales = {empty} or a smaller crop_px")
     out = list(images)
-    copies_per_scale = [0] * scales
     for name, image in images:
         dtype = image.dtype  # a folder may mix 8-bit photos (uint8) with 16-bit ones (float)
         for scale in range(1, scales):
@@ -345,13 +351,6 @@ def with_halved_copies(images: list[tuple[str, torch.Tensor]], scales: int,
                 break
             image = image.round().to(dtype) if dtype == torch.uint8 else image
             out.append((f"{name} (1/{2**scale} size)", image))
-            copies_per_scale[scale] += 1
-    if images and 0 in copies_per_scale[1:]:
-        empty = copies_per_scale.index(0, 1)
-        side = max(min(image.shape[-2:]) for _, image in images) // 2**empty
-        raise N2NError(f"train_scales={scales}: halved {empty} time(s), no training photo is still "
-                       f"crop_px={crop_px} px on its short side (the largest is {side} px); use "
-                       f"train_scales = {empty} or a smaller crop_px")
     return out
 
 
