@@ -228,10 +228,12 @@ def list_models() -> str:
     return text
 
 
-def pack_weights(checkpoint_path: str | Path, out_path: str | Path, overwrite: bool = False) -> Path:
+def pack_weights(checkpoint_path: str | Path, out_path: str | Path, overwrite: bool = False,
+                 float16: bool = True) -> Path:
     """Write a checkpoint as a model to ship: weights in float16, the config and the record
     of its training kept, the optimiser and random states dropped (about half the size
-    of the float32 weights alone)."""
+    of the float32 weights alone). ``float16=False`` keeps float32 weights: a GPU run's
+    weights brought back for a float32 reference (tests/data/gaussian_fp32_reference.pt)."""
     import torch
 
     from noise2noise import checkpoint
@@ -240,10 +242,10 @@ def pack_weights(checkpoint_path: str | Path, out_path: str | Path, overwrite: b
     check_outputs([out_path], [checkpoint_path], overwrite, suffixes=(".pt", ".pth"))
     payload = checkpoint.load(checkpoint_path)
     weights = payload["model"]
-    too_large = [k for k, v in weights.items() if v.is_floating_point() and v.abs().max() > 6e4]
+    too_large = [k for k, v in weights.items() if float16 and v.is_floating_point() and v.abs().max() > 6e4]
     if too_large:  # float16 tops out at 65504
         raise N2NError(f"{checkpoint_path}: weight {too_large[0]} exceeds float16's range; ship it as it is")
     kept: dict[str, Any] = {k: payload[k] for k in ("format", "config", "model_args", "code_version", "step",
                                                    "images", "train_time_s", "finished") if k in payload}
-    kept["model"] = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
+    kept["model"] = {k: v.half() if float16 and v.is_floating_point() else v for k, v in weights.items()}
     return atomic_write(out_path, lambda tmp: torch.save(kept, tmp))

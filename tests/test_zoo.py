@@ -87,6 +87,11 @@ def test_pack_weights_halves_the_weights_keeps_the_record_and_refuses_to_overwri
         torch.testing.assert_close(theirs, mine.half().float(), msg=name)
     with pytest.raises(N2NError, match="already exists; pass --overwrite"):
         pack_weights(full, packed)
+    # float16=False drops the same states and keeps every weight exactly
+    kept = torch.load(pack_weights(full, tmp_path / "fp32.pt", float16=False), weights_only=True)
+    assert "optimizer" not in kept and kept["step"] == 7
+    for name, mine in net.state_dict().items():
+        assert torch.equal(kept["model"][name], mine), name
 
 
 @pytest.fixture()
