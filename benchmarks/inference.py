@@ -1,15 +1,17 @@
 """Inference speed: denoising one 768×512 RGB photo, megapixels per second, next to BM3D
 on the same image in the same run (BM3D from the optional `bm3d` package).
 
-    python benchmarks/inference.py [--repeats 5] [--sigma 25] [--device auto|cpu|cuda]
+    python benchmarks/inference.py [--repeats 5] [--sigma 25] [--device auto|cpu|cuda] [--precision auto,bf16]
 
 The network's time is the median of the repeats (after one warm-up), with their range; BM3D
-runs once, on the CPU. Compare times only within one run on an idle machine.
+runs once, on the CPU. With several ``--precision`` values the repeats take turns, so a
+change of load touches each alike. Compare times only within one run on an idle machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -19,7 +21,7 @@ import torch
 
 from noise2noise.checkpoint import load_model
 from noise2noise.denoise import denoise_array
-from noise2noise.devices import resolve_device
+from noise2noise.devices import check_precision, resolve_device
 from noise2noise.metrics import psnr_db
 from noise2noise.zoo import resolve_model
 
@@ -29,27 +31,35 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sigma", type=float, default=25.0)
     parser.add_argument("--device", default="auto", help="where the network runs: auto, cpu, cuda, cuda:N, mps")
+    parser.add_argument("--precision", default="auto", help="comma list of the network's precisions, from auto "
+                        "(float32 on a CPU, bf16 on CUDA), fp32, bf16 (default: auto)")
     args = parser.parse_args()
+    precisions = [check_precision(p) for p in args.precision.split(",")]
     device = resolve_device(args.device)
     clean = _photo()
     rng = np.random.default_rng(0)
     noisy = np.clip(clean + rng.normal(0, args.sigma, clean.shape), 0, 255).round().astype(np.uint8)
     megapixels = clean.shape[0] * clean.shape[1] / 1e6
     model = load_model(resolve_model("gaussian"))[0].to(device)
-    denoise_array(model, noisy)  # warm-up
-    times = []
+    times, ours = {p: [] for p in precisions}, {}
+    for precision in precisions:
+        denoise_array(model, noisy, precision=precision)  # warm-up
     for _ in range(args.repeats):
-        start = time.perf_counter()
-        ours = denoise_array(model, noisy)  # returns a NumPy array: the device has finished
-        times.append(time.perf_counter() - start)
-    ours_s = statistics.median(times)
+        for precision in precisions:
+            start = time.perf_counter()
+            ours[precision] = denoise_array(model, noisy, precision=precision)  # NumPy: the device has finished
+            times[precision].append(time.perf_counter() - start)
+    ours_s = {p: statistics.median(t) for p, t in times.items()}
     unit = lambda a: torch.from_numpy(a.astype(np.float32) / 255).permute(2, 0, 1)  # noqa: E731
     print(f"image: 768x512 RGB photo (scikit-image), Gaussian sigma={args.sigma:g}; network on {device}, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
-    print(f"noise2noise: median of {args.repeats} repeats, range {min(times):.3f}-{max(times):.3f} s")
-    print(f"{'method':<12} {'s/image':>8} {'MP/s':>7} {'PSNR dB':>8}")
-    print(f"{'noisy':<12} {'':>8} {'':>7} {psnr_db(unit(noisy), unit(clean)):8.2f}")
-    print(f"{'noise2noise':<12} {ours_s:8.2f} {megapixels / ours_s:7.3f} {psnr_db(unit(ours), unit(clean)):8.2f}")
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}, load average {os.getloadavg()[0]:.2f}")
+    for precision, t in times.items():
+        print(f"noise2noise ({precision}): median of {args.repeats} repeats, range {min(t):.3f}-{max(t):.3f} s")
+    print(f"{'method':<18} {'s/image':>8} {'MP/s':>7} {'PSNR dB':>8}")
+    print(f"{'noisy':<18} {'':>8} {'':>7} {psnr_db(unit(noisy), unit(clean)):8.2f}")
+    for precision, seconds in ours_s.items():
+        print(f"{'noise2noise ' + precision:<18} {seconds:8.2f} {megapixels / seconds:7.3f} "
+              f"{psnr_db(unit(ours[precision]), unit(clean)):8.2f}")
     try:
         import bm3d
     except ImportError:
@@ -59,8 +69,10 @@ def main() -> None:
     theirs = bm3d.bm3d_rgb(noisy.astype(np.float64) / 255, args.sigma / 255)
     bm3d_s = time.perf_counter() - start
     theirs = np.clip(theirs * 255, 0, 255).round().astype(np.uint8)
-    print(f"{'bm3d':<12} {bm3d_s:8.2f} {megapixels / bm3d_s:7.3f} {psnr_db(unit(theirs), unit(clean)):8.2f}")
-    print(f"speed ratio noise2noise / bm3d: {bm3d_s / ours_s:.1f}x")
+    print(f"{'bm3d':<18} {bm3d_s:8.2f} {megapixels / bm3d_s:7.3f} {psnr_db(unit(theirs), unit(clean)):8.2f}, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    for precision, seconds in ours_s.items():
+        print(f"speed ratio noise2noise ({precision}) / bm3d: {bm3d_s / seconds:.1f}x")
 
 
 def _photo() -> np.ndarray:

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from noise2noise.checkpoint import code_version, load_model
+from noise2noise.config import PRECISIONS
 from noise2noise.evaluate import build_methods, channels_for, compare_methods, evaluation_images, known_noise
 from noise2noise.noise import build_noise
 from noise2noise.zoo import resolve_model
@@ -42,6 +43,8 @@ def main() -> None:
                              "(default 5,15,50)")
     parser.add_argument("--methods", default="noisy,nlm,bm3d", help="baselines, from noisy, nlm, bm3d")
     parser.add_argument("--tta", action="store_true", help="also each model with the 8-view self-ensemble")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS, help="the models' arithmetic: auto "
+                        "(float32 on a CPU, bf16 on CUDA), fp32 or bf16")
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0, help="seed of the added noise")
     parser.add_argument("--per-image", action="store_true", help="also print (and write) each photo's PSNR")
@@ -56,9 +59,10 @@ def main() -> None:
             parser.error(f"--models: two models would both be shown as {name!r}; give the files distinct names")
         models[name] = load_model(resolve_model(spec))[0]
     names = [*args.methods.split(","), *[m + suffix for m in models for suffix in ("", "+tta")[: 1 + args.tta]]]
-    methods = build_methods(names, models)
+    methods = build_methods(names, models, args.precision)
     print(f"{args.data} split {args.split}; {platform.machine()}, {torch.get_num_threads()} threads, "
-          f"torch {torch.__version__}, code {code_version()}, load average {os.getloadavg()[0]:.2f}")
+          f"torch {torch.__version__}, precision {args.precision}, code {code_version()}, "
+          f"load average {os.getloadavg()[0]:.2f}")
     levels = [float(v) for v in (args.levels or {"gaussian": "15,25,50", "poisson": "5,15,50"}[args.noise]).split(",")]
     symbol = {"gaussian": "σ", "poisson": "λ"}[args.noise]
     results = []
@@ -71,8 +75,9 @@ def main() -> None:
         if args.per_image:
             results += [{"noise": args.noise, "level": level, **row} for row in per_image]
         if args.out:  # after each level: a long run that is stopped keeps the levels it finished
-            args.out.write_text(json.dumps({"data": args.data, "split": args.split, "noise": args.noise,
-                                            "code_version": code_version(), "rows": results}, indent=2))
+            record = {"data": args.data, "split": args.split, "noise": args.noise, "precision": args.precision,
+                      "code_version": code_version(), "rows": results}
+            args.out.write_text(json.dumps(record, indent=2))
         print(f"\n{args.noise} {symbol}={level:g}, {len(triples)} images")
         print(f"{'method':<16} {'PSNR dB':>8} {'SSIM':>7} {'s/image':>9}")
         for row in table:

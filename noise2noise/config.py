@@ -39,6 +39,7 @@ DENOISE_OVERLAP_PX = 64  # paper U-Net: halves the largest deviation from whole-
 DENOISE_TILE_BATCH = 1
 
 DEVICE_NAMES = re.compile(r"auto|cpu|cuda(:\d+)?|mps")  # what --device accepts everywhere
+PRECISIONS = ("auto", "fp32", "bf16")  # what --precision accepts, in training and in denoising
 INT64_MAX = 2**63 - 1  # ints are seeds and sizes handed to torch, which stores them in 64 bits
 _NUMBER = r"(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)"
 _DURATION = re.compile(rf"^\s*{_NUMBER}\s*(s|sec|m|min|h)?\s*$")
@@ -222,7 +223,7 @@ class TrainConfig:
         "'auto' (CUDA, then MPS, then the CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'"))
     precision: str = field(default="auto", metadata=_help(
         "training precision: 'auto' (bf16 autocast on CUDA and on CPUs with AVX512-BF16/AMX, "
-        "float32 elsewhere), 'fp32' or 'bf16'", choices=("auto", "fp32", "bf16")))
+        "float32 elsewhere), 'fp32' or 'bf16'", choices=PRECISIONS))
     tensorboard: bool = field(default=False, metadata=_help(
         "also log to TensorBoard (tb/ in the run folder; needs the tensorboard extra); "
         "metrics.jsonl stays the record"))

@@ -9,7 +9,7 @@ from torch import nn
 
 from noise2noise.augment import SYMMETRIES, symmetry, undo_symmetry
 from noise2noise.config import DENOISE_OVERLAP_PX, DENOISE_TILE_BATCH, DENOISE_TILE_PX
-from noise2noise.devices import autocast
+from noise2noise.devices import check_precision, inference_autocast
 from noise2noise.errors import N2NError
 from noise2noise.unet import _pad_to_multiple
 
@@ -32,12 +32,14 @@ def pad_border(images: torch.Tensor, border_px: int) -> torch.Tensor:
 
 @torch.no_grad()
 def denoise_tensor(model: nn.Module, images: torch.Tensor, batch_size: int = 16,
-                   device: torch.device | None = None, border_px: int = BORDER_PX, tta: bool = False) -> torch.Tensor:
+                   device: torch.device | None = None, border_px: int = BORDER_PX, tta: bool = False,
+                   precision: str = "auto") -> torch.Tensor:
     """N×C×H×W images in 0..255 -> denoised float N×C×H×W in 0..255, on the input's device.
 
     Each image is seen with a reflected border of ``border_px`` (see ``BORDER_PX``).
     ``tta``: test-time self-ensemble, the mean of the outputs for the 8 flips and quarter
-    turns of each image, each turned back (8× the compute)."""
+    turns of each image, each turned back (8× the compute). ``precision``: 'auto' (float32
+    on a CPU, bf16 on CUDA), 'fp32' or 'bf16' (``devices.inference_autocast``)."""
     if images.ndim != 4:
         raise N2NError(f"expected N×C×H×W images, got shape {tuple(images.shape)}")
     expected = getattr(model, "in_channels", images.shape[1])
@@ -55,7 +57,7 @@ def denoise_tensor(model: nn.Module, images: torch.Tensor, batch_size: int = 16,
         views = range(SYMMETRIES if tta else 1)  # symmetry 0 is the identity
         total = 0.0
         for k in views:  # one view at a time: memory stays that of one batch
-            with autocast(device, "auto" if device.type == "cuda" else "fp32"):  # exact on the CPU
+            with inference_autocast(device, precision):
                 pred = model(symmetry(batch, k).contiguous(memory_format=torch.channels_last))
             total = total + undo_symmetry(pred.float().clamp_(0.0, 1.0), k)
         pred = (total / len(views))[..., border_px : height - border_px, border_px : width - border_px]
@@ -102,9 +104,9 @@ def blend_window(tile_px: int, overlap_px: int, fade_start: bool = True, fade_en
 @torch.no_grad()
 def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = DENOISE_TILE_PX,
                   overlap_px: int = DENOISE_OVERLAP_PX, batch_size: int = DENOISE_TILE_BATCH, progress: bool = False,
-                  tta: bool = False) -> torch.Tensor:
-    """One C×H×W image in 0..255 -> denoised float C×H×W in 0..255 on the CPU (``tta``:
-    see ``denoise_tensor``).
+                  tta: bool = False, precision: str = "auto") -> torch.Tensor:
+    """One C×H×W image in 0..255 -> denoised float C×H×W in 0..255 on the CPU (``tta``,
+    ``precision``: see ``denoise_tensor``).
 
     An image with a side longer than ``tile_px`` (None or 0: never) is denoised in
     overlapping tiles, ``batch_size`` at a time, blended with ``blend_window``: memory is
@@ -113,7 +115,7 @@ def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = D
 
     height, width = image.shape[-2:]
     if not tile_px or (height <= tile_px and width <= tile_px):
-        return denoise_tensor(model, image[None].cpu(), tta=tta)[0]
+        return denoise_tensor(model, image[None].cpu(), tta=tta, precision=precision)[0]
     tile, stride = tile_geometry(model, tile_px, overlap_px)
     # pad once as a whole image is padded (reflected border, then the U-Net's multiple), so
     # that tiles see the same pixels as whole-image inference
@@ -130,7 +132,7 @@ def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = D
         for start in range(0, len(corners), batch_size):
             batch = corners[start : start + batch_size]
             tiles = torch.stack([padded[:, y : y + tile_h, x : x + tile_w] for y, x in batch])
-            tiled = denoise_tensor(model, tiles, batch_size=batch_size, border_px=0, tta=tta)
+            tiled = denoise_tensor(model, tiles, batch_size=batch_size, border_px=0, tta=tta, precision=precision)
             for (y, x), denoised in zip(batch, tiled):
                 window = row_windows[y][:, None] * col_windows[x][None, :]
                 total[:, y : y + tile_h, x : x + tile_w] += denoised * window
@@ -153,7 +155,7 @@ def check_model_takes(model: nn.Module, image_channels: int) -> int:
 
 def denoise_array(model: nn.Module, array, tile_px: int | None = DENOISE_TILE_PX,
                   overlap_px: int = DENOISE_OVERLAP_PX, batch_size: int = DENOISE_TILE_BATCH, progress: bool = False,
-                  tta: bool = False):
+                  tta: bool = False, precision: str = "auto"):
     """An H×W×C image array (uint8, uint16 or float) -> denoised array of the same shape
     and dtype; an S×H×W×C stack is denoised image by image.
 
@@ -166,12 +168,12 @@ def denoise_array(model: nn.Module, array, tile_px: int | None = DENOISE_TILE_PX
     from noise2noise.images import from_chw_255, to_chw_255
 
     if array.ndim == 4:
-        return np.stack([denoise_array(model, plane, tile_px, overlap_px, batch_size, progress, tta)
+        return np.stack([denoise_array(model, plane, tile_px, overlap_px, batch_size, progress, tta, precision)
                          for plane in array])
 
     channels, colour_channels = check_model_takes(model, array.shape[2]), 3 if array.shape[2] >= 3 else 1
     tensor = to_chw_255(array, channels).float()
-    out = denoise_image(model, tensor, tile_px, overlap_px, batch_size, progress, tta)
+    out = denoise_image(model, tensor, tile_px, overlap_px, batch_size, progress, tta, precision)
     if colour_channels == 1 and channels == 3:
         out = out.mean(dim=0, keepdim=True)
     return from_chw_255(out, like=array)
@@ -210,7 +212,8 @@ def output_paths(inputs: list[Path], out: Path, overwrite: bool = False) -> list
 
 def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int | None = DENOISE_TILE_PX,
                   overlap_px: int = DENOISE_OVERLAP_PX, batch_size: int = DENOISE_TILE_BATCH, progress: bool = True,
-                  tta: bool = False, overwrite: bool = False, grey_model: nn.Module | None = None) -> list[Path]:
+                  tta: bool = False, overwrite: bool = False, grey_model: nn.Module | None = None,
+                  precision: str = "auto") -> list[Path]:
     """Denoise image files and folders (recursively) into ``out`` (see ``output_paths``),
     keeping each image's size, bit depth, channels and format; a TIFF stack is denoised
     image by image into a stack of the same shape, dtype and axes. Existing files are
@@ -232,6 +235,7 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
                        "must be a positive integer, the tile and the overlap >= 0")
     if tile_px:
         tile_geometry(model, tile_px, overlap_px)  # bad options fail before any file is read
+    check_precision(precision)  # so does an unknown precision
     jobs = output_paths(inputs, out, overwrite)
     grey_through_rgb = []
     for source, target in jobs:  # every input read and checked, with its output format, before any denoising
@@ -252,7 +256,7 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
         stack = read_stack(source)
         try:
             result = denoise_array(model_for(stack.planes.shape[3]), stack.planes, tile_px, overlap_px, batch_size,
-                                   progress, tta)
+                                   progress, tta, precision)
         except N2NError as exc:
             raise N2NError(f"{source}: {exc}") from None
         written.append(write_image(target, stack.with_planes(result)))

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from noise2noise.denoise import denoise_tensor
+from noise2noise.devices import check_precision
 from noise2noise.errors import N2NError
 from noise2noise.images import CHANNELS
 from noise2noise.metrics import psnr_db, ssim
@@ -167,20 +168,25 @@ def inverse_anscombe(d: np.ndarray) -> np.ndarray:
 TTA_SUFFIX = "+tta"  # method 'n2n+tta': model n2n with the test-time self-ensemble
 
 
-def model_method(model: nn.Module, tta: bool = False) -> Method:
+def model_method(model: nn.Module, tta: bool = False, precision: str = "auto") -> Method:
     """A trained network as a method (whole image, one at a time; ``tta``: the mean over
-    the 8 flips and quarter turns)."""
-    return lambda noisy, noise=None: denoise_tensor(model, noisy.unsqueeze(0), batch_size=1, tta=tta)[0]
+    the 8 flips and quarter turns; ``precision``: see ``denoise_tensor``)."""
+    return lambda noisy, noise=None: denoise_tensor(model, noisy.unsqueeze(0), batch_size=1, tta=tta,
+                                                    precision=precision)[0]
 
 
-def build_methods(names: list[str], models: dict[str, nn.Module] | None = None) -> dict[str, Method]:
+def build_methods(names: list[str], models: dict[str, nn.Module] | None = None,
+                  precision: str = "auto") -> dict[str, Method]:
     """Methods by name, in order: the baselines of METHODS and the given ``models``
-    (e.g. {'n2n': network, 'n2c': clean-target network}), each also as NAME+tta."""
+    (e.g. {'n2n': network, 'n2c': clean-target network}), each also as NAME+tta; every
+    model runs in ``precision``."""
     models = models or {}
     methods = {}
+    check_precision(precision)
     for name in names:
         if name in models or name.removesuffix(TTA_SUFFIX) in models:
-            methods[name] = model_method(models[name.removesuffix(TTA_SUFFIX)], tta=name.endswith(TTA_SUFFIX))
+            methods[name] = model_method(models[name.removesuffix(TTA_SUFFIX)], tta=name.endswith(TTA_SUFFIX),
+                                         precision=precision)
         elif name in METHODS:
             methods[name] = METHODS[name]
         else:

@@ -286,3 +286,31 @@ def test_cli_denoise_with_tta_keeps_the_size(tmp_path, capsys, photo):
                          save_unet(tmp_path / "rgb.pt", 3), "--tta", "--device", "cpu", "--quiet")
     assert code == 0, err
     assert iio.imread(tmp_path / "odd_clean.png").shape == (37, 31, 3)
+
+
+def test_precision_auto_is_exact_float32_on_the_cpu_and_bf16_is_close(trained_unet, photo):
+    noisy = noisy_photo(photo)[None]
+    fp32 = denoise_tensor(trained_unet, noisy, precision="fp32")
+    assert torch.equal(denoise_tensor(trained_unet, noisy), fp32)  # 'auto' on a CPU: float32, exactly
+    bf16 = denoise_tensor(trained_unet, noisy, precision="bf16")
+    difference = (bf16 - fp32).abs()
+    # bf16 keeps 8 bits of mantissa: the output moves by a fraction of a grey level, not more
+    assert 0 < difference.mean() < 1.0 and difference.max() < 8
+    with pytest.raises(N2NError, match="precision 'fp16' is not known; choose from auto, fp32, bf16"):
+        denoise_tensor(trained_unet, noisy, precision="fp16")
+
+
+def test_cli_denoise_and_evaluate_take_a_precision(tmp_path, capsys, photo):
+    iio.imwrite(tmp_path / "odd.png", photo[:37, :31])
+    model = save_unet(tmp_path / "rgb.pt", 3)
+    code, _, err = run(capsys, "denoise", tmp_path / "odd.png", "-o", tmp_path / "odd_clean.png", "--model", model,
+                       "--precision", "bf16", "--device", "cpu", "--quiet")
+    assert code == 0, err
+    assert iio.imread(tmp_path / "odd_clean.png").shape == (37, 31, 3)
+    code, out, err = run(capsys, "evaluate", "--model", model, "--data", tmp_path, "--precision", "bf16",
+                         "--device", "cpu")
+    assert code == 0 and "n2n" in out, err
+    with pytest.raises(SystemExit) as exit_info:  # argparse's own one line and status 2
+        run(capsys, "denoise", tmp_path / "odd.png", "-o", tmp_path / "x.png", "--model", model,
+            "--precision", "half", "--quiet")
+    assert exit_info.value.code == 2 and "invalid choice: 'half'" in one_error_line(capsys.readouterr().err)
