@@ -335,20 +335,22 @@ def with_halved_copies(images: list[tuple[str, torch.Tensor]], scales: int,
     ``crop_px``. A halving averages four pixels, so a photo's own grain drops to half.
     A scale that leaves no photo as large as the crop is refused: it would add nothing, silently
     (CBSD432's 481×321 photos halved twice are 120×80, smaller than a 128 px crop)."""
-    # each 2x2 halving floors the sides, so a photo's short side after k halvings is side // 2**k
+    def first_halving_too_small(side_px: int) -> int:
+        """The first of halvings 1..scales-1 that leaves ``side_px`` below the crop (``scales``:
+        none does). Each 2x2 halving floors the sides, so after k of them a side is side // 2**k."""
+        return next((k for k in range(1, scales) if side_px // 2**k < crop_px), scales)
+
     largest_px = max((min(image.shape[-2:]) for _, image in images), default=0)
-    empty = next((k for k in range(1, scales) if largest_px // 2**k < crop_px), None)
-    if images and empty:
+    empty = first_halving_too_small(largest_px)  # no photo reaches this scale
+    if images and empty < scales:
         raise N2NError(f"train_scales={scales}: halved {empty} time(s), no training photo is still "
                        f"crop_px={crop_px} px on its short side (the largest is {largest_px // 2**empty} px); "
                        f"use train_scales = {empty} or a smaller crop_px")
     out = list(images)
     for name, image in images:
         dtype = image.dtype  # a folder may mix 8-bit photos (uint8) with 16-bit ones (float)
-        for scale in range(1, scales):
+        for scale in range(1, first_halving_too_small(min(image.shape[-2:]))):  # none made only to be dropped
             image = torch.nn.functional.avg_pool2d(image[None].float(), 2)[0]
-            if min(image.shape[-2:]) < crop_px:
-                break
             image = image.round().to(dtype) if dtype == torch.uint8 else image
             out.append((f"{name} (1/{2**scale} size)", image))
     return out
