@@ -242,10 +242,12 @@ def pack_weights(checkpoint_path: str | Path, out_path: str | Path, overwrite: b
     check_outputs([out_path], [checkpoint_path], overwrite, suffixes=(".pt", ".pth"))
     payload = checkpoint.load(checkpoint_path)
     weights = payload["model"]
-    too_large = [k for k, v in weights.items() if float16 and v.is_floating_point() and v.abs().max() > 6e4]
-    if too_large:  # float16 tops out at 65504
-        raise N2NError(f"{checkpoint_path}: weight {too_large[0]} exceeds float16's range; ship it as it is")
+    if float16:
+        too_large = [k for k, v in weights.items() if v.is_floating_point() and v.abs().max() > 6e4]
+        if too_large:  # float16 tops out at 65504
+            raise N2NError(f"{checkpoint_path}: weight {too_large[0]} exceeds float16's range; ship it as it is")
+        weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
     kept: dict[str, Any] = {k: payload[k] for k in ("format", "config", "model_args", "code_version", "step",
                                                    "images", "train_time_s", "finished") if k in payload}
-    kept["model"] = {k: v.half() if float16 and v.is_floating_point() else v for k, v in weights.items()}
+    kept["model"] = weights
     return atomic_write(out_path, lambda tmp: torch.save(kept, tmp))
