@@ -25,7 +25,15 @@ import torch
 
 from noise2noise.checkpoint import code_version, load_model
 from noise2noise.config import PRECISIONS
-from noise2noise.evaluate import build_methods, channels_for, compare_methods, evaluation_images, known_noise
+from noise2noise.evaluate import (
+    ESTIMATED_SUFFIX,
+    TTA_SUFFIX,
+    build_methods,
+    channels_for,
+    compare_methods,
+    evaluation_images,
+    known_noise,
+)
 from noise2noise.noise import build_noise
 from noise2noise.zoo import resolve_model
 
@@ -58,7 +66,11 @@ def main() -> None:
         if name in models:  # a second model of the same name would replace the first's rows unseen
             parser.error(f"--models: two models would both be shown as {name!r}; give the files distinct names")
         models[name] = load_model(resolve_model(spec))[0]
-    names = [*args.methods.split(","), *[m + suffix for m in models for suffix in ("", "+tta")[: 1 + args.tta]]]
+    # a model told sigma is given the true level, and as NAME+est its own estimate (what n2n denoise does)
+    variants = {m: ("", ESTIMATED_SUFFIX) if getattr(model, "sigma_input", False) else ("",)
+                for m, model in models.items()}
+    names = [*args.methods.split(","), *[m + variant + suffix for m in models for variant in variants[m]
+                                         for suffix in ("", TTA_SUFFIX)[: 1 + args.tta]]]
     methods = build_methods(names, models, args.precision)
     print(f"{args.data} split {args.split}; {platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, precision {args.precision}, code {code_version()}, "

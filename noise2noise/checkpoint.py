@@ -40,7 +40,8 @@ def code_version() -> str:
 
 def model_args(model: nn.Module, arch: str) -> dict[str, Any]:
     return {"arch": arch, "in_channels": model.in_channels, "out_channels": model.out_channels,
-            "width": model.width, "depth": model.depth, "output": model.output}
+            "width": model.width, "depth": model.depth, "output": model.output,
+            "sigma_input": getattr(model, "sigma_input", False)}
 
 
 def save(path: str | Path, model: nn.Module, config: TrainConfig, **state: Any) -> Path:

@@ -157,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     denoise.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     denoise.add_argument("--tta", action="store_true", help="test-time self-ensemble: average the outputs for "
                          "the 8 flips/rotations of each image (8x the time; n2n evaluate --tta shows the gain)")
+    denoise.add_argument("--noise-level", type=float, default=None, metavar="SIGMA",
+                         help="the Gaussian noise's sigma in the images' own units (0..255 for 8-bit images), "
+                              "for a model told sigma (n2n models); default: estimated from each image")
     denoise.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     denoise.add_argument("--tile", type=_non_negative_int, default=DENOISE_TILE_PX, metavar="PX",
                          help=f"denoise images larger than this in PX×PX tiles; 0: never tile "
@@ -169,8 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     export_model = commands.add_parser("export", help="export a model to ONNX",
                                        description="Write a model as ONNX with dynamic batch, height and "
-                                       "width: N×C×H×W float32 in 0..1 in, the network's output out. Needs "
-                                       "pip install 'noise2noise[onnx]'.")
+                                       "width: N×C×H×W float32 in 0..1 in (a model told sigma: one more "
+                                       "channel after the image's, sigma/50 everywhere, sigma in 0..255 units), "
+                                       "the network's output out. Needs pip install 'noise2noise[onnx]'.")
     export_model.add_argument("--onnx", type=Path, required=True, metavar="FILE", help="the .onnx file to write")
     export_model.add_argument("--model", help="a shipped model's name (n2n models lists them) or a "
                               "checkpoint.pt (default: gaussian)")
@@ -341,7 +345,8 @@ def _cmd_denoise(args: argparse.Namespace) -> None:
         grey_model = _load_network(DEFAULT_GREY_MODEL).to(device)
     written = denoise_files(model, args.inputs, args.out, tile_px=args.tile, overlap_px=args.overlap,
                             batch_size=args.batch_size, progress=not args.quiet, tta=args.tta,
-                            overwrite=args.overwrite, grey_model=grey_model, precision=args.precision)
+                            overwrite=args.overwrite, grey_model=grey_model, precision=args.precision,
+                            noise_level=args.noise_level)
     print(f"wrote {len(written)} image(s) to {args.out}")
 
 

@@ -147,6 +147,10 @@ class TrainConfig:
         "in 0..1; 1: uniform; 2: the low end more often (over half the images in the lowest three "
         "tenths of the range), which lifts a blind Gaussian model at low sigma (docs/models.md); "
         "validation keeps the uniform draw", gt=0, le=10))
+    sigma_input: bool = field(default=False, metadata=_help(
+        "tell the network the Gaussian noise level: its input gets one more plane holding sigma, as "
+        "FFDNet's does; n2n denoise then takes --noise-level or estimates sigma from each image "
+        "(Gaussian noises added to clean images)"))
     clip: bool = field(default=True, metadata=_help(
         "clip noisy pixels to 0..255 as a camera would (--no-clip keeps the raw sum)"))
     clip_targets: bool = field(default=True, metadata=_help(
@@ -290,13 +294,28 @@ class TrainConfig:
                            f"mode 'noise2noise' on clean images (got mode={self.mode!r}"
                            f"{', noisy_data=true' if self.noisy_data else ''}); use clip_targets = true")
 
+    def _check_sigma_input(self) -> None:
+        if not self.sigma_input:
+            return
+        noises = registry.get("noise")
+        if not noises.entry(self.noise).sigma_input:
+            takers = ", ".join(name for name in noises if noises.entry(name).sigma_input)
+            raise N2NError(f"config field sigma_input=true needs a Gaussian noise ({takers}), got "
+                           f"noise={self.noise!r}; use sigma_input = false")
+        modes = registry.get("mode")
+        if self.noisy_data or modes.entry(self.mode).takes_noisy_images:
+            takers = " or ".join(name for name in modes if not modes.entry(name).takes_noisy_images)
+            raise N2NError(f"config field sigma_input=true needs noise of a known level added to clean images "
+                           f"(mode {takers}), got mode={self.mode!r}"
+                           f"{', noisy_data=true' if self.noisy_data else ''}; use sigma_input = false")
+
     def _check_device(self) -> None:
         if not DEVICE_NAMES.fullmatch(self.device):
             raise N2NError(f"config field device={self.device!r}: use auto, cpu, cuda, cuda:N or mps")
 
     _RULES = (_check_registered_names, _check_noise_level, _check_stop, _check_crop_even, _check_noisy_data,
               _check_scales, _check_masks_and_augment, _check_loss_targets, _check_clip_targets,
-              _check_device)
+              _check_sigma_input, _check_device)
 
     # ---- reading and writing ---------------------------------------------------------------
 

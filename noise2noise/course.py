@@ -48,6 +48,9 @@ class Model:
         if network.in_channels != 3:
             raise N2NError(f"{path}: the course Model is RGB, this checkpoint has "
                            f"{network.in_channels} channels")
+        if getattr(network, "sigma_input", False):
+            raise N2NError(f"{path}: this network is told the noise level (sigma_input), and the course "
+                           "Model trains on noisy pairs of unknown level; use a blind model such as 'gaussian'")
         self.model = network.to(self.device, memory_format=torch.channels_last)
         self.state = None
 

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -36,6 +37,7 @@ from noise2noise.images import (
 from noise2noise.noise import build_noise
 from noise2noise.outputs import atomic_write, check_out_folder, check_outputs
 from noise2noise.registry import MODES
+from noise2noise.unet import sigma_plane
 
 _CHUNK_BYTES = 64 * 2**20  # crops generated at once, bounding memory for large crops
 VAL_SEED = 20_181_010  # fixed noise for validation, so every run sees the same pairs
@@ -56,6 +58,15 @@ class Batch:
 
     def __len__(self) -> int:
         return self.noisy_input.shape[0]
+
+
+class Validation(NamedTuple):
+    """Fixed validation pairs, N×C×H×W float 0..255; ``sigma_255``: each input's Gaussian noise
+    level (N floats) for a ``sigma_input`` network, None when not known."""
+
+    noisy: torch.Tensor
+    clean: torch.Tensor
+    sigma_255: torch.Tensor | None = None
 
 
 @dataclass
@@ -175,7 +186,7 @@ class SyntheticPairs:
     (the paper's set-up). Each crop picks an image uniformly, then a position."""
 
     def __init__(self, images: list[tuple[str, torch.Tensor]], noise, crop_px: int, pairs_per_epoch: int,
-                 clean_target: bool = False, target_noise=None):
+                 clean_target: bool = False, target_noise=None, sigma_input: bool = False):
         for name, image in images:
             if min(image.shape[-2:]) < crop_px:
                 raise N2NError(f"{name}: image is {image.shape[-1]}×{image.shape[-2]} px, smaller "
@@ -184,6 +195,7 @@ class SyntheticPairs:
         self.noise, self.crop_px, self.pairs_per_epoch = noise, crop_px, pairs_per_epoch
         self.clean_target = clean_target  # noise2clean: the target is the clean crop
         self.target_noise = target_noise or noise  # the same draw, unclipped for clip_targets = false
+        self.sigma_input = sigma_input  # inputs carry their sigma as one more plane (unet.sigma_plane)
         self.channels = self.images[0].shape[0]
 
     def __len__(self) -> int:
@@ -224,18 +236,28 @@ class SyntheticPairs:
 
     def batches(self, batch_size: int, gens: Generators) -> Iterator[Batch]:
         for clean in self.crop_batches(batch_size, gens):
-            noisy_input = self.noise(clean, gens.device)
+            noisy_input = self.noisy(clean, gens.device)[0]
             if self.clean_target:
                 yield Batch(noisy_input, clean)
                 continue
             noisy_target, valid = self.target_noise.draw(clean, gens.device)  # independent of the input's
             yield Batch(noisy_input, noisy_target, target_mask=valid)
 
-    def validation(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fixed (noisy, clean) pairs, N×C×crop×crop float 0..255, from a fixed seed."""
+    def noisy(self, clean: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(the network's input for clean crops in [0, 1], each crop's sigma N×1×1×1 or None): one
+        noise draw, with its sigma as one more plane when ``sigma_input``."""
+        if not self.sigma_input:
+            return self.noise(clean, generator), None
+        sigma = self.noise.sigmas(clean.shape[0], generator, clean.device)
+        return sigma_plane(self.noise.at(clean, sigma, generator), sigma), sigma
+
+    def validation(self, count: int) -> Validation:
+        """Fixed pairs of ``count`` crops from a fixed seed (see ``Validation``)."""
         generator = torch.Generator().manual_seed(VAL_SEED)
         clean = _unit(self.crops(count, generator).cpu())
-        return self.noise(clean, generator) * 255.0, clean * 255.0
+        noisy, sigma = self.noisy(clean, generator)
+        return Validation(noisy[:, : clean.shape[1]] * 255.0, clean * 255.0,
+                          None if sigma is None else sigma.flatten())
 
 
 class FolderPairs(SyntheticPairs):
@@ -433,11 +455,13 @@ def load_pairs(source: str, crop_px: int, pairs_per_epoch: int,
 # the modes (registry.MODES): the pair source each builds from single images (clean, or noisy)
 def noise2noise_pairs(images: list, noise, cfg: TrainConfig) -> SyntheticPairs:
     target_noise = None if cfg.clip_targets else dataclasses.replace(noise, clip=False)
-    return SyntheticPairs(images, noise, cfg.crop_px, cfg.pairs_per_epoch, target_noise=target_noise)
+    return SyntheticPairs(images, noise, cfg.crop_px, cfg.pairs_per_epoch, target_noise=target_noise,
+                          sigma_input=cfg.sigma_input)
 
 
 def noise2clean_pairs(images: list, noise, cfg: TrainConfig) -> SyntheticPairs:
-    return SyntheticPairs(images, noise, cfg.crop_px, cfg.pairs_per_epoch, clean_target=True)
+    return SyntheticPairs(images, noise, cfg.crop_px, cfg.pairs_per_epoch, clean_target=True,
+                          sigma_input=cfg.sigma_input)
 
 
 def neighbor2neighbor_pairs(images: list, noise, cfg: TrainConfig) -> NeighborPairs:
@@ -475,6 +499,8 @@ def build_training_data(cfg: TrainConfig):
                                    "the camera clipped them): use clip_targets = true"),
             (cfg.train_scales > 1, f"; train_scales={cfg.train_scales} halves clean photos only (halving noisy "
                                    "ones would halve their noise): use train_scales = 1"),
+            (cfg.sigma_input, "; sigma_input = true needs noise of a known level added to clean photos: use "
+                              "sigma_input = false"),
         ) if asked]
         if refused:
             raise N2NError(f"{cfg.data}: holds pairs of noisy images{refused[0]}")
@@ -487,17 +513,18 @@ def build_training_data(cfg: TrainConfig):
         raise N2NError(f"{cfg.data}: holds {source.channels}-channel tensors, but channels={cfg.channels!r}; "
                        "use channels 'auto' or convert the tensors")
     if cfg.val_data is not None:
-        if is_course_file(cfg.val_data):
-            val = load_tensor_pairs(cfg.val_data)
+        if is_course_file(cfg.val_data):  # a sigma_input network estimates these inputs' sigma
+            val = Validation(*load_tensor_pairs(cfg.val_data))
         else:
             val = SyntheticPairs(load_folder(cfg.val_data, channels=cfg.channels), val_noise, cfg.crop_px,
-                                 1).validation(cfg.val_patches)
+                                 1, sigma_input=cfg.sigma_input).validation(cfg.val_patches)
     elif held_out:
-        val = SyntheticPairs(held_out, val_noise, cfg.crop_px, 1).validation(cfg.val_patches)
+        val = SyntheticPairs(held_out, val_noise, cfg.crop_px, 1, sigma_input=cfg.sigma_input).validation(
+            cfg.val_patches)
     else:
         val = None
-    if val is not None and val[0].shape[1] != source.channels:
-        raise N2NError(f"validation data has {val[0].shape[1]} channels but training data has "
+    if val is not None and val.noisy.shape[1] != source.channels:
+        raise N2NError(f"validation data has {val.noisy.shape[1]} channels but training data has "
                        f"{source.channels}")
     return source, val
 
@@ -522,7 +549,7 @@ def export_course(source: str, out_dir: str | Path, pairs: int, val_pairs: int, 
     clean = _unit(SyntheticPairs(train, noise_model, crop_px, pairs).crops(pairs, gens.cpu))
     as_u8 = lambda x: (x * 255.0).round_().to(torch.uint8)  # noqa: E731
     noisy_1, noisy_2 = as_u8(noise_model(clean, gens.device)), as_u8(noise_model(clean, gens.device))
-    val_noisy, val_clean = SyntheticPairs(held_out, noise_model, crop_px, 1).validation(val_pairs)
+    val_noisy, val_clean, _ = SyntheticPairs(held_out, noise_model, crop_px, 1).validation(val_pairs)
     train_path = atomic_write(out_dir / "train_data.pkl", lambda t: torch.save((noisy_1, noisy_2), t))
     val_path = atomic_write(out_dir / "val_data.pkl", lambda t: torch.save(
         (val_noisy.round().to(torch.uint8), val_clean.round().to(torch.uint8)), t))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -11,7 +12,8 @@ from noise2noise.augment import SYMMETRIES, symmetry, undo_symmetry
 from noise2noise.config import DENOISE_OVERLAP_PX, DENOISE_TILE_BATCH, DENOISE_TILE_PX
 from noise2noise.devices import check_precision, inference_autocast
 from noise2noise.errors import N2NError
-from noise2noise.unet import _pad_to_multiple
+from noise2noise.noise import estimate_sigma_255
+from noise2noise.unet import _pad_to_multiple, sigma_plane
 
 EDGE_FRACTION = 0.25  # of the overlap, ignored at each inner tile edge
 # Images are reflect-padded by this much on every side before the network, so that its
@@ -33,19 +35,26 @@ def pad_border(images: torch.Tensor, border_px: int) -> torch.Tensor:
 @torch.no_grad()
 def denoise_tensor(model: nn.Module, images: torch.Tensor, batch_size: int = 16,
                    device: torch.device | None = None, border_px: int = BORDER_PX, tta: bool = False,
-                   precision: str = "auto") -> torch.Tensor:
+                   precision: str = "auto", sigma_255: torch.Tensor | float | None = None) -> torch.Tensor:
     """N×C×H×W images in 0..255 -> denoised float N×C×H×W in 0..255, on the input's device.
 
     Each image is seen with a reflected border of ``border_px`` (see ``BORDER_PX``).
     ``tta``: test-time self-ensemble, the mean of the outputs for the 8 flips and quarter
     turns of each image, each turned back (8× the compute). ``precision``: 'auto' (float32
-    on a CPU, bf16 on CUDA), 'fp32' or 'bf16' (``devices.inference_autocast``)."""
+    on a CPU, bf16 on CUDA), 'fp32' or 'bf16' (``devices.inference_autocast``).
+    ``sigma_255``: the images' Gaussian noise level in 0..255 units (one number, or N), for a
+    network told sigma (``sigma_input``); None: estimated from each image
+    (``noise.estimate_sigma_255``). Other networks ignore it."""
     if images.ndim != 4:
         raise N2NError(f"expected N×C×H×W images, got shape {tuple(images.shape)}")
     expected = getattr(model, "in_channels", images.shape[1])
     if images.shape[1] != expected:
         raise N2NError(f"the model takes {expected}-channel images, got {images.shape[1]} channels")
     device = device or next(model.parameters()).device
+    told_sigma = getattr(model, "sigma_input", False)
+    if told_sigma:
+        sigma_255 = estimate_sigma_255(images) if sigma_255 is None else sigma_255
+        sigma_255 = torch.as_tensor(sigma_255, dtype=torch.float32).flatten().expand(images.shape[0])
     was_training = model.training
     model.eval()
     out = []
@@ -57,8 +66,11 @@ def denoise_tensor(model: nn.Module, images: torch.Tensor, batch_size: int = 16,
         views = range(SYMMETRIES if tta else 1)  # symmetry 0 is the identity
         total = 0.0
         for k in views:  # one view at a time: memory stays that of one batch
+            view = symmetry(batch, k)
+            if told_sigma:
+                view = sigma_plane(view, sigma_255[start : start + batch_size].to(device))
             with inference_autocast(device, precision):
-                pred = model(symmetry(batch, k).contiguous(memory_format=torch.channels_last))
+                pred = model(view.contiguous(memory_format=torch.channels_last))
             total = total + undo_symmetry(pred.float().clamp_(0.0, 1.0), k)
         pred = (total / len(views))[..., border_px : height - border_px, border_px : width - border_px]
         out.append(pred.mul_(255.0).to(images.device))
@@ -104,18 +116,21 @@ def blend_window(tile_px: int, overlap_px: int, fade_start: bool = True, fade_en
 @torch.no_grad()
 def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = DENOISE_TILE_PX,
                   overlap_px: int = DENOISE_OVERLAP_PX, batch_size: int = DENOISE_TILE_BATCH, progress: bool = False,
-                  tta: bool = False, precision: str = "auto") -> torch.Tensor:
+                  tta: bool = False, precision: str = "auto", sigma_255: float | None = None) -> torch.Tensor:
     """One C×H×W image in 0..255 -> denoised float C×H×W in 0..255 on the CPU (``tta``,
-    ``precision``: see ``denoise_tensor``).
+    ``precision``, ``sigma_255``: see ``denoise_tensor``).
 
     An image with a side longer than ``tile_px`` (None or 0: never) is denoised in
     overlapping tiles, ``batch_size`` at a time, blended with ``blend_window``: memory is
-    bounded by the tile batch, whatever the image size."""
+    bounded by the tile batch, whatever the image size. A network told sigma gets one level
+    for the whole image, estimated before tiling when not given, so tiles cannot disagree."""
     from tqdm.auto import tqdm
 
+    if getattr(model, "sigma_input", False) and sigma_255 is None:
+        sigma_255 = float(estimate_sigma_255(image[None].cpu())[0])
     height, width = image.shape[-2:]
     if not tile_px or (height <= tile_px and width <= tile_px):
-        return denoise_tensor(model, image[None].cpu(), tta=tta, precision=precision)[0]
+        return denoise_tensor(model, image[None].cpu(), tta=tta, precision=precision, sigma_255=sigma_255)[0]
     tile, stride = tile_geometry(model, tile_px, overlap_px)
     # pad once as a whole image is padded (reflected border, then the U-Net's multiple), so
     # that tiles see the same pixels as whole-image inference
@@ -132,7 +147,8 @@ def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = D
         for start in range(0, len(corners), batch_size):
             batch = corners[start : start + batch_size]
             tiles = torch.stack([padded[:, y : y + tile_h, x : x + tile_w] for y, x in batch])
-            tiled = denoise_tensor(model, tiles, batch_size=batch_size, border_px=0, tta=tta, precision=precision)
+            tiled = denoise_tensor(model, tiles, batch_size=batch_size, border_px=0, tta=tta, precision=precision,
+                                   sigma_255=sigma_255)
             for (y, x), denoised in zip(batch, tiled):
                 window = row_windows[y][:, None] * col_windows[x][None, :]
                 total[:, y : y + tile_h, x : x + tile_w] += denoised * window
@@ -155,25 +171,31 @@ def check_model_takes(model: nn.Module, image_channels: int) -> int:
 
 def denoise_array(model: nn.Module, array, tile_px: int | None = DENOISE_TILE_PX,
                   overlap_px: int = DENOISE_OVERLAP_PX, batch_size: int = DENOISE_TILE_BATCH, progress: bool = False,
-                  tta: bool = False, precision: str = "auto"):
+                  tta: bool = False, precision: str = "auto", noise_level: float | None = None):
     """An H×W×C image array (uint8, uint16 or float) -> denoised array of the same shape
     and dtype; an S×H×W×C stack is denoised image by image.
 
     16-bit and float images reach the network as their min..max mapped onto 0..255 and are
     mapped back exactly (``images.intensity_span``), so they keep their range. Alpha is
     passed through; a greyscale image through an RGB model is denoised as grey RGB and
-    averaged back to one channel (which keeps most of its noise: see ``denoise_files``)."""
+    averaged back to one channel (which keeps most of its noise: see ``denoise_files``).
+    ``noise_level``: the Gaussian sigma in the array's own units, for a network told sigma
+    (None: estimated from each image); mapped onto 0..255 as the pixels are."""
     import numpy as np
 
-    from noise2noise.images import from_chw_255, to_chw_255
+    from noise2noise.images import from_chw_255, intensity_span, to_chw_255
 
     if array.ndim == 4:
-        return np.stack([denoise_array(model, plane, tile_px, overlap_px, batch_size, progress, tta, precision)
-                         for plane in array])
+        return np.stack([denoise_array(model, plane, tile_px, overlap_px, batch_size, progress, tta, precision,
+                                       noise_level) for plane in array])
 
     channels, colour_channels = check_model_takes(model, array.shape[2]), 3 if array.shape[2] >= 3 else 1
     tensor = to_chw_255(array, channels).float()
-    out = denoise_image(model, tensor, tile_px, overlap_px, batch_size, progress, tta, precision)
+    sigma_255 = None
+    if noise_level is not None:
+        lo, hi = intensity_span(array)
+        sigma_255 = noise_level * 255.0 / (hi - lo) if hi > lo else 0.0
+    out = denoise_image(model, tensor, tile_px, overlap_px, batch_size, progress, tta, precision, sigma_255)
     if colour_channels == 1 and channels == 3:
         out = out.mean(dim=0, keepdim=True)
     return from_chw_255(out, like=array)
@@ -213,12 +235,13 @@ def output_paths(inputs: list[Path], out: Path, overwrite: bool = False) -> list
 def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int | None = DENOISE_TILE_PX,
                   overlap_px: int = DENOISE_OVERLAP_PX, batch_size: int = DENOISE_TILE_BATCH, progress: bool = True,
                   tta: bool = False, overwrite: bool = False, grey_model: nn.Module | None = None,
-                  precision: str = "auto") -> list[Path]:
+                  precision: str = "auto", noise_level: float | None = None) -> list[Path]:
     """Denoise image files and folders (recursively) into ``out`` (see ``output_paths``),
     keeping each image's size, bit depth, channels and format; a TIFF stack is denoised
     image by image into a stack of the same shape, dtype and axes. Existing files are
     replaced only with ``overwrite``. Greyscale files go to ``grey_model`` when given (a
-    greyscale network); an RGB ``model`` alone keeps most of their noise, and a warning says so."""
+    greyscale network); an RGB ``model`` alone keeps most of their noise, and a warning says so.
+    ``noise_level``: see ``denoise_array`` (only networks told sigma use it)."""
     import sys
 
     from tqdm.auto import tqdm
@@ -233,6 +256,9 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
     if batch_size < 1 or (tile_px or 0) < 0 or overlap_px < 0:
         raise N2NError(f"batch size {batch_size}, tile {tile_px} px, overlap {overlap_px} px: the batch size "
                        "must be a positive integer, the tile and the overlap >= 0")
+    if noise_level is not None and not (math.isfinite(noise_level) and noise_level >= 0):
+        raise N2NError(f"noise level {noise_level!r} must be a finite sigma >= 0 in the images' own units "
+                       "(0..255 for 8-bit images), or left out to estimate it")
     if tile_px:
         tile_geometry(model, tile_px, overlap_px)  # bad options fail before any file is read
     check_precision(precision)  # so does an unknown precision
@@ -256,7 +282,7 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
         stack = read_stack(source)
         try:
             result = denoise_array(model_for(stack.planes.shape[3]), stack.planes, tile_px, overlap_px, batch_size,
-                                   progress, tta, precision)
+                                   progress, tta, precision, noise_level)
         except N2NError as exc:
             raise N2NError(f"{source}: {exc}") from None
         written.append(write_image(target, stack.with_planes(result)))

@@ -27,10 +27,11 @@ METHODS = Registry("method", extra=None, licence=None)  # the baselines; models 
 # extra: the optional package a method needs (`pip install 'noise2noise[EXTRA]'`), and why it is optional
 
 
-def evaluate_pairs(model: nn.Module, noisy: torch.Tensor, clean: torch.Tensor,
+def evaluate_pairs(model: nn.Module, noisy: torch.Tensor, clean: torch.Tensor, sigma_255: torch.Tensor | None = None,
                    batch_size: int = 64, with_ssim: bool = True) -> dict[str, float]:
-    """Metrics over N×C×H×W (noisy, clean) images in 0..255; also returns the outputs."""
-    denoised = denoise_tensor(model, noisy, batch_size=batch_size)
+    """Metrics over N×C×H×W (noisy, clean) images in 0..255 (``sigma_255``: the inputs' noise
+    levels for a ``sigma_input`` network, see ``denoise_tensor``)."""
+    denoised = denoise_tensor(model, noisy, batch_size=batch_size, sigma_255=sigma_255)
     unit = lambda x: x.float().cpu() / 255.0  # noqa: E731
     row = {"n_images": int(noisy.shape[0]),
            "psnr_noisy_db": psnr_db(unit(noisy), unit(clean)),
@@ -166,27 +167,39 @@ def inverse_anscombe(d: np.ndarray) -> np.ndarray:
 
 
 TTA_SUFFIX = "+tta"  # method 'n2n+tta': model n2n with the test-time self-ensemble
+ESTIMATED_SUFFIX = "+est"  # method 'n2n+est': model n2n, told sigma, given its estimate rather than the true one
 
 
-def model_method(model: nn.Module, tta: bool = False, precision: str = "auto") -> Method:
+def model_method(model: nn.Module, tta: bool = False, precision: str = "auto",
+                 estimated_sigma: bool = False) -> Method:
     """A trained network as a method (whole image, one at a time; ``tta``: the mean over
-    the 8 flips and quarter turns; ``precision``: see ``denoise_tensor``)."""
-    return lambda noisy, noise=None: denoise_tensor(model, noisy.unsqueeze(0), batch_size=1, tta=tta,
-                                                    precision=precision)[0]
+    the 8 flips and quarter turns; ``precision``: see ``denoise_tensor``). A network told
+    sigma is given the known Gaussian level (``known_noise``), or with ``estimated_sigma``
+    (or none known) the level estimated from each image, as ``n2n denoise`` does."""
+    def method(noisy: torch.Tensor, noise=None) -> torch.Tensor:
+        known = isinstance(noise, GaussianNoise) and not estimated_sigma
+        sigma_255 = noise.level[0] if known else None
+        return denoise_tensor(model, noisy.unsqueeze(0), batch_size=1, tta=tta, precision=precision,
+                              sigma_255=sigma_255)[0]
+    return method
 
 
 def build_methods(names: list[str], models: dict[str, nn.Module] | None = None,
                   precision: str = "auto") -> dict[str, Method]:
     """Methods by name, in order: the baselines of METHODS and the given ``models``
-    (e.g. {'n2n': network, 'n2c': clean-target network}), each also as NAME+tta; every
-    model runs in ``precision``."""
+    (e.g. {'n2n': network, 'n2c': clean-target network}), each also as NAME+tta, and a
+    network told sigma as NAME+est (sigma estimated, see ``model_method``) and NAME+est+tta;
+    every model runs in ``precision``."""
     models = models or {}
     methods = {}
     check_precision(precision)
     for name in names:
-        if name in models or name.removesuffix(TTA_SUFFIX) in models:
-            methods[name] = model_method(models[name.removesuffix(TTA_SUFFIX)], tta=name.endswith(TTA_SUFFIX),
-                                         precision=precision)
+        model_name = name.removesuffix(TTA_SUFFIX)
+        estimated = model_name.endswith(ESTIMATED_SUFFIX) and model_name.removesuffix(ESTIMATED_SUFFIX) in models
+        model_name = model_name.removesuffix(ESTIMATED_SUFFIX) if estimated else model_name
+        if model_name in models:
+            methods[name] = model_method(models[model_name], tta=name.endswith(TTA_SUFFIX), precision=precision,
+                                         estimated_sigma=estimated)
         elif name in METHODS:
             methods[name] = METHODS[name]
         else:

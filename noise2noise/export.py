@@ -67,7 +67,9 @@ def export_onnx(model: nn.Module, path: str | Path, opset: int = ONNX_OPSET, ove
     graph = _AnySizeUNet(model) if hasattr(model, "multiple_px") else model
     graph = graph.eval().cpu()
     multiple = getattr(model, "multiple_px", 1)
-    example = torch.rand(1, model.in_channels, 2 * multiple + 1, 2 * multiple + 3)
+    # a network told sigma takes one more channel, the plane of sigma / 50 (unet.sigma_plane)
+    example = torch.rand(1, model.in_channels + int(getattr(model, "sigma_input", False)), 2 * multiple + 1,
+                         2 * multiple + 3)
     dynamic = torch.export.Dim.DYNAMIC
     with torch.no_grad(), _quiet_exporter():
         program = torch.onnx.export(graph, (example,), dynamo=True, opset_version=opset,

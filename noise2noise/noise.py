@@ -102,8 +102,15 @@ class GaussianNoise(_Noise):
     clip: bool = True
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        sigma = _per_image_level(self.level, clean.shape[0], generator, clean.device, self.level_power) / 255.0
-        noisy = clean + sigma * self._unit_noise(clean, generator)
+        return self.at(clean, self.sigmas(clean.shape[0], generator, clean.device), generator)
+
+    def sigmas(self, n: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+        """N×1×1×1 sigmas in 0..255 units, one per image, drawn in ``level``."""
+        return _per_image_level(self.level, n, generator, device, self.level_power)
+
+    def at(self, clean: torch.Tensor, sigma_255: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """One noisy draw of each clean image at its own sigma (N×1×1×1, 0..255 units)."""
+        noisy = clean + sigma_255 / 255.0 * self._unit_noise(clean, generator)
         return noisy.clamp_(0.0, 1.0) if self.clip else noisy
 
     def _unit_noise(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -217,6 +224,24 @@ def _text_layer(height: int, width: int, channels: int, coverage: float,
         colours.append([rng.random() for _ in range(channels)])
         draw.text(xy, text, fill=len(colours), font=_font(size))
     return np.asarray(layer).astype(np.int64), np.array(colours, dtype=np.float32).reshape(-1, channels)
+
+
+# Donoho's robust scale: the median absolute value of Gaussian noise is 0.6745 sigma
+_MAD_TO_SIGMA = 1 / 0.6745
+
+
+def estimate_sigma_255(images: torch.Tensor) -> torch.Tensor:
+    """The Gaussian noise level of each N×C×H×W image in 0..255 (the sigma of ``GaussianNoise``):
+    the median absolute diagonal detail of 2×2 Haar cells over all channels, / 0.6745 (Donoho
+    and Johnstone 1994). Image content barely reaches that finest diagonal band, so the noise
+    dominates it; on clipped noise it reads low near black and white. Returns N float sigmas."""
+    n, channels, height, width = images.shape
+    if height < 2 or width < 2:
+        return torch.zeros(n)
+    cells = images[..., : height // 2 * 2, : width // 2 * 2].float()
+    # (a - b - c + d) / 2 of each cell: orthonormal, so white noise keeps its sigma
+    diagonal = (cells[..., 0::2, 0::2] - cells[..., 0::2, 1::2] - cells[..., 1::2, 0::2] + cells[..., 1::2, 1::2]) / 2
+    return diagonal.abs().reshape(n, -1).median(dim=1).values.cpu() * _MAD_TO_SIGMA
 
 
 def input_and_target_noise(noise, device: torch.device | str, brightness: float = 0.9, seed: int = 0,

@@ -28,7 +28,7 @@ from torch.optim.swa_utils import AveragedModel
 from noise2noise import checkpoint, distributed, rundir, zoo
 from noise2noise.augment import AUGMENTS
 from noise2noise.config import Budget, TrainConfig
-from noise2noise.data import VAL_SEED, Batch, Generators, build_training_data, held_out_images
+from noise2noise.data import VAL_SEED, Batch, Generators, Validation, build_training_data, held_out_images
 from noise2noise.denoise import denoise_tensor
 from noise2noise.devices import autocast, resolve_device
 from noise2noise.errors import N2NError
@@ -40,7 +40,7 @@ from noise2noise.noise import build_noise
 from noise2noise.optim import OPTIMIZERS, ema_update_fn, lr_factor
 from noise2noise.outputs import write_json
 from noise2noise.tensorboard import TENSORBOARD_DIR, TensorBoardMirror, require_tensorboard
-from noise2noise.unet import build_model
+from noise2noise.unet import build_model, widened_for_sigma
 
 
 class Diverged(N2NError):
@@ -77,7 +77,8 @@ class TrainState:
         initialisation; the config's optimiser; the weight average when ``cfg.ema`` > 0."""
         if model is None:
             torch.manual_seed(cfg.seed)
-            model = build_model(cfg.arch, channels, channels, cfg.width, cfg.depth, output=output_activation(cfg.loss))
+            model = build_model(cfg.arch, channels, channels, cfg.width, cfg.depth, output=output_activation(cfg.loss),
+                                sigma_input=cfg.sigma_input)
             INITS[cfg.init](model)
         elif getattr(model, "output", "linear") != output_activation(cfg.loss):
             raise N2NError(f"loss {cfg.loss!r} needs a network with a {output_activation(cfg.loss)} output; "
@@ -246,7 +247,15 @@ def initial_network(cfg: TrainConfig, channels: int) -> nn.Module:
     if held["in_channels"] != channels:
         raise N2NError(f"init_weights {cfg.init_weights!r} takes {held['in_channels']}-channel images and the "
                        f"training data have {channels} channel(s); start from a model for {channels}-channel images")
-    return model.train()
+    if held.get("sigma_input", False) == cfg.sigma_input:
+        return model.train()
+    if not cfg.sigma_input:
+        raise N2NError(f"init_weights {cfg.init_weights!r} is told the noise level (sigma_input); set "
+                       "sigma_input = true to train on from it")
+    # a blind network, widened: told sigma, it starts out computing exactly what it did blind
+    told = build_model(**{**held, "sigma_input": True})
+    told.load_state_dict(widened_for_sigma(model.state_dict()))
+    return told.train()
 
 
 def train_step(state: TrainState, batch: Batch, loss_fn: Callable[..., torch.Tensor], progress: float,
@@ -366,15 +375,16 @@ def _advance(bar, clock: BudgetClock) -> None:
     bar.update((round(spent) if clock.unit == "s" else spent) - bar.n)
 
 
-def fit(cfg: TrainConfig, source, val: tuple[torch.Tensor, torch.Tensor] | None = None,
+def fit(cfg: TrainConfig, source, val: Validation | tuple[torch.Tensor, torch.Tensor] | None = None,
         out_dir: Path | None = None, model: nn.Module | None = None, resume: dict[str, Any] | None = None,
         progress: bool = True, state: TrainState | None = None) -> TrainResult:
     """Train on a pair source until the budget (time or work) or the epochs run out.
 
     ``source`` yields ``Batch``es in [0, 1]; ``val`` holds (noisy, clean) N×C×H×W in
-    0..255. With ``out_dir`` the metrics log and checkpoints are written there. Training
-    starts afresh (from ``model`` or ``cfg.init_weights`` when given), from a checkpoint's dict ``resume``, or goes
-    on from ``state`` (a previous result's), whose counters the budget and epochs include."""
+    0..255, and the inputs' sigmas when known (``data.Validation``). With ``out_dir`` the
+    metrics log and checkpoints are written there. Training starts afresh (from ``model`` or
+    ``cfg.init_weights`` when given), from a checkpoint's dict ``resume``, or goes on from
+    ``state`` (a previous result's), whose counters the budget and epochs include."""
     ranks = distributed.current()
     if not ranks.is_main:  # rank 0 alone logs, validates and writes checkpoints
         out_dir, val, progress = None, None, False
@@ -597,9 +607,9 @@ def validate_whole_images(cfg: TrainConfig, model: nn.Module) -> dict[str, Any] 
             "psnr_noisy_db": noisy["psnr_db"], "ssim_noisy": noisy["ssim"], "noise_level": level}
 
 
-def write_samples(model: nn.Module, val: tuple[torch.Tensor, torch.Tensor], metrics: dict[str, Any],
-                  path: Path, title: str) -> Path:
+def write_samples(model: nn.Module, val: Validation, metrics: dict[str, Any], path: Path, title: str) -> Path:
     """The noisy / clean / denoised figure of the first 4 validation pairs."""
-    noisy, clean = val[0][:4], val[1][:4]
-    return sample_figure(list(zip(noisy, clean, denoise_tensor(model, noisy))), path,
+    noisy, clean = val.noisy[:4], val.clean[:4]
+    sigma_255 = None if val.sigma_255 is None else val.sigma_255[:4]
+    return sample_figure(list(zip(noisy, clean, denoise_tensor(model, noisy, sigma_255=sigma_255))), path,
                          title=f"{title}: {metrics['psnr_db']:.2f} dB (noisy {metrics['psnr_noisy_db']:.2f} dB)")

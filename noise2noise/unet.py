@@ -23,17 +23,20 @@ class UNet(nn.Module):
     (paper: 48; decoders use 2·width, DEC_CONV1A/1B use 4/3 and 2/3 of width).
     Sides that are not multiples of 2**depth are padded (reflect) and cropped back.
     ``output`` names the activation of the last layer (paper: linear; sigmoid for BCE).
+    ``sigma_input``: the network is told the Gaussian noise level, as FFDNet is (Zhang et al.
+    2018): its input holds one more channel, ``sigma_plane``, after the image's ``in_channels``.
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, width: int = 48,
-                 depth: int = 5, output: str = "linear") -> None:
+                 depth: int = 5, output: str = "linear", sigma_input: bool = False) -> None:
         super().__init__()
         if output not in OUTPUTS:
             raise ValueError(f"unknown output activation {output!r}; choose from {', '.join(OUTPUTS)}")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.width, self.depth, self.output = width, depth, output
+        self.width, self.depth, self.output, self.sigma_input = width, depth, output, sigma_input
         self.slope = 0.1
-        self.ENC_CONV0 = _conv(in_channels, width)
+        seen = in_channels + int(sigma_input)  # what the first layer and the last skip see
+        self.ENC_CONV0 = _conv(seen, width)
         for k in range(1, depth + 2):  # ENC_CONV1 .. ENC_CONV{depth+1}
             setattr(self, f"ENC_CONV{k}", _conv(width, width))
         channels = width  # output of the bottleneck ENC_CONV{depth+1}
@@ -42,7 +45,7 @@ class UNet(nn.Module):
             setattr(self, f"DEC_CONV{k}B", _conv(2 * width, 2 * width))
             channels = 2 * width
         dec1a, dec1b = round(width * 4 / 3), round(width * 2 / 3)
-        self.DEC_CONV1A = _conv(channels + in_channels, dec1a)
+        self.DEC_CONV1A = _conv(channels + seen, dec1a)
         self.DEC_CONV1B = _conv(dec1a, dec1b)
         self.DEC_CONV1C = _conv(dec1b, out_channels)  # linear output
 
@@ -77,6 +80,34 @@ class UNet(nn.Module):
         return self.DEC_CONV1C
 
 
+# The sigma plane holds sigma / 50: 0..1 over the levels users meet, as the pixels are. With
+# sigma / 255 (0..0.2), widened blind grey weights trained 48k crops barely used it: its
+# first-layer weights stayed at 1/18 of the image's (docs/models.md, "told sigma").
+SIGMA_PLANE_UNIT_255 = 50.0
+
+
+def sigma_plane(images: torch.Tensor, sigma_255: torch.Tensor | float) -> torch.Tensor:
+    """N×C×H×W images in [0, 1] -> N×(C+1)×H×W: a ``sigma_input`` network's input, the images
+    then one plane holding each image's noise level sigma (in 0..255 units) / 50
+    (``sigma_255``: one number, or one per image of shape N or N×1×1×1)."""
+    n, _, height, width = images.shape
+    level = torch.as_tensor(sigma_255, dtype=images.dtype, device=images.device).reshape(-1, 1, 1, 1)
+    level = level / SIGMA_PLANE_UNIT_255
+    return torch.cat([images, level.expand(n, 1, height, width)], dim=1)
+
+
+def widened_for_sigma(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A blind network's weights for the same network with ``sigma_input``: the two layers
+    that see the input get one more input channel, last as the plane is, with zero weights,
+    so the widened network computes exactly what the blind one did until training teaches
+    it to use sigma."""
+    state = dict(state)
+    for name in ("ENC_CONV0.weight", "DEC_CONV1A.weight"):
+        weight = state[name]
+        state[name] = torch.cat([weight, weight.new_zeros(weight.shape[0], 1, *weight.shape[2:])], dim=1)
+    return state
+
+
 def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     height, width = x.shape[-2:]
     pad_h, pad_w = -height % multiple, -width % multiple
@@ -88,6 +119,6 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
 
 
 def build_model(arch: str, in_channels: int, out_channels: int, width: int, depth: int,
-                output: str = "linear") -> nn.Module:
+                output: str = "linear", sigma_input: bool = False) -> nn.Module:
     return ARCHS[arch](in_channels=in_channels, out_channels=out_channels, width=width, depth=depth,
-                       output=output)
+                       output=output, sigma_input=sigma_input)

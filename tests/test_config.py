@@ -66,6 +66,16 @@ def test_unclipped_targets_need_synthetic_noise2noise_targets_and_a_loss_that_ta
         TrainConfig(clip_targets=False, loss="bce")
 
 
+def test_sigma_input_needs_a_gaussian_noise_added_to_clean_images():
+    assert TrainConfig(sigma_input=True, noise="gaussian-correlated", mode="noise2clean").sigma_input
+    with pytest.raises(N2NError, match="sigma_input=true needs a Gaussian noise .gaussian, gaussian-correlated., got "
+                                       "noise='poisson'"):
+        TrainConfig(sigma_input=True, noise="poisson")
+    with pytest.raises(N2NError, match="sigma_input=true needs noise of a known level added to clean images "
+                                       r"\(mode noise2noise or noise2clean\), got mode='neighbor2neighbor'"):
+        TrainConfig(sigma_input=True, mode="neighbor2neighbor")
+
+
 def test_needs_a_budget_or_epochs():
     with pytest.raises(N2NError, match="time_budget or epochs"):
         TrainConfig(time_budget=None)

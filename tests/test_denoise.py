@@ -314,3 +314,64 @@ def test_cli_denoise_and_evaluate_take_a_precision(tmp_path, capsys, photo):
         run(capsys, "denoise", tmp_path / "odd.png", "-o", tmp_path / "x.png", "--model", model,
             "--precision", "half", "--quiet")
     assert exit_info.value.code == 2 and "invalid choice: 'half'" in one_error_line(capsys.readouterr().err)
+
+
+@pytest.fixture(scope="module")
+def told_unet() -> UNet:
+    """An untrained narrow U-Net told sigma, whose output depends on the sigma plane."""
+    torch.manual_seed(0)
+    net = UNet(3, 3, width=8, depth=2, sigma_input=True).eval()
+    with torch.no_grad():
+        net.ENC_CONV0.weight[:, 3] += 2.0
+    return net
+
+
+def test_a_network_told_sigma_gets_the_given_sigma_or_one_estimated_per_image(told_unet, photo):
+    from noise2noise.noise import estimate_sigma_255
+
+    noisy = torch.stack([noisy_photo(photo, seed=0), noisy_photo(photo, seed=1) * 0.5])
+    estimated = estimate_sigma_255(noisy)
+    assert estimated[0] > 20 and estimated[1] < 15
+    assert torch.equal(denoise_tensor(told_unet, noisy), denoise_tensor(told_unet, noisy, sigma_255=estimated))
+    assert not torch.allclose(denoise_tensor(told_unet, noisy, sigma_255=5.0),
+                              denoise_tensor(told_unet, noisy, sigma_255=50.0))
+    blind = UNet(3, 3, width=8, depth=2).eval()  # a blind network ignores sigma
+    assert torch.equal(denoise_tensor(blind, noisy, sigma_255=5.0), denoise_tensor(blind, noisy))
+
+
+def test_tiles_of_a_network_told_sigma_share_the_whole_image_s_estimate(told_unet, photo):
+    from noise2noise.noise import estimate_sigma_255
+
+    noisy = noisy_photo(photo)
+    noisy[:, :64] = noisy[:, :64] * 0.5 + 64  # half the noise in the top half: tiles' own estimates would differ
+    whole = float(estimate_sigma_255(noisy[None])[0])
+    tiled = denoise_image(told_unet, noisy, tile_px=48, overlap_px=16)
+    assert torch.equal(tiled, denoise_image(told_unet, noisy, tile_px=48, overlap_px=16, sigma_255=whole))
+    assert not torch.equal(tiled, denoise_image(told_unet, noisy, tile_px=48, overlap_px=16, sigma_255=whole / 2))
+
+
+def test_a_16_bit_image_s_noise_level_is_in_its_own_units(told_unet, photo):
+    from noise2noise.denoise import denoise_array
+
+    photo = photo.copy()
+    photo[0, 0], photo[0, 1] = 0, 255  # the 8-bit range, so the 16-bit span maps onto it exactly
+    wide = photo.astype(np.uint16) * 200 + 1000  # a span of 255 * 200
+    given = denoise_array(told_unet, wide, tile_px=None, noise_level=25.0 * 200)
+    same = denoise_array(told_unet, photo, tile_px=None, noise_level=25.0)
+    assert np.abs(given.astype(np.float64) / 200 - 5 - same).max() <= 1.0  # rounding of the two formats
+
+
+def test_cli_denoise_takes_a_noise_level_and_refuses_a_bad_one(tmp_path, capsys, told_unet, photo):
+    path = checkpoint.save(tmp_path / "told.pt", told_unet, TrainConfig(width=8, depth=2, sigma_input=True))
+    iio.imwrite(tmp_path / "in.png", photo[:40, :30])
+    outputs = {}
+    for level in ("5", "50"):
+        code, _, err = run(capsys, "denoise", tmp_path / "in.png", "-o", tmp_path / f"out{level}.png", "--model",
+                           path, "--noise-level", level, "--device", "cpu", "--quiet")
+        assert code == 0, err
+        outputs[level] = iio.imread(tmp_path / f"out{level}.png")
+    assert outputs["5"].shape == (40, 30, 3) and not np.array_equal(outputs["5"], outputs["50"])
+    code, _, err = run(capsys, "denoise", tmp_path / "in.png", "-o", tmp_path / "bad.png", "--model", path,
+                       "--noise-level", "nan", "--quiet")
+    assert code == 2 and "noise level nan must be a finite sigma >= 0" in one_error_line(err)
+    assert not (tmp_path / "bad.png").exists()

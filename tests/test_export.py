@@ -42,6 +42,19 @@ def test_cli_export_matches_pytorch_for_any_batch_and_size(tmp_path, capsys):
         assert np.abs(denoised - expected).max() < ONNX_TOLERANCE, shape
 
 
+def test_a_network_told_sigma_exports_with_the_sigma_plane_as_a_fourth_channel(tmp_path):
+    from noise2noise.unet import sigma_plane
+
+    torch.manual_seed(0)
+    net = UNet(3, 3, width=8, depth=2, sigma_input=True).eval()
+    export_onnx(net, tmp_path / "told.onnx")
+    session = ort.InferenceSession(str(tmp_path / "told.onnx"), providers=["CPUExecutionProvider"])
+    images = sigma_plane(torch.rand(2, 3, 37, 45, generator=torch.Generator().manual_seed(1)), torch.tensor([5., 40.]))
+    [denoised] = session.run(None, {"noisy": images.numpy()})
+    with torch.no_grad():
+        assert np.abs(denoised - net(images).numpy()).max() < ONNX_TOLERANCE
+
+
 def test_missing_onnx_packages_are_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxscript", None)  # as if not installed
     with pytest.raises(N2NError, match=r"needs the onnx extra .*pip install 'noise2noise\[onnx\]'"):

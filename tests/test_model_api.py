@@ -80,6 +80,17 @@ def test_pretrained_model_denoises_a_held_out_photo():
     assert psnr_db(denoised / 255, clean / 255) > psnr_db(noisy / 255, clean / 255) + 5
 
 
+def test_a_network_told_sigma_is_refused_by_the_course_model(tmp_path):
+    from noise2noise import checkpoint
+    from noise2noise.config import TrainConfig
+    from noise2noise.unet import UNet
+
+    path = checkpoint.save(tmp_path / "told.pt", UNet(3, 3, width=8, depth=2, sigma_input=True),
+                           TrainConfig(width=8, depth=2, sigma_input=True))
+    with pytest.raises(N2NError, match=r"told.pt: this network is told the noise level .sigma_input."):
+        Model().load_pretrained_model(str(path))
+
+
 def test_course_harness_layout_imports_and_loads_bestmodel(monkeypatch):
     monkeypatch.syspath_prepend(str(EXAMPLES))
     sys.modules.pop("Miniproject_1.model", None)

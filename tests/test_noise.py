@@ -190,3 +190,23 @@ def test_channel_correlated_gaussian_noise_has_sigma_and_a_correlation_drawn_per
     per_image = [torch.corrcoef(r.flatten(1))[0, 1].item() for r in residual]  # red against green
     assert sum(per_image) / len(per_image) == pytest.approx(0.5, abs=0.05)  # rho uniform in 0..1
     assert min(per_image) < 0.1 and max(per_image) > 0.9
+
+
+@pytest.mark.parametrize("sigma", [5.0, 15.0, 25.0, 50.0])
+def test_sigma_is_estimated_from_a_real_photo_within_its_own_fine_detail(photo, sigma):
+    from noise2noise.noise import estimate_sigma_255
+
+    clean = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255
+    own = float(estimate_sigma_255(clean * 255)[0])  # the clean photo's own fine detail: about 3 grey levels
+    noisy = GaussianNoise((sigma, sigma), clip=False)(clean, torch.Generator().manual_seed(0)) * 255
+    estimate = float(estimate_sigma_255(noisy)[0])
+    assert 0 < own < 5 and 0.97 * sigma < estimate < sigma + own / 2 + 0.03 * sigma
+
+
+def test_a_gaussian_draw_at_given_sigmas_is_the_draw_of_the_noise_model():
+    noise = GaussianNoise((0.0, 50.0))
+    clean = torch.rand(4, 3, 8, 8)
+    first, second = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    sigma = noise.sigmas(4, second, clean.device)
+    assert torch.equal(noise(clean, first), noise.at(clean, sigma, second))
+    assert sigma.shape == (4, 1, 1, 1) and bool(((sigma >= 0) & (sigma <= 50)).all())

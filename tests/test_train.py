@@ -8,8 +8,10 @@ from noise2noise.config import TrainConfig, parse_budget
 from noise2noise.data import Batch, SyntheticPairs
 from noise2noise.distributed import Ranks
 from noise2noise.errors import N2NError
+from noise2noise.evaluate import evaluate_pairs
 from noise2noise.images import embedded_images
 from noise2noise.losses import LOSSES
+from noise2noise.metrics import psnr_db
 from noise2noise.noise import GaussianNoise
 from noise2noise.train import BudgetClock, TrainState, fit, run_training, train_step
 from noise2noise.unet import build_model
@@ -145,6 +147,51 @@ def test_init_weights_must_take_the_channels_of_the_training_data(tmp_path, phot
     grey = checkpoint.save(tmp_path / "grey.pt", build_model("unet", 1, 1, 16, 3), TrainConfig(**TINY))
     with pytest.raises(N2NError, match=r"grey.pt' takes 1-channel images and the training data have 3 channel"):
         fit(TrainConfig(**TINY, time_budget="1 steps", init_weights=str(grey)), source, None, progress=False)
+
+
+def test_a_network_told_sigma_learns_to_use_it_on_real_photos():
+    """Trained blind over sigma 0..50 with sigma as an input plane, the network does better
+    told the true sigma than a wrong one, and as well when sigma is estimated from the crop."""
+    noise = GaussianNoise((0.0, 50.0), clip=True)
+    source = SyntheticPairs(embedded_images("train")[:3], noise, 32, 1600, sigma_input=True)
+    cfg = TrainConfig(**TINY, lr=3e-3, schedule="cosine", time_budget=None, epochs=1, sigma_input=True,
+                      noise_level="0,50")
+    model = fit(cfg, source, None, progress=False).model
+    for sigma, wrong, margin_db in ((5.0, 40.0, 1.0), (40.0, 5.0, 0.5)):
+        val = SyntheticPairs(embedded_images("test")[:2], GaussianNoise((sigma, sigma)), 32, 1,
+                             sigma_input=True).validation(64)
+        assert torch.equal(val.sigma_255, torch.full((64,), sigma))
+        right, wrong_db, estimated = (evaluate_pairs(model, val.noisy, val.clean, given, with_ssim=False)["psnr_db"]
+                                      for given in (val.sigma_255, torch.tensor(wrong), None))
+        assert right > wrong_db + margin_db and abs(estimated - right) < 0.3
+        if sigma > 20:  # 100 steps do not beat faint noise, but strong noise they do
+            assert right > psnr_db(val.noisy / 255, val.clean / 255) + 5.0
+
+
+def test_a_blind_network_is_widened_to_be_told_sigma_and_not_the_other_way(tmp_path, photo_folder):
+    blind = fit(TrainConfig(**TINY, time_budget="1 steps"), SyntheticPairs(embedded_images("train")[:1],
+                GaussianNoise(), 32, 16), None, progress=False)
+    path = checkpoint.save(tmp_path / "blind.pt", blind.model, blind.config)
+    cfg = TrainConfig(**{**TINY, "val_patches": 8}, data=str(photo_folder), val_fraction=0.4, time_budget=None,
+                      epochs=1, pairs_per_epoch=32, sigma_input=True, noise_level="0,50", init_weights=str(path))
+    result = run_training(cfg, tmp_path / "told", progress=False)
+    model, payload = checkpoint.load_model(tmp_path / "told" / "checkpoint.pt")
+    assert payload["model_args"]["sigma_input"] and model.ENC_CONV0.weight.shape[1] == 4
+    assert result.metrics["psnr_db"] > 0
+    with pytest.raises(N2NError, match="told.checkpoint.pt' is told the noise level .sigma_input.; set sigma_input"):
+        train.initial_network(cfg.replace(sigma_input=False, init_weights=str(tmp_path / "told" / "checkpoint.pt")),
+                              channels=3)
+
+
+def test_real_noisy_pairs_cannot_train_a_network_told_sigma(tmp_path, photo):
+    import imageio.v3 as iio
+
+    for name in ("A", "B"):
+        (tmp_path / name).mkdir()
+        iio.imwrite(tmp_path / name / "shot.png", photo)
+    with pytest.raises(N2NError, match="holds pairs of noisy images; sigma_input = true needs noise of a known level"):
+        run_training(TrainConfig(**TINY, data=str(tmp_path), epochs=1, time_budget=None, sigma_input=True),
+                     progress=False)
 
 
 def test_divergence_names_the_step_and_suggests_a_lower_rate(photo_problem):

@@ -42,3 +42,20 @@ def test_padding_does_not_leak_across_images_of_a_batch():
     together = net(x)
     alone = net(x[1:])
     torch.testing.assert_close(together[1:], alone, rtol=1e-4, atol=1e-5)
+
+
+def test_a_network_told_sigma_takes_one_more_plane_and_widened_blind_weights_compute_the_same():
+    from noise2noise.unet import sigma_plane, widened_for_sigma
+
+    torch.manual_seed(0)
+    blind = UNet(3, 3, width=8, depth=2).eval()
+    told = UNet(3, 3, width=8, depth=2, sigma_input=True).eval()
+    told.load_state_dict(widened_for_sigma(blind.state_dict()))
+    images = torch.rand(2, 3, 13, 19)
+    plane = sigma_plane(images, torch.tensor([5.0, 40.0]))
+    assert plane.shape == (2, 4, 13, 19)
+    assert torch.equal(plane[:, :3], images) and torch.allclose(plane[1, 3], torch.full((13, 19), 40 / 50))
+    assert torch.equal(told(plane), blind(images))  # zero weights on the plane: the blind network exactly
+    with torch.no_grad():
+        told.ENC_CONV0.weight[:, 3] += 1.0  # once it uses the plane, sigma changes the output
+    assert not torch.allclose(told(sigma_plane(images, 5.0)), told(sigma_plane(images, 40.0)))
