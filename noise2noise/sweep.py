@@ -378,7 +378,7 @@ def _measure_baselines(study: Study, out_dir: Path, say: Callable[[str], None]) 
     from noise2noise.metrics import psnr_db, ssim
     from noise2noise.noise import GaussianNoise, build_noise
 
-    crops: dict[str, tuple[Any, Any]] = {}  # validation crops by data config: loaded once for all methods
+    crops: dict[str, Any] = {}  # validation crops (data.Validation) by data config: loaded once for all methods
     for table, method in todo:
         key = _baseline_key(table, method)
         if key in done:  # two tables on the same crops
@@ -386,7 +386,7 @@ def _measure_baselines(study: Study, out_dir: Path, say: Callable[[str], None]) 
         cfg = table.cells[0].configs[0]
         if _data_key(cfg) not in crops:
             crops[_data_key(cfg)] = _load_data(cfg)[1]
-        noisy, clean = crops[_data_key(cfg)]
+        noisy, clean = crops[_data_key(cfg)].noisy, crops[_data_key(cfg)].clean
         known = known_noise(build_noise(cfg.noise, cfg.noise_level, cfg.clip))
         sigma = known.level[0] if isinstance(known, GaussianNoise) else None
         say(f"baseline {method} on {noisy.shape[0]} validation crops of table {table.name} ...")

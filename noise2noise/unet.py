@@ -82,7 +82,7 @@ class UNet(nn.Module):
 
 # The sigma plane holds sigma / 50: 0..1 over the levels users meet, as the pixels are. With
 # sigma / 255 (0..0.2), widened blind grey weights trained 48k crops barely used it: its
-# first-layer weights stayed at 1/18 of the image's (docs/models.md, "told sigma").
+# first-layer weights stayed at 1/18 of the image's (docs/models.md, "A grey network told σ").
 SIGMA_PLANE_UNIT_255 = 50.0
 
 

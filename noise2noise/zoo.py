@@ -151,19 +151,26 @@ _add(ShippedModel(
     stages=("gaussian", "gaussian.stage2", "gaussian-correlated", "gaussian-correlated.stage2",
             "gaussian-correlated.stage3")))
 _add(ShippedModel(
-    name="gaussian-gray", noise="Gaussian, sigma 0..50 (blind), clipped", channels="greyscale",
-    training_data="CBSD432 converted to greyscale: 128x128 crops of the 367 training photos",
+    name="gaussian-gray", noise="Gaussian, sigma 0..50, clipped; told sigma (sigma_input: one more input plane; "
+                                "n2n denoise takes --noise-level or estimates sigma from each image)",
+    channels="greyscale",
+    training_data="CBSD432 converted to greyscale: 128x128 crops of the 367 training photos (stages 3 and 4: 64x64)",
     training="stage 1: 8 min, 14,388 steps of 32 pairs (460k crops), " + _RECIPE + "; stage 2: 3 min from stage "
              "1's weights, 6,252 steps of 32 pairs (200k crops) with low sigma drawn more often (noise_level_power "
              "8) and the targets' noise unclipped (clip_targets false), Adam 1e-3 (stage 1's), the same schedule "
-             "and EMA",
+             "and EMA; stage 3: 12 min from stage 2's weights told sigma (the plane's weights starting at zero), "
+             "1,500 steps of 32 pairs (48k crops of 64x64), Adam 3e-4, stage 2's other settings; stage 4: 23 min, "
+             "1,500 more steps as stage 3's from its weights; stage 5: 15 min, 375 steps of 32 pairs (12k crops of "
+             "128x128) as stage 4's from its weights",
     hardware="stage 1: " + _H200 + "; stage 2: one NVIDIA H100 beside a poisson run, torch 2.11.0+cu130, bf16 "
-             "autocast",
-    psnr="first 16 held-out CBSD432 photos in grey, sigma 15 / 25 / 50: 31.47 / 29.49 / 26.35 dB (BM3D 31.49 / "
-         "28.89 / 25.38; stage 1 29.39 / 28.96 / 26.28); it leaves more of faint noise than the RGB model "
-         "(a quarter at sigma 15, docs/models.md); "
-         + _quality_command("gaussian-gray", " --max-images 16"),
-    stages=("gaussian-gray", "gaussian-gray.stage2")))
+             "autocast; stages 3-5: a 2-core AMD EPYC CPU (stage 4 one thread, beside another run), torch "
+             "2.13.0+cpu, bf16 autocast",
+    psnr="all 65 held-out CBSD432 photos in grey, sigma 15 / 25 / 50: 31.84 / 29.37 / 26.24 dB with sigma "
+         "estimated from each photo, 31.82 / 29.38 / 26.26 given sigma (BM3D 31.43 / 28.78 / 25.24; stage 2, "
+         "blind: 31.38 / 29.35 / 26.22); " + _quality_command("gaussian-gray") + "; the eight wheel photos of "
+         "benchmarks/wheel_photos.py in grey: 33.42 / 31.03 / 27.73 estimated (BM3D 33.28 / 30.65 / 26.66)",
+    stages=("gaussian-gray", "gaussian-gray.stage2", "gaussian-gray.stage3", "gaussian-gray.stage4",
+            "gaussian-gray.stage5")))
 _add(ShippedModel(
     name="poisson", noise="Poisson, photon scale lambda 5..50 (blind), clipped", channels="RGB",
     training_data="CBSD432: 128x128 crops of its 367 training photos",

@@ -198,7 +198,7 @@ def test_bool_fields_are_flags_generated_from_the_config():
     assert config_from_args(parse(["train", "--mode", "neighbor2neighbor", "--noisy-data"])).noisy_data
     assert not config_from_args(parse(["train", "--no-clip-targets"])).clip_targets
     bools = {f.name for f in dataclasses.fields(TrainConfig) if FIELD_TYPES[f.name][0] is bool}
-    assert bools == {"clip", "clip_targets", "noisy_data", "tensorboard", "compile_model"}
+    assert bools == {"sigma_input", "clip", "clip_targets", "noisy_data", "tensorboard", "compile_model"}
     help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
     for name in bools:
         assert f"--{name.replace('_', '-')}, --no-{name.replace('_', '-')}" in help_text
