@@ -32,7 +32,7 @@ from noise2noise.data import VAL_SEED, Batch, Generators, Validation, build_trai
 from noise2noise.denoise import denoise_tensor
 from noise2noise.devices import autocast, resolve_device
 from noise2noise.errors import N2NError
-from noise2noise.evaluate import METHODS, add_noise, compare_methods, evaluate_pairs, model_method
+from noise2noise.evaluate import METHODS, add_noise, compare_methods, evaluate_pairs, known_noise, model_method
 from noise2noise.figures import sample_figure
 from noise2noise.inits import INITS
 from noise2noise.losses import LOSSES, masked_loss, output_activation
@@ -601,7 +601,8 @@ def validate_whole_images(cfg: TrainConfig, model: nn.Module) -> dict[str, Any] 
     level = (cfg.noise_level[0] + cfg.noise_level[1]) / 2
     noise = build_noise(cfg.noise, (level, level), cfg.clip)
     methods = {"noisy": METHODS["noisy"], "model": model_method(model)}
-    _, table, _ = compare_methods(add_noise(images, noise, seed=VAL_SEED), methods, keep_outputs=0)
+    # the level is known: a network told sigma is given it, as in validation
+    _, table, _ = compare_methods(add_noise(images, noise, seed=VAL_SEED), methods, known_noise(noise), keep_outputs=0)
     noisy, denoised = table
     return {"n_images": denoised["n_images"], "psnr_db": denoised["psnr_db"], "ssim": denoised["ssim"],
             "psnr_noisy_db": noisy["psnr_db"], "ssim_noisy": noisy["ssim"], "noise_level": level}

@@ -183,6 +183,27 @@ def test_a_blind_network_is_widened_to_be_told_sigma_and_not_the_other_way(tmp_p
                               channels=3)
 
 
+def test_whole_image_validation_tells_a_network_told_sigma_the_known_level(photo_folder):
+    from noise2noise.data import VAL_SEED, held_out_images
+    from noise2noise.denoise import denoise_tensor
+    from noise2noise.evaluate import add_noise
+
+    torch.manual_seed(0)
+    model = build_model("unet", 3, 3, 8, 2, sigma_input=True).eval()
+    with torch.no_grad():
+        model.ENC_CONV0.weight[:, 3] += 2.0  # the output depends on the level it is told
+    cfg = TrainConfig(**TINY, data=str(photo_folder), val_fraction=0.4, noise_level=25, sigma_input=True,
+                      val_whole_images=2, epochs=1)
+    triples = list(add_noise(held_out_images(cfg)[:2], GaussianNoise((25.0, 25.0)), seed=VAL_SEED))
+
+    def mean_psnr(sigma_255):
+        return sum(psnr_db(denoise_tensor(model, noisy[None], sigma_255=sigma_255) / 255, clean[None].float() / 255)
+                   for _, noisy, clean in triples) / len(triples)
+
+    measured = train.validate_whole_images(cfg, model)["psnr_db"]
+    assert measured == pytest.approx(mean_psnr(25.0), abs=1e-9) and measured != pytest.approx(mean_psnr(None))
+
+
 def test_real_noisy_pairs_cannot_train_a_network_told_sigma(tmp_path, photo):
     import imageio.v3 as iio
 
