@@ -183,22 +183,20 @@ def denoise_array(model: nn.Module, array, tile_px: int | None = DENOISE_TILE_PX
     (None: estimated from each image); mapped onto 0..255 as the pixels are."""
     import numpy as np
 
-    from noise2noise.images import from_chw_255, intensity_span, to_chw_255
+    from noise2noise.images import from_chw_255, intensity_span, scale_to_255, to_chw_255
 
     if array.ndim == 4:
         return np.stack([denoise_array(model, plane, tile_px, overlap_px, batch_size, progress, tta, precision,
                                        noise_level) for plane in array])
 
     channels, colour_channels = check_model_takes(model, array.shape[2]), 3 if array.shape[2] >= 3 else 1
-    tensor = to_chw_255(array, channels).float()
-    sigma_255 = None
-    if noise_level is not None:
-        lo, hi = intensity_span(array)
-        sigma_255 = noise_level * 255.0 / (hi - lo) if hi > lo else 0.0
+    span = intensity_span(array)  # one map there and back, and for the noise level
+    tensor = to_chw_255(array, channels, span).float()
+    sigma_255 = None if noise_level is None else noise_level * scale_to_255(span)
     out = denoise_image(model, tensor, tile_px, overlap_px, batch_size, progress, tta, precision, sigma_255)
     if colour_channels == 1 and channels == 3:
         out = out.mean(dim=0, keepdim=True)
-    return from_chw_255(out, like=array)
+    return from_chw_255(out, like=array, span=span)
 
 
 def output_paths(inputs: list[Path], out: Path, overwrite: bool = False) -> list[tuple[Path, Path]]:

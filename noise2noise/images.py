@@ -317,6 +317,13 @@ def intensity_span(*images: np.ndarray) -> tuple[float, float]:
     return float(min(c.min() for c in colour)), float(max(c.max() for c in colour))
 
 
+def scale_to_255(span: tuple[float, float]) -> float:
+    """What ``to_chw_255`` multiplies intensities by (after subtracting lo): 255 / (hi - lo),
+    0 for a constant image. A noise level in the image's own units scales by it too."""
+    lo, hi = span
+    return 255.0 / (hi - lo) if hi > lo else 0.0
+
+
 def to_chw_255(array: np.ndarray, channels: int, span: tuple[float, float] | None = None):
     """H×W×C array -> C×H×W torch tensor in 0..255 (uint8 for 8-bit sources, float32
     otherwise, mapped from ``span``, default ``intensity_span(array)``; a constant image
@@ -325,8 +332,8 @@ def to_chw_255(array: np.ndarray, channels: int, span: tuple[float, float] | Non
 
     colour = array[:, :, : (3 if array.shape[2] >= 3 else 1)]
     if array.dtype != np.uint8:
-        lo, hi = span or intensity_span(array)
-        colour = ((colour.astype(np.float64) - lo) * (255.0 / (hi - lo) if hi > lo else 0.0)).astype(np.float32)
+        span = span or intensity_span(array)
+        colour = ((colour.astype(np.float64) - span[0]) * scale_to_255(span)).astype(np.float32)
     if channels == 3 and colour.shape[2] == 1:
         colour = np.repeat(colour, 3, axis=2)
     elif channels == 1 and colour.shape[2] == 3:

@@ -386,7 +386,7 @@ def _measure_baselines(study: Study, out_dir: Path, say: Callable[[str], None]) 
         cfg = table.cells[0].configs[0]
         if _data_key(cfg) not in crops:
             crops[_data_key(cfg)] = _load_data(cfg)[1]
-        noisy, clean = crops[_data_key(cfg)].noisy, crops[_data_key(cfg)].clean
+        noisy, clean, _ = crops[_data_key(cfg)]
         known = known_noise(build_noise(cfg.noise, cfg.noise_level, cfg.clip))
         sigma = known.level[0] if isinstance(known, GaussianNoise) else None
         say(f"baseline {method} on {noisy.shape[0]} validation crops of table {table.name} ...")
