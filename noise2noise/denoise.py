@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -33,6 +32,17 @@ def pad_border(images: torch.Tensor, border_px: int) -> torch.Tensor:
 
 
 @torch.no_grad()
+def checked_noise_levels(levels, count: int, units: str) -> torch.Tensor:
+    """Gaussian noise levels as a float tensor of ``count`` (one level serves every image); one
+    line for a NaN, infinite or negative level, or a count that is neither 1 nor ``count``."""
+    flat = torch.as_tensor(levels, dtype=torch.float32).flatten()
+    if flat.numel() not in (1, count) or not bool(torch.isfinite(flat).all()) or bool((flat < 0).any()):
+        shown = levels if isinstance(levels, (int, float)) else flat.tolist()
+        raise N2NError(f"noise level {shown!r} must be a finite sigma >= 0 in {units} (one, or one per image: "
+                       f"{count}), or left out to estimate it")
+    return flat.expand(count)
+
+
 def denoise_tensor(model: nn.Module, images: torch.Tensor, batch_size: int = 16,
                    device: torch.device | None = None, border_px: int = BORDER_PX, tta: bool = False,
                    precision: str = "auto", sigma_255: torch.Tensor | float | None = None) -> torch.Tensor:
@@ -54,7 +64,7 @@ def denoise_tensor(model: nn.Module, images: torch.Tensor, batch_size: int = 16,
     told_sigma = getattr(model, "sigma_input", False)
     if told_sigma:
         sigma_255 = estimate_sigma_255(images) if sigma_255 is None else sigma_255
-        sigma_255 = torch.as_tensor(sigma_255, dtype=torch.float32).flatten().expand(images.shape[0])
+        sigma_255 = checked_noise_levels(sigma_255, images.shape[0], "0..255 units")
     was_training = model.training
     model.eval()
     out = []
@@ -254,9 +264,8 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
     if batch_size < 1 or (tile_px or 0) < 0 or overlap_px < 0:
         raise N2NError(f"batch size {batch_size}, tile {tile_px} px, overlap {overlap_px} px: the batch size "
                        "must be a positive integer, the tile and the overlap >= 0")
-    if noise_level is not None and not (math.isfinite(noise_level) and noise_level >= 0):
-        raise N2NError(f"noise level {noise_level!r} must be a finite sigma >= 0 in the images' own units "
-                       "(0..255 for 8-bit images), or left out to estimate it")
+    if noise_level is not None:  # a bad level fails before any file is read
+        checked_noise_levels(noise_level, 1, "the images' own units (0..255 for 8-bit images)")
     if tile_px:
         tile_geometry(model, tile_px, overlap_px)  # bad options fail before any file is read
     check_precision(precision)  # so does an unknown precision
