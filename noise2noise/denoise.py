@@ -31,7 +31,6 @@ def pad_border(images: torch.Tensor, border_px: int) -> torch.Tensor:
     return torch.nn.functional.pad(images, (border_px,) * 4, mode=mode)
 
 
-@torch.no_grad()
 def checked_noise_levels(levels, count: int, units: str) -> torch.Tensor:
     """Gaussian noise levels as a float tensor of ``count`` (one level serves every image); one
     line for a NaN, infinite or negative level, or a count that is neither 1 nor ``count``."""
@@ -43,6 +42,7 @@ def checked_noise_levels(levels, count: int, units: str) -> torch.Tensor:
     return flat.expand(count)
 
 
+@torch.no_grad()
 def denoise_tensor(model: nn.Module, images: torch.Tensor, batch_size: int = 16,
                    device: torch.device | None = None, border_px: int = BORDER_PX, tta: bool = False,
                    precision: str = "auto", sigma_255: torch.Tensor | float | None = None) -> torch.Tensor:

@@ -339,6 +339,12 @@ def test_a_network_told_sigma_gets_the_given_sigma_or_one_estimated_per_image(to
     assert torch.equal(denoise_tensor(blind, noisy, sigma_255=5.0), denoise_tensor(blind, noisy))
 
 
+def test_denoising_builds_no_autograd_graph(told_unet):
+    """Inference keeps no graph: the output does not require grad though the weights do."""
+    assert all(p.requires_grad for p in told_unet.parameters())
+    assert not denoise_tensor(told_unet, torch.full((2, 3, 16, 16), 128.0), sigma_255=25.0).requires_grad
+
+
 @pytest.mark.parametrize("levels", [[5.0, 10.0], float("nan"), -1.0, [25.0, float("inf"), 5.0]])
 def test_a_wrong_number_of_levels_or_a_bad_level_gives_one_line(told_unet, levels):
     with pytest.raises(N2NError, match=r"must be a finite sigma >= 0 in 0\.\.255 units \(one, or one per image: 3\)"):
