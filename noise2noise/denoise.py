@@ -37,8 +37,9 @@ def checked_noise_levels(levels, count: int, units: str) -> torch.Tensor:
     flat = torch.as_tensor(levels, dtype=torch.float32).flatten()
     if flat.numel() not in (1, count) or not bool(torch.isfinite(flat).all()) or bool((flat < 0).any()):
         shown = levels if isinstance(levels, (int, float)) else flat.tolist()
-        raise N2NError(f"noise level {shown!r} must be a finite sigma >= 0 in {units} (one, or one per image: "
-                       f"{count}), or left out to estimate it")
+        per_image = f" (one, or one per image: {count})" if count > 1 else ""
+        raise N2NError(f"noise level {shown!r} must be a finite sigma >= 0 in {units}{per_image}, "
+                       "or left out to estimate it")
     return flat.expand(count)
 
 
