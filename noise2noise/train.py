@@ -40,7 +40,7 @@ from noise2noise.noise import build_noise
 from noise2noise.optim import OPTIMIZERS, ema_update_fn, lr_factor
 from noise2noise.outputs import write_json
 from noise2noise.tensorboard import TENSORBOARD_DIR, TensorBoardMirror, require_tensorboard
-from noise2noise.unet import build_model, widened_for_sigma
+from noise2noise.unet import build_model, embedded_state
 
 
 class Diverged(N2NError):
@@ -236,26 +236,31 @@ class TrainResult:
 
 def initial_network(cfg: TrainConfig, channels: int) -> nn.Module:
     """The network of ``cfg.init_weights`` (a shipped model's name or a checkpoint) to train
-    on from, refused in one line when it is not the network the config and data call for."""
+    on from, refused in one line when it is not the network the config and data call for. A
+    narrower network, or a blind one for a config told sigma, is embedded in the config's
+    network so that it starts out computing exactly what it did (``unet.embedded_state``)."""
     model, payload = checkpoint.load_model(zoo.resolve_model(cfg.init_weights, "--init-weights"))
     held = payload["model_args"]
-    wanted = {"arch": cfg.arch, "width": cfg.width, "depth": cfg.depth}
-    for name, value in wanted.items():
+    for name, value in {"arch": cfg.arch, "depth": cfg.depth}.items():
         if held[name] != value:
             raise N2NError(f"init_weights {cfg.init_weights!r} holds a network of {name} {held[name]!r}, "
                            f"the config asks for {value!r}; set {name} to {held[name]!r} to train on from it")
+    if held["width"] > cfg.width:
+        raise N2NError(f"init_weights {cfg.init_weights!r} holds a network of width {held['width']}, wider than "
+                       f"the config's {cfg.width}; set width to {held['width']} or more to train on from it")
     if held["in_channels"] != channels:
         raise N2NError(f"init_weights {cfg.init_weights!r} takes {held['in_channels']}-channel images and the "
                        f"training data have {channels} channel(s); start from a model for {channels}-channel images")
-    if held.get("sigma_input", False) == cfg.sigma_input:
-        return model.train()
-    if not cfg.sigma_input:
+    if held.get("sigma_input", False) and not cfg.sigma_input:
         raise N2NError(f"init_weights {cfg.init_weights!r} is told the noise level (sigma_input); set "
                        "sigma_input = true to train on from it")
-    # a blind network, widened: told sigma, it starts out computing exactly what it did blind
-    told = build_model(**{**held, "sigma_input": True})
-    told.load_state_dict(widened_for_sigma(model.state_dict()))
-    return told.train()
+    if held["width"] == cfg.width and held.get("sigma_input", False) == cfg.sigma_input:
+        return model.train()
+    torch.manual_seed(cfg.seed)  # the new channels' weights: the config's seeded initialisation
+    grown = build_model(**{**held, "width": cfg.width, "sigma_input": cfg.sigma_input})
+    INITS[cfg.init](grown)
+    grown.load_state_dict(embedded_state(model, grown))
+    return grown.train()
 
 
 def train_step(state: TrainState, batch: Batch, loss_fn: Callable[..., torch.Tensor], progress: float,

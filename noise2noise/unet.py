@@ -79,6 +79,22 @@ class UNet(nn.Module):
     def output_conv(self) -> nn.Conv2d:
         return self.DEC_CONV1C
 
+    def input_segments(self) -> dict[str, tuple[int, ...]]:
+        """Each layer's input channels, as the parts concatenated in ``forward``: (upsampled,
+        skip) for a decoder's first layer; the last skip is (image, sigma plane)."""
+        seen = (self.in_channels, int(self.sigma_input))
+        segments = {"ENC_CONV0": seen}
+        segments.update({f"ENC_CONV{k}": (self.width,) for k in range(1, self.depth + 2)})
+        channels = self.width
+        for k in range(self.depth, 1, -1):
+            segments[f"DEC_CONV{k}A"] = (channels, self.width)
+            segments[f"DEC_CONV{k}B"] = (2 * self.width,)
+            channels = 2 * self.width
+        segments["DEC_CONV1A"] = (channels, *seen)
+        segments["DEC_CONV1B"] = (self.DEC_CONV1A.out_channels,)
+        segments["DEC_CONV1C"] = (self.DEC_CONV1B.out_channels,)
+        return segments
+
 
 # The sigma plane holds sigma / 50: 0..1 over the levels users meet, as the pixels are. With
 # sigma / 255 (0..0.2), widened blind grey weights trained 48k crops barely used it: its
@@ -96,16 +112,26 @@ def sigma_plane(images: torch.Tensor, sigma_255: torch.Tensor | float) -> torch.
     return torch.cat([images, level.expand(n, 1, height, width)], dim=1)
 
 
-def widened_for_sigma(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A blind network's weights for the same network with ``sigma_input``: the two layers
-    that see the input get one more input channel, last as the plane is, with zero weights,
-    so the widened network computes exactly what the blind one did until training teaches
-    it to use sigma."""
-    state = dict(state)
-    for name in ("ENC_CONV0.weight", "DEC_CONV1A.weight"):
-        weight = state[name]
-        state[name] = torch.cat([weight, weight.new_zeros(weight.shape[0], 1, *weight.shape[2:])], dim=1)
-    return state
+def embedded_state(small: UNet, large: UNet) -> dict[str, torch.Tensor]:
+    """The weights of ``large`` that compute exactly what ``small`` computes: a network of the
+    same depth and channels, as wide or wider, told sigma or not. Each of ``small``'s channels
+    keeps its weights; weights from a new channel into an old one are zero, so the new channels
+    change nothing until training uses them; the new channels keep ``large``'s own random
+    initial weights on their inputs (a zero-weight channel would never learn). Net2Net's
+    function-preserving growth (Chen et al. 2016), with zeros on the way out instead of copies."""
+    grown = {name: value.detach().clone() for name, value in large.state_dict().items()}
+    small_inputs, large_inputs = small.input_segments(), large.input_segments()
+    for name, conv in small.named_children():
+        weight, bias = conv.weight.detach(), conv.bias.detach()
+        old_out = weight.shape[0]
+        target = grown[f"{name}.weight"]
+        target[:old_out] = 0.0  # old outputs see nothing of the new input channels
+        start_small = start_large = 0
+        for size_small, size_large in zip(small_inputs[name], large_inputs[name], strict=True):
+            target[:old_out, start_large:start_large + size_small] = weight[:, start_small:start_small + size_small]
+            start_small, start_large = start_small + size_small, start_large + size_large
+        grown[f"{name}.bias"][:old_out] = bias
+    return grown
 
 
 def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:

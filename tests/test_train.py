@@ -149,6 +149,27 @@ def test_init_weights_must_take_the_channels_of_the_training_data(tmp_path, phot
         fit(TrainConfig(**TINY, time_budget="1 steps", init_weights=str(grey)), source, None, progress=False)
 
 
+def test_init_weights_of_a_narrower_network_grow_into_the_configs_width(tmp_path, photo_problem):
+    """A width-16 checkpoint trains on as a width-24 network that starts out denoising exactly
+    as it did; a checkpoint wider than the config is refused in one line."""
+    source, val = photo_problem
+    narrow = fit(TrainConfig(**TINY, lr=3e-3, ema=0.0, time_budget=None, epochs=1), source, val, progress=False)
+    path = checkpoint.save(tmp_path / "narrow.pt", narrow.model, narrow.config)
+    wide_cfg = TrainConfig(**{**TINY, "width": 24}, lr=1e-4, ema=0.0, time_budget="2 steps", init_weights=str(path))
+    start = train.initial_network(wide_cfg, channels=3).eval()
+    assert start.ENC_CONV0.out_channels == 24
+    with torch.no_grad():
+        torch.testing.assert_close(start(val.noisy[:4] / 255), narrow.model.eval()(val.noisy[:4] / 255),
+                                   rtol=0, atol=1e-5)
+    tuned = fit(wide_cfg, source, val, progress=False)
+    assert narrow.metrics["psnr_db"] > narrow.metrics["psnr_noisy_db"] + 2.0
+    assert tuned.model.ENC_CONV0.out_channels == 24
+    assert abs(tuned.metrics["psnr_db"] - narrow.metrics["psnr_db"]) < 0.5  # it went on from there
+    with pytest.raises(N2NError, match=r"narrow.pt' holds a network of width 16, wider than the config's 8; "
+                                       r"set width to 16 or more"):
+        train.initial_network(wide_cfg.replace(width=8), channels=3)
+
+
 def test_a_network_told_sigma_learns_to_use_it_on_real_photos():
     """Trained blind over sigma 0..50 with sigma as an input plane, the network does better
     told the true sigma than a wrong one, and as well when sigma is estimated from the crop."""

@@ -44,13 +44,13 @@ def test_padding_does_not_leak_across_images_of_a_batch():
     torch.testing.assert_close(together[1:], alone, rtol=1e-4, atol=1e-5)
 
 
-def test_a_network_told_sigma_takes_one_more_plane_and_widened_blind_weights_compute_the_same():
-    from noise2noise.unet import sigma_plane, widened_for_sigma
+def test_a_network_told_sigma_takes_one_more_plane_and_embedded_blind_weights_compute_the_same():
+    from noise2noise.unet import embedded_state, sigma_plane
 
     torch.manual_seed(0)
     blind = UNet(3, 3, width=8, depth=2).eval()
     told = UNet(3, 3, width=8, depth=2, sigma_input=True).eval()
-    told.load_state_dict(widened_for_sigma(blind.state_dict()))
+    told.load_state_dict(embedded_state(blind, told))
     images = torch.rand(2, 3, 13, 19)
     plane = sigma_plane(images, torch.tensor([5.0, 40.0]))
     assert plane.shape == (2, 4, 13, 19)
@@ -59,3 +59,25 @@ def test_a_network_told_sigma_takes_one_more_plane_and_widened_blind_weights_com
     with torch.no_grad():
         told.ENC_CONV0.weight[:, 3] += 1.0  # once it uses the plane, sigma changes the output
     assert not torch.allclose(told(sigma_plane(images, 5.0)), told(sigma_plane(images, 40.0)))
+
+
+@pytest.mark.parametrize("depth, sigma_input", [(1, False), (3, False), (3, True)])
+def test_a_narrow_network_embedded_in_a_wider_one_computes_the_same_and_its_new_channels_can_learn(
+        depth, sigma_input):
+    from noise2noise.unet import embedded_state, sigma_plane
+
+    torch.manual_seed(0)
+    narrow = UNet(3, 3, width=6, depth=depth).eval()
+    wide = UNet(3, 3, width=11, depth=depth, sigma_input=sigma_input)
+    for name, conv in wide.named_children():  # the segments are the layers' real inputs
+        assert sum(wide.input_segments()[name]) == conv.in_channels, name
+    wide.load_state_dict(embedded_state(narrow, wide))
+    images = torch.rand(2, 3, 37, 31)
+    given = sigma_plane(images, 25.0) if sigma_input else images
+    torch.testing.assert_close(wide.eval()(given), narrow(images), rtol=0, atol=1e-6)
+    # a gradient reaches every new weight out of a new channel, so training can use them
+    wide(given).square().mean().backward()
+    out_of_new = wide.DEC_CONV1C.weight.grad[:, narrow.DEC_CONV1B.out_channels:]
+    assert out_of_new.abs().sum() > 0
+    with pytest.raises(RuntimeError):  # a narrower network does not take a wider one's weights
+        narrow.load_state_dict(embedded_state(wide, narrow))
