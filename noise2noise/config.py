@@ -190,7 +190,8 @@ class TrainConfig:
     init_weights: str | None = field(default=None, metadata=_help(
         "start from trained weights instead of a random init: a shipped model's name (n2n models) "
         "or a checkpoint.pt, e.g. to fine-tune the shipped model on your own noisy pairs; its network "
-        "(arch, width, depth, channels) must be the config's"))
+        "(arch, depth, channels) must be the config's; a narrower one grows into the config's width, "
+        "computing at first exactly what it did"))
     # optimisation
     loss: str = field(default="l2", metadata=_help("training loss"))
     optimizer: str = field(default="adam", metadata=_help("optimiser"))
