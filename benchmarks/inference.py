@@ -2,10 +2,12 @@
 on the same image in the same run (BM3D from the optional `bm3d` package).
 
     python benchmarks/inference.py [--repeats 5] [--sigma 25] [--device auto|cpu|cuda] [--precision auto,bf16]
+                                   [--models gaussian,runs/wide.pt]
 
 The network's time is the median of the repeats (after one warm-up), with their range; BM3D
-runs once, on the CPU. With several ``--precision`` values the repeats take turns, so a
-change of load touches each alike. Compare times only within one run on an idle machine.
+runs once, on the CPU. With several ``--models`` or ``--precision`` values the repeats take
+turns, so a change of load touches each alike. Compare times only within one run on an idle
+machine.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="where the network runs: auto, cpu, cuda, cuda:N, mps")
     parser.add_argument("--precision", default="auto", help="comma list of the network's precisions, from auto "
                         "(float32 on a CPU, bf16 on CUDA), fp32, bf16 (default: auto)")
+    parser.add_argument("--models", default="gaussian", help="comma list of shipped models' names or "
+                        "checkpoints (default: gaussian)")
     args = parser.parse_args()
     precisions = [check_precision(p) for p in args.precision.split(",")]
     device = resolve_device(args.device)
@@ -40,26 +44,30 @@ def main() -> None:
     rng = np.random.default_rng(0)
     noisy = np.clip(clean + rng.normal(0, args.sigma, clean.shape), 0, 255).round().astype(np.uint8)
     megapixels = clean.shape[0] * clean.shape[1] / 1e6
-    model = load_model(resolve_model("gaussian"))[0].to(device)
-    times, ours = {p: [] for p in precisions}, {}
-    for precision in precisions:
+    models = {name: load_model(resolve_model(name))[0].to(device) for name in args.models.split(",")}
+    # one label per (model, precision): the precision alone when one model is timed
+    runs = {(f"{name} " if len(models) > 1 else "") + precision: (model, precision)
+            for name, model in models.items() for precision in precisions}
+    times, ours = {label: [] for label in runs}, {}
+    for model, precision in runs.values():
         denoise_array(model, noisy, precision=precision)  # warm-up
     for _ in range(args.repeats):
-        for precision in precisions:
+        for label, (model, precision) in runs.items():
             start = time.perf_counter()
-            ours[precision] = denoise_array(model, noisy, precision=precision)  # NumPy: the device has finished
-            times[precision].append(time.perf_counter() - start)
+            ours[label] = denoise_array(model, noisy, precision=precision)  # NumPy: the device has finished
+            times[label].append(time.perf_counter() - start)
     ours_s = {p: statistics.median(t) for p, t in times.items()}
     unit = lambda a: torch.from_numpy(a.astype(np.float32) / 255).permute(2, 0, 1)  # noqa: E731
     print(f"image: 768x512 RGB photo (scikit-image), Gaussian sigma={args.sigma:g}; network on {device}, "
           f"{torch.get_num_threads()} threads, torch {torch.__version__}, load average {os.getloadavg()[0]:.2f}")
-    for precision, t in times.items():
-        print(f"noise2noise ({precision}): median of {args.repeats} repeats, range {min(t):.3f}-{max(t):.3f} s")
-    print(f"{'method':<18} {'s/image':>8} {'MP/s':>7} {'PSNR dB':>8}")
-    print(f"{'noisy':<18} {'':>8} {'':>7} {psnr_db(unit(noisy), unit(clean)):8.2f}")
-    for precision, seconds in ours_s.items():
-        print(f"{'noise2noise ' + precision:<18} {seconds:8.2f} {megapixels / seconds:7.3f} "
-              f"{psnr_db(unit(ours[precision]), unit(clean)):8.2f}")
+    for label, t in times.items():
+        print(f"noise2noise ({label}): median of {args.repeats} repeats, range {min(t):.3f}-{max(t):.3f} s")
+    width = max(18, *(len(label) + 12 for label in runs))
+    print(f"{'method':<{width}} {'s/image':>8} {'MP/s':>7} {'PSNR dB':>8}")
+    print(f"{'noisy':<{width}} {'':>8} {'':>7} {psnr_db(unit(noisy), unit(clean)):8.2f}")
+    for label, seconds in ours_s.items():
+        print(f"{'noise2noise ' + label:<{width}} {seconds:8.2f} {megapixels / seconds:7.3f} "
+              f"{psnr_db(unit(ours[label]), unit(clean)):8.2f}")
     try:
         import bm3d
     except ImportError:
@@ -69,10 +77,10 @@ def main() -> None:
     theirs = bm3d.bm3d_rgb(noisy.astype(np.float64) / 255, args.sigma / 255)
     bm3d_s = time.perf_counter() - start
     theirs = np.clip(theirs * 255, 0, 255).round().astype(np.uint8)
-    print(f"{'bm3d':<18} {bm3d_s:8.2f} {megapixels / bm3d_s:7.3f} {psnr_db(unit(theirs), unit(clean)):8.2f}, "
+    print(f"{'bm3d':<{width}} {bm3d_s:8.2f} {megapixels / bm3d_s:7.3f} {psnr_db(unit(theirs), unit(clean)):8.2f}, "
           f"load average {os.getloadavg()[0]:.2f}")
-    for precision, seconds in ours_s.items():
-        print(f"speed ratio noise2noise ({precision}) / bm3d: {bm3d_s / seconds:.1f}x")
+    for label, seconds in ours_s.items():
+        print(f"speed ratio noise2noise ({label}) / bm3d: {bm3d_s / seconds:.1f}x")
 
 
 def _photo() -> np.ndarray:
