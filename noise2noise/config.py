@@ -151,6 +151,11 @@ class TrainConfig:
         "tell the network the Gaussian noise level: its input gets one more plane holding sigma, as "
         "FFDNet's does; n2n denoise then takes --noise-level or estimates sigma from each image "
         "(Gaussian noises added to clean images)"))
+    sigma_jitter: float = field(default=0.0, metadata=_help(
+        "with sigma_input, the plane of each training input tells its sigma times exp(J * z), z "
+        "standard normal, so that the network tolerates the error of an estimated sigma (about a tenth "
+        "low at sigma 50 on clipped photos; docs/models.md); validation is told the true sigma; 0: exact",
+        ge=0, le=1))
     clip: bool = field(default=True, metadata=_help(
         "clip noisy pixels to 0..255 as a camera would (--no-clip keeps the raw sum)"))
     clip_targets: bool = field(default=True, metadata=_help(
@@ -297,6 +302,9 @@ class TrainConfig:
 
     def _check_sigma_input(self) -> None:
         if not self.sigma_input:
+            if self.sigma_jitter:
+                raise N2NError(f"config field sigma_jitter={self.sigma_jitter!r} jitters the sigma a network "
+                               "is told: set sigma_input = true, or sigma_jitter = 0")
             return
         noises = registry.get("noise")
         if not noises.entry(self.noise).sigma_input:

@@ -186,7 +186,8 @@ class SyntheticPairs:
     (the paper's set-up). Each crop picks an image uniformly, then a position."""
 
     def __init__(self, images: list[tuple[str, torch.Tensor]], noise, crop_px: int, pairs_per_epoch: int,
-                 clean_target: bool = False, target_noise=None, sigma_input: bool = False):
+                 clean_target: bool = False, target_noise=None, sigma_input: bool = False,
+                 sigma_jitter: float = 0.0):
         for name, image in images:
             if min(image.shape[-2:]) < crop_px:
                 raise N2NError(f"{name}: image is {image.shape[-1]}×{image.shape[-2]} px, smaller "
@@ -196,6 +197,7 @@ class SyntheticPairs:
         self.clean_target = clean_target  # noise2clean: the target is the clean crop
         self.target_noise = target_noise or noise  # the same draw, unclipped for clip_targets = false
         self.sigma_input = sigma_input  # inputs carry their sigma as one more plane (unet.sigma_plane)
+        self.sigma_jitter = sigma_jitter  # training planes tell sigma * exp(jitter * z) (TrainConfig)
         self.channels = self.images[0].shape[0]
 
     def __len__(self) -> int:
@@ -236,20 +238,26 @@ class SyntheticPairs:
 
     def batches(self, batch_size: int, gens: Generators) -> Iterator[Batch]:
         for clean in self.crop_batches(batch_size, gens):
-            noisy_input = self.noisy(clean, gens.device)[0]
+            noisy_input = self.noisy(clean, gens.device, self.sigma_jitter)[0]
             if self.clean_target:
                 yield Batch(noisy_input, clean)
                 continue
             noisy_target, valid = self.target_noise.draw(clean, gens.device)  # independent of the input's
             yield Batch(noisy_input, noisy_target, target_mask=valid)
 
-    def noisy(self, clean: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def noisy(self, clean: torch.Tensor, generator: torch.Generator,
+              jitter: float = 0.0) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(the network's input for clean crops in [0, 1], each crop's sigma N×1×1×1 or None): one
-        noise draw, with its sigma as one more plane when ``sigma_input``."""
+        noise draw, with its sigma as one more plane when ``sigma_input``, the plane's sigma
+        times exp(jitter * z) (z standard normal, drawn only when jitter > 0)."""
         if not self.sigma_input:
             return self.noise(clean, generator), None
         sigma = self.noise.sigmas(clean.shape[0], generator, clean.device)
-        return sigma_plane(self.noise.at(clean, sigma, generator), sigma), sigma
+        noisy = self.noise.at(clean, sigma, generator)
+        told = sigma
+        if jitter:
+            told = sigma * torch.exp(jitter * torch.randn(sigma.shape, generator=generator, device=sigma.device))
+        return sigma_plane(noisy, told), sigma
 
     def validation(self, count: int) -> Validation:
         """Fixed pairs of ``count`` crops from a fixed seed (see ``Validation``)."""
@@ -456,12 +464,12 @@ def load_pairs(source: str, crop_px: int, pairs_per_epoch: int,
 def noise2noise_pairs(images: list, noise, cfg: TrainConfig) -> SyntheticPairs:
     target_noise = None if cfg.clip_targets else dataclasses.replace(noise, clip=False)
     return SyntheticPairs(images, noise, cfg.crop_px, cfg.pairs_per_epoch, target_noise=target_noise,
-                          sigma_input=cfg.sigma_input)
+                          sigma_input=cfg.sigma_input, sigma_jitter=cfg.sigma_jitter)
 
 
 def noise2clean_pairs(images: list, noise, cfg: TrainConfig) -> SyntheticPairs:
     return SyntheticPairs(images, noise, cfg.crop_px, cfg.pairs_per_epoch, clean_target=True,
-                          sigma_input=cfg.sigma_input)
+                          sigma_input=cfg.sigma_input, sigma_jitter=cfg.sigma_jitter)
 
 
 def neighbor2neighbor_pairs(images: list, noise, cfg: TrainConfig) -> NeighborPairs:
