@@ -74,6 +74,10 @@ def test_sigma_input_needs_a_gaussian_noise_added_to_clean_images():
     with pytest.raises(N2NError, match="sigma_input=true needs noise of a known level added to clean images "
                                        r"\(mode noise2noise or noise2clean\), got mode='neighbor2neighbor'"):
         TrainConfig(sigma_input=True, mode="neighbor2neighbor")
+    with pytest.raises(N2NError, match="sigma_jitter=0.1 jitters the sigma a network is told: set sigma_input = true"):
+        TrainConfig(sigma_jitter=0.1)
+    with pytest.raises(N2NError, match="sigma_jitter"):
+        TrainConfig(sigma_input=True, sigma_jitter=-0.1)
 
 
 def test_needs_a_budget_or_epochs():

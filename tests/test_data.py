@@ -362,3 +362,26 @@ def test_channels_grey_trains_a_greyscale_source_but_cannot_convert_tensor_files
         build_training_data(TrainConfig(data=str(tmp_path / "train_data.pkl"), channels="grey"))
     with pytest.raises(N2NError, match=r"channels='gray' must be one of auto, grey, rgb"):
         TrainConfig(channels="gray")
+
+
+def test_sigma_jitter_moves_only_the_told_sigma_of_training_inputs_and_not_validations():
+    """The plane tells sigma * exp(jitter * z): the noisy pixels are the same draw as without
+    jitter, the log ratio of told to true sigma has the jitter's spread, and validation is told
+    the true sigma."""
+    from noise2noise.noise import GaussianNoise
+    from noise2noise.unet import SIGMA_PLANE_UNIT_255
+
+    image = torch.full((1, 40, 40), 128, dtype=torch.uint8)
+    pairs = SyntheticPairs([("flat", image)], GaussianNoise((5.0, 50.0)), 8, 64, sigma_input=True, sigma_jitter=0.2)
+    clean = torch.full((4000, 1, 8, 8), 0.5)
+    exact, sigma = pairs.noisy(clean, torch.Generator().manual_seed(3))
+    jittered, same_sigma = pairs.noisy(clean, torch.Generator().manual_seed(3), jitter=0.2)
+    assert torch.equal(sigma, same_sigma) and torch.equal(exact[:, :1], jittered[:, :1])
+    torch.testing.assert_close(exact[:, 1, 0, 0] * SIGMA_PLANE_UNIT_255, sigma.flatten())
+    log_ratio = torch.log(jittered[:, 1, 0, 0] * SIGMA_PLANE_UNIT_255 / sigma.flatten())
+    assert abs(log_ratio.mean().item()) < 0.02 and abs(log_ratio.std().item() - 0.2) < 0.02
+    batch = next(iter(pairs.batches(64, Generators.seeded(0, torch.device("cpu")))))
+    assert batch.noisy_input.shape == (64, 2, 8, 8)
+    val, plain = pairs.validation(16), SyntheticPairs([("flat", image)], GaussianNoise((5.0, 50.0)), 8, 64,
+                                                      sigma_input=True).validation(16)
+    assert torch.equal(val.noisy, plain.noisy) and torch.equal(val.sigma_255, plain.sigma_255)
