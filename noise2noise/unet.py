@@ -35,19 +35,26 @@ class UNet(nn.Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.width, self.depth, self.output, self.sigma_input = width, depth, output, sigma_input
         self.slope = 0.1
-        seen = in_channels + int(sigma_input)  # what the first layer and the last skip see
-        self.ENC_CONV0 = _conv(seen, width)
+        seen = (in_channels, int(sigma_input))  # what the first layer and the last skip see
+        self._input_segments: dict[str, tuple[int, ...]] = {}
+        self._layer("ENC_CONV0", seen, width)
         for k in range(1, depth + 2):  # ENC_CONV1 .. ENC_CONV{depth+1}
-            setattr(self, f"ENC_CONV{k}", _conv(width, width))
+            self._layer(f"ENC_CONV{k}", (width,), width)
         channels = width  # output of the bottleneck ENC_CONV{depth+1}
         for k in range(depth, 1, -1):  # DEC_CONV{depth}A/B .. DEC_CONV2A/B
-            setattr(self, f"DEC_CONV{k}A", _conv(channels + width, 2 * width))
-            setattr(self, f"DEC_CONV{k}B", _conv(2 * width, 2 * width))
+            self._layer(f"DEC_CONV{k}A", (channels, width), 2 * width)  # (upsampled, skip)
+            self._layer(f"DEC_CONV{k}B", (2 * width,), 2 * width)
             channels = 2 * width
         dec1a, dec1b = round(width * 4 / 3), round(width * 2 / 3)
-        self.DEC_CONV1A = _conv(channels + seen, dec1a)
-        self.DEC_CONV1B = _conv(dec1a, dec1b)
-        self.DEC_CONV1C = _conv(dec1b, out_channels)  # linear output
+        self._layer("DEC_CONV1A", (channels, *seen), dec1a)  # (upsampled, image, sigma plane)
+        self._layer("DEC_CONV1B", (dec1a,), dec1b)
+        self._layer("DEC_CONV1C", (dec1b,), out_channels)  # linear output
+
+    def _layer(self, name: str, input_segments: tuple[int, ...], out_channels: int) -> None:
+        """Adds the 3×3 convolution ``name``, whose input is the concatenation of parts of
+        ``input_segments`` channels (recorded for ``input_segments``)."""
+        self._input_segments[name] = input_segments
+        setattr(self, name, _conv(sum(input_segments), out_channels))
 
     @property
     def multiple_px(self) -> int:
@@ -82,18 +89,7 @@ class UNet(nn.Module):
     def input_segments(self) -> dict[str, tuple[int, ...]]:
         """Each layer's input channels, as the parts concatenated in ``forward``: (upsampled,
         skip) for a decoder's first layer; the last skip is (image, sigma plane)."""
-        seen = (self.in_channels, int(self.sigma_input))
-        segments = {"ENC_CONV0": seen}
-        segments.update({f"ENC_CONV{k}": (self.width,) for k in range(1, self.depth + 2)})
-        channels = self.width
-        for k in range(self.depth, 1, -1):
-            segments[f"DEC_CONV{k}A"] = (channels, self.width)
-            segments[f"DEC_CONV{k}B"] = (2 * self.width,)
-            channels = 2 * self.width
-        segments["DEC_CONV1A"] = (channels, *seen)
-        segments["DEC_CONV1B"] = (self.DEC_CONV1A.out_channels,)
-        segments["DEC_CONV1C"] = (self.DEC_CONV1B.out_channels,)
-        return segments
+        return dict(self._input_segments)
 
 
 # The sigma plane holds sigma / 50: 0..1 over the levels users meet, as the pixels are. With

@@ -75,7 +75,7 @@ def test_a_narrow_network_embedded_in_a_wider_one_computes_the_same_and_its_new_
     images = torch.rand(2, 3, 37, 31)
     given = sigma_plane(images, 25.0) if sigma_input else images
     torch.testing.assert_close(wide.eval()(given), narrow(images), rtol=0, atol=1e-6)
-    # a gradient reaches every new weight out of a new channel, so training can use them
+    # a gradient reaches the weights out of the new channels, so training can use them
     wide(given).square().mean().backward()
     out_of_new = wide.DEC_CONV1C.weight.grad[:, narrow.DEC_CONV1B.out_channels:]
     assert out_of_new.abs().sum() > 0
