@@ -203,6 +203,30 @@ def test_sigma_is_estimated_from_a_real_photo_within_its_own_fine_detail(photo, 
     assert 0 < own < 5 and 0.97 * sigma < estimate < sigma + own / 2 + 0.03 * sigma
 
 
+@pytest.mark.parametrize(("name", "sigma"), [("camera", 5.0), ("camera", 50.0), ("astronaut", 15.0),
+                                             ("astronaut", 50.0)])
+def test_sigma_is_read_through_clipping_and_fine_texture(name, sigma):
+    # clipped noise near black and white read 43.5 and 40.5 at sigma=50, and the camera's
+    # coat and grass read 6.3 at sigma=5, before the estimate chose its cells
+    import skimage.data
+
+    from noise2noise.noise import estimate_sigma_255
+
+    image = torch.from_numpy(getattr(skimage.data, name)()).float() / 255
+    clean = image[None, None] if image.ndim == 2 else image.permute(2, 0, 1)[None]
+    noisy = GaussianNoise((sigma, sigma), clip=True)(clean, torch.Generator().manual_seed(0)) * 255
+    assert float(estimate_sigma_255(noisy)[0]) == pytest.approx(sigma, rel=0.05)
+
+
+def test_sigma_of_an_image_too_small_to_choose_cells_from_is_read_from_all_of_them():
+    from noise2noise.noise import estimate_sigma_255
+
+    flat = torch.full((3, 1, 40, 40), 128.0)  # 400 cells, fewer than the estimate chooses from
+    noisy = flat + 10.0 * torch.randn(flat.shape, generator=torch.Generator().manual_seed(0))
+    assert estimate_sigma_255(noisy).tolist() == pytest.approx([10.0] * 3, rel=0.15)
+    assert estimate_sigma_255(flat).tolist() == [0.0] * 3
+
+
 def test_a_gaussian_draw_at_given_sigmas_is_the_draw_of_the_noise_model():
     noise = GaussianNoise((0.0, 50.0))
     clean = torch.rand(4, 3, 8, 8)
