@@ -161,16 +161,18 @@ _add(ShippedModel(
              "and EMA; stage 3: 12 min from stage 2's weights told sigma (the plane's weights starting at zero), "
              "1,500 steps of 32 pairs (48k crops of 64x64), Adam 3e-4, stage 2's other settings; stage 4: 23 min, "
              "1,500 more steps as stage 3's from its weights; stage 5: 15 min, 375 steps of 32 pairs (12k crops of "
-             "128x128) as stage 4's from its weights",
+             "128x128) as stage 4's from its weights; stage 6: 6 min, 11,381 steps of 32 pairs (364k crops of "
+             "128x128) as stage 5's from its weights",
     hardware="stage 1: " + _H200 + "; stage 2: one NVIDIA H100 beside a poisson run, torch 2.11.0+cu130, bf16 "
              "autocast; stages 3-5: a 2-core AMD EPYC CPU (stage 4 one thread, beside another run), torch "
-             "2.13.0+cpu, bf16 autocast",
-    psnr="all 65 held-out CBSD432 photos in grey, sigma 15 / 25 / 50: 31.84 / 29.37 / 26.24 dB with sigma "
-         "estimated from each photo, 31.82 / 29.38 / 26.26 given sigma (BM3D 31.43 / 28.78 / 25.24; stage 2, "
-         "blind: 31.38 / 29.35 / 26.22); " + _quality_command("gaussian-gray") + "; the eight wheel photos of "
-         "benchmarks/wheel_photos.py in grey: 33.42 / 31.03 / 27.73 estimated (BM3D 33.28 / 30.65 / 26.66)",
+             "2.13.0+cpu, bf16 autocast; stage 6: one NVIDIA H200 beside two other runs, torch 2.11.0+cu130, "
+             "bf16 autocast",
+    psnr="all 65 held-out CBSD432 photos in grey, sigma 15 / 25 / 50: 31.92 / 29.44 / 26.32 dB with sigma "
+         "estimated from each photo, 31.90 / 29.45 / 26.32 given sigma (BM3D 31.43 / 28.78 / 25.24; stage 5: "
+         "31.84 / 29.39 / 26.26 estimated); " + _quality_command("gaussian-gray") + "; the eight wheel photos of "
+         "benchmarks/wheel_photos.py in grey: 33.57 / 31.14 / 27.85 estimated (BM3D 33.28 / 30.65 / 26.66)",
     stages=("gaussian-gray", "gaussian-gray.stage2", "gaussian-gray.stage3", "gaussian-gray.stage4",
-            "gaussian-gray.stage5")))
+            "gaussian-gray.stage5", "gaussian-gray.stage6")))
 _add(ShippedModel(
     name="poisson", noise="Poisson, photon scale lambda 5..50 (blind), clipped", channels="RGB",
     training_data="CBSD432: 128x128 crops of its 367 training photos",
