@@ -239,6 +239,16 @@ _SMOOTH_FRACTION = 0.25
 _MIN_CELLS = 512
 
 
+def haar_cells(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean and the diagonal detail (a - b - c + d) / 2 of each 2×2 cell of N×C×H×W
+    images (an odd last row or column is left out): N×C×H/2×W/2 each. The detail is an
+    orthonormal combination, so white noise keeps its sigma there."""
+    height, width = images.shape[-2:]
+    cells = images[..., : height // 2 * 2, : width // 2 * 2].float()
+    a, b, c, d = cells[..., 0::2, 0::2], cells[..., 0::2, 1::2], cells[..., 1::2, 0::2], cells[..., 1::2, 1::2]
+    return (a + b + c + d) / 4, (a - b - c + d) / 2
+
+
 def estimate_sigma_255(images: torch.Tensor) -> torch.Tensor:
     """The Gaussian noise level of each N×C×H×W image in 0..255 (the sigma of ``GaussianNoise``):
     the median absolute diagonal detail of 2×2 Haar cells, / 0.6745 (Donoho and Johnstone
@@ -248,13 +258,11 @@ def estimate_sigma_255(images: torch.Tensor) -> torch.Tensor:
     detail is independent of every cell's mean: choosing cells by their means biases nothing,
     while it drops the cells where clipping shrinks the noise or image content adds to it.
     Three rounds, each choosing by the previous estimate. Returns N float sigmas."""
-    n, channels, height, width = images.shape
+    n, _, height, width = images.shape
     if height < 2 or width < 2:
         return torch.zeros(n)
-    cells = images[..., : height // 2 * 2, : width // 2 * 2].float()
-    a, b, c, d = cells[..., 0::2, 0::2], cells[..., 0::2, 1::2], cells[..., 1::2, 0::2], cells[..., 1::2, 1::2]
-    # (a - b - c + d) / 2: orthonormal, so white noise keeps its sigma
-    detail, mean = ((a - b - c + d) / 2).abs().flatten(1), ((a + b + c + d) / 4)
+    mean, detail = haar_cells(images)
+    detail = detail.abs().flatten(1)
     # how much the means change across each cell (central differences; the outer cells have none)
     slope = torch.full_like(mean, float("inf"))
     slope[..., 1:-1, 1:-1] = ((mean[..., 1:-1, 2:] - mean[..., 1:-1, :-2]).abs()
