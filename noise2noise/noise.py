@@ -227,15 +227,16 @@ def _text_layer(height: int, width: int, channels: int, coverage: float,
 
 
 # Donoho's robust scale: the median absolute value of Gaussian noise is 0.6745 sigma
-_MAD_TO_SIGMA = 1 / 0.6745
-# The cells the estimate keeps (measured on 60 CBSD432 training photos, grey, sigma 0..50):
-# cells whose mean lies at least this many sigmas from black and white (clipped noise is
-# smaller there: 45.6 was read at sigma=50 without it) ...
-_UNCLIPPED_SIGMAS = 1.0
-# ... and of those, the fraction whose neighbourhood is smoothest (edges and texture reach the
-# finest band: 6.9 was read at sigma=5 without it); each selection is made only while it
-# leaves at least _MIN_CELLS cells, so that a small or mostly black image is still read
-_SMOOTH_FRACTION = 0.25
+MAD_TO_SIGMA = 1 / 0.6745
+# The cells the estimate keeps (chosen on 60 CBSD432 training photos in grey, sigma 5..50:
+# benchmarks/sigma_estimate.py --split train --max-images 60 --margins 1,2 --smooth-fractions
+# 0.1,0.25,0.5): cells whose mean lies at least UNCLIPPED_SIGMAS sigmas from black and white
+# (clipped noise is smaller there: 45.6 was read at sigma=50 without it), and of those the
+# SMOOTH_FRACTION whose neighbourhood is smoothest (edges and texture reach the finest band:
+# 6.9 was read at sigma=5 without it). Each choice is made only while it leaves at least
+# _MIN_CELLS cells, so that a small or mostly black image is still read.
+UNCLIPPED_SIGMAS = 1.0
+SMOOTH_FRACTION = 0.25
 _MIN_CELLS = 512
 
 
@@ -249,7 +250,8 @@ def haar_cells(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return (a + b + c + d) / 4, (a - b - c + d) / 2
 
 
-def estimate_sigma_255(images: torch.Tensor) -> torch.Tensor:
+def estimate_sigma_255(images: torch.Tensor, unclipped_sigmas: float = UNCLIPPED_SIGMAS,
+                       smooth_fraction: float = SMOOTH_FRACTION) -> torch.Tensor:
     """The Gaussian noise level of each N×C×H×W image in 0..255 (the sigma of ``GaussianNoise``):
     the median absolute diagonal detail of 2×2 Haar cells, / 0.6745 (Donoho and Johnstone
     1994), over the cells that are far from black and white and whose neighbourhood is smooth.
@@ -257,7 +259,8 @@ def estimate_sigma_255(images: torch.Tensor) -> torch.Tensor:
     The Haar transform of a cell is orthonormal, so for white Gaussian noise a cell's diagonal
     detail is independent of every cell's mean: choosing cells by their means biases nothing,
     while it drops the cells where clipping shrinks the noise or image content adds to it.
-    Three rounds, each choosing by the previous estimate. Returns N float sigmas."""
+    Three rounds, each choosing by the previous estimate. ``unclipped_sigmas`` and
+    ``smooth_fraction``: the choice (see ``UNCLIPPED_SIGMAS``). Returns N float sigmas."""
     n, _, height, width = images.shape
     if height < 2 or width < 2:
         return torch.zeros(n)
@@ -269,15 +272,15 @@ def estimate_sigma_255(images: torch.Tensor) -> torch.Tensor:
                               + (mean[..., 2:, 1:-1] - mean[..., :-2, 1:-1]).abs())
     sigmas = []
     for level, detail_i, slope_i in zip(mean.flatten(1), detail, slope.flatten(1)):
-        sigma = detail_i.median() * _MAD_TO_SIGMA
+        sigma = detail_i.median() * MAD_TO_SIGMA
         inner = slope_i.isfinite()
         for _ in range(3):
-            margin = _UNCLIPPED_SIGMAS * sigma
+            margin = unclipped_sigmas * sigma
             chosen = _at_least(inner & (level > margin) & (level < 255 - margin), inner)
             slopes = slope_i[chosen]
-            cut = slopes.kthvalue(max(1, int(_SMOOTH_FRACTION * slopes.numel()))).values if slopes.numel() else 0
+            cut = slopes.kthvalue(max(1, int(smooth_fraction * slopes.numel()))).values if slopes.numel() else 0
             chosen = _at_least(chosen & (slope_i <= cut), chosen)
-            sigma = detail_i[chosen].median() * _MAD_TO_SIGMA if chosen.any() else detail_i.median() * _MAD_TO_SIGMA
+            sigma = detail_i[chosen].median() * MAD_TO_SIGMA if chosen.any() else detail_i.median() * MAD_TO_SIGMA
         sigmas.append(sigma)
     return torch.stack(sigmas).float().cpu()
 
