@@ -121,7 +121,7 @@ _add(ShippedModel(
              "software; stages 3 and 4: a 2-core AMD EPYC CPU (one thread, beside another run), torch 2.13.0+cpu, "
              "bf16 autocast",
     psnr="all 65 held-out CBSD432 photos, sigma 15 / 25 / 50: 34.07 / 31.44 / 28.04 dB (BM3D 33.60 / 30.61 / "
-         "26.25, NLM 30.74 / 28.26 / 24.62); " + _quality_command("gaussian") + "; the nine scikit-image images "
+         "26.25, NLM 30.74 / 28.17 / 24.14); " + _quality_command("gaussian") + "; the nine scikit-image images "
          "(the same with --data embedded --split all): 34.59 / 32.43 / 29.42 (BM3D 34.37 / 31.43 / 26.77); "
          "the retina crop at sigma 25 with its colour channels in each of the six orders: 37.13-38.58 (stage 5: "
          "33.06-38.58, docs/zoo/gpu_stage6/channel_order-F.txt); it keeps the part of the noise that the colour "
@@ -189,7 +189,7 @@ _add(ShippedModel(
              "torch 2.11.0+cu130, bf16 autocast; stage 4: one NVIDIA H200 beside four other runs, the same "
              "software",
     psnr="first 16 held-out CBSD432 photos, lambda 5 / 15 / 50: 25.98 / 28.82 / 31.77 dB (BM3D on the Anscombe "
-         "transform 23.97 / 27.38 / 30.78, NLM 21.79 / 24.76 / 27.44; stage 3 26.02 / 28.82 / 31.77); "
+         "transform 23.97 / 27.38 / 30.78, NLM 21.31 / 24.79 / 26.96; stage 3 26.02 / 28.82 / 31.77); "
          + _quality_command("poisson", " --max-images 16 --noise poisson") + "; the retina crop at lambda 15 with "
          "its colour channels in each of the six orders: 35.67-36.47 (stage 3: 29.87-36.04, "
          "docs/zoo/gpu_stage6/channel_order-poisson15.txt)",
