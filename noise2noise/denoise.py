@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -182,7 +184,8 @@ def check_model_takes(model: nn.Module, image_channels: int) -> int:
 
 def denoise_array(model: nn.Module, array, tile_px: int | None = DENOISE_TILE_PX,
                   overlap_px: int = DENOISE_OVERLAP_PX, batch_size: int = DENOISE_TILE_BATCH, progress: bool = False,
-                  tta: bool = False, precision: str = "auto", noise_level: float | None = None):
+                  tta: bool = False, precision: str = "auto", noise_level: float | None = None,
+                  on_estimate: Callable[[float], None] | None = None):
     """An H×W×C image array (uint8, uint16 or float) -> denoised array of the same shape
     and dtype; an S×H×W×C stack is denoised image by image.
 
@@ -191,19 +194,24 @@ def denoise_array(model: nn.Module, array, tile_px: int | None = DENOISE_TILE_PX
     passed through; a greyscale image through an RGB model is denoised as grey RGB and
     averaged back to one channel (which keeps most of its noise: see ``denoise_files``).
     ``noise_level``: the Gaussian sigma in the array's own units, for a network told sigma
-    (None: estimated from each image); mapped onto 0..255 as the pixels are."""
+    (None: estimated from each image, and each estimate passed to ``on_estimate`` in the
+    array's own units); mapped onto 0..255 as the pixels are."""
     import numpy as np
 
     from noise2noise.images import from_chw_255, intensity_span, scale_to_255, to_chw_255
 
     if array.ndim == 4:
         return np.stack([denoise_array(model, plane, tile_px, overlap_px, batch_size, progress, tta, precision,
-                                       noise_level) for plane in array])
+                                       noise_level, on_estimate) for plane in array])
 
     channels, colour_channels = check_model_takes(model, array.shape[2]), 3 if array.shape[2] >= 3 else 1
     span = intensity_span(array)  # one map there and back, and for the noise level
     tensor = to_chw_255(array, channels, span).float()
     sigma_255 = None if noise_level is None else noise_level * scale_to_255(span)
+    if sigma_255 is None and getattr(model, "sigma_input", False):  # estimated here to be told in the image's units
+        sigma_255 = float(estimate_sigma_255(tensor[None])[0])
+        if on_estimate is not None:
+            on_estimate(sigma_255 / scale_to_255(span))
     out = denoise_image(model, tensor, tile_px, overlap_px, batch_size, progress, tta, precision, sigma_255)
     if colour_channels == 1 and channels == 3:
         out = out.mean(dim=0, keepdim=True)
@@ -250,7 +258,8 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
     image by image into a stack of the same shape, dtype and axes. Existing files are
     replaced only with ``overwrite``. Greyscale files go to ``grey_model`` when given (a
     greyscale network); an RGB ``model`` alone keeps most of their noise, and a warning says so.
-    ``noise_level``: see ``denoise_array`` (only networks told sigma use it)."""
+    ``noise_level``: see ``denoise_array`` (only networks told sigma use it); the levels
+    estimated in its absence are said on stderr at the end (with ``progress``)."""
     import sys
 
     from tqdm.auto import tqdm
@@ -285,13 +294,29 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
         more = f" and {len(grey_through_rgb) - 1} more" if len(grey_through_rgb) > 1 else ""
         print(f"warning: {grey_through_rgb[0]}{more}: greyscale through an RGB model, which keeps most of a grey "
               "image's noise; use a greyscale model (--model gaussian-gray)", file=sys.stderr)
-    written = []
+    written, estimated = [], {}
     for source, target in tqdm(jobs, desc="denoise", unit="file", disable=not progress):
         stack = read_stack(source)
         try:
             result = denoise_array(model_for(stack.planes.shape[3]), stack.planes, tile_px, overlap_px, batch_size,
-                                   progress, tta, precision, noise_level)
+                                   progress, tta, precision, noise_level,
+                                   on_estimate=estimated.setdefault(source, []).append)
         except N2NError as exc:
             raise N2NError(f"{source}: {exc}") from None
         written.append(write_image(target, stack.with_planes(result)))
+    levels = {source: found for source, found in estimated.items() if found}
+    if levels and progress:
+        print(_estimated_levels_message(levels), file=sys.stderr)
     return written
+
+
+def _estimated_levels_message(levels: dict[Path, list[float]]) -> str:
+    """One line saying the noise levels estimated for a network told sigma: per file, the
+    sigma of each of its images in the file's own units."""
+    values = sorted(level for found in levels.values() for level in found)
+    if len(values) == 1:
+        return (f"{next(iter(levels))}: noise level estimated as sigma {values[0]:.3g} (in the image's own "
+                "units); give --noise-level to set it")
+    return (f"noise levels estimated for {len(values)} images in {len(levels)} file(s): sigma {values[0]:.3g} to "
+            f"{values[-1]:.3g}, median {statistics.median(values):.3g} (each in its image's own units); give "
+            "--noise-level to set one for all")

@@ -1,5 +1,7 @@
 """Denoising users' files: tiling with blending, bit depths, modes, folders, errors."""
 
+import re
+
 import imageio.v3 as iio
 import numpy as np
 import pytest
@@ -371,6 +373,41 @@ def test_a_16_bit_image_s_noise_level_is_in_its_own_units(told_unet, photo):
     given = denoise_array(told_unet, wide, tile_px=None, noise_level=25.0 * 200)
     same = denoise_array(told_unet, photo, tile_px=None, noise_level=25.0)
     assert np.abs(given.astype(np.float64) / 200 - 5 - same).max() <= 1.0  # rounding of the two formats
+
+
+def test_an_estimated_noise_level_is_told_in_the_image_s_own_units(told_unet, photo):
+    from noise2noise.denoise import denoise_array
+
+    noisy = noisy_photo(photo).permute(1, 2, 0).round().clamp(0, 255).numpy().astype(np.uint8)
+    noisy[0, 0], noisy[0, 1] = 0, 255  # the 8-bit range, so the 16-bit span maps onto it exactly
+    told_8, told_16 = [], []
+    plain = denoise_array(told_unet, noisy, tile_px=None, on_estimate=told_8.append)
+    denoise_array(told_unet, np.stack([noisy, noisy]).astype(np.uint16) * 200, tile_px=None,
+                  on_estimate=told_16.append)
+    assert len(told_8) == 1 and 20 < told_8[0] < 30 and told_16 == pytest.approx([200 * told_8[0]] * 2, rel=1e-4)
+    assert np.array_equal(plain, denoise_array(told_unet, noisy, tile_px=None, noise_level=told_8[0]))
+    given = []
+    denoise_array(told_unet, noisy, tile_px=None, noise_level=25.0, on_estimate=given.append)
+    assert given == []  # nothing estimated when the level is given
+
+
+def test_cli_denoise_says_the_levels_it_estimated_unless_quiet(tmp_path, capsys, told_unet, photo):
+    path = checkpoint.save(tmp_path / "told.pt", told_unet, TrainConfig(width=8, depth=2, sigma_input=True))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for seed in (0, 1):
+        image = noisy_photo(photo, seed=seed).permute(1, 2, 0).round().clamp(0, 255).numpy().astype(np.uint8)
+        iio.imwrite(folder / f"{seed}.png", image[:40, :30])
+    code, _, err = run(capsys, "denoise", folder / "0.png", "-o", tmp_path / "one.png", "--model", path,
+                       "--device", "cpu")
+    assert code == 0 and re.search(r"0\.png: noise level estimated as sigma \d+(\.\d+)? \(in the image's own units\); "
+                                   "give --noise-level to set it", err), err
+    code, _, err = run(capsys, "denoise", folder, "-o", tmp_path / "all", "--model", path, "--device", "cpu")
+    assert code == 0 and "noise levels estimated for 2 images in 2 file(s): sigma " in err, err
+    for options in (["--quiet"], ["--noise-level", "20"]):
+        code, _, err = run(capsys, "denoise", folder, "-o", tmp_path / f"q{len(options)}", "--model", path,
+                           "--device", "cpu", *options)
+        assert code == 0 and "estimated" not in err, err
 
 
 def test_cli_denoise_takes_a_noise_level_and_refuses_a_bad_one(tmp_path, capsys, told_unet, photo):
