@@ -197,6 +197,9 @@ class TrainConfig:
         "or a checkpoint.pt, e.g. to fine-tune the shipped model on your own noisy pairs; its network "
         "(arch, depth, channels) must be the config's; a narrower one grows into the config's width, "
         "computing at first exactly what it did"))
+    growth: str = field(default="zero", metadata=_help(
+        "what the new channels of a narrower init_weights network start as: zero (zero weight into the old "
+        "channels) or split (copies of old channels, each with a random share of its weight out)"))
     # optimisation
     loss: str = field(default="l2", metadata=_help("training loss"))
     optimizer: str = field(default="adam", metadata=_help("optimiser"))

@@ -182,7 +182,12 @@ AUGMENTS.register("dihedral", "noise2noise.augment:dihedral", moves_pixels=True)
 AUGMENTS.register("crop", "noise2noise.augment:crop", moves_pixels=True)
 AUGMENTS.register("channels", "noise2noise.augment:channels")  # per-pixel masks are N×1×H×W: they stay
 
-_BY_KIND = {r.kind: r for r in (NOISES, ARCHS, INITS, LOSSES, OPTIMIZERS, SCHEDULES, MODES, AUGMENTS)}
+# how init_weights grows a narrower network into the config's width (unet.embedded_state)
+GROWTHS = Registry("growth")
+GROWTHS.register("zero", "noise2noise.unet:zero_growth")  # new channels: zero weight into the old ones
+GROWTHS.register("split", "noise2noise.unet:split_growth")  # new channels: copies sharing the old ones' weight
+
+_BY_KIND = {r.kind: r for r in (NOISES, ARCHS, INITS, LOSSES, OPTIMIZERS, SCHEDULES, MODES, AUGMENTS, GROWTHS)}
 
 
 def get(kind: str) -> Registry:

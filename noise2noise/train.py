@@ -259,7 +259,7 @@ def initial_network(cfg: TrainConfig, channels: int) -> nn.Module:
     torch.manual_seed(cfg.seed)  # the new channels' weights: the config's seeded initialisation
     grown = build_model(**{**held, "width": cfg.width, "sigma_input": cfg.sigma_input})
     INITS[cfg.init](grown)
-    grown.load_state_dict(embedded_state(model, grown))
+    grown.load_state_dict(embedded_state(model, grown, cfg.growth, torch.Generator().manual_seed(cfg.seed)))
     return grown.train()
 
 

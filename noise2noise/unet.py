@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from noise2noise.registry import ARCHS
+from noise2noise.registry import ARCHS, GROWTHS
 
 # activations of the output layer; a loss names the one it needs (losses.output_activation)
 OUTPUTS = {"linear": lambda t: t, "sigmoid": torch.sigmoid}
@@ -108,13 +108,21 @@ def sigma_plane(images: torch.Tensor, sigma_255: torch.Tensor | float) -> torch.
     return torch.cat([images, level.expand(n, 1, height, width)], dim=1)
 
 
-def embedded_state(small: UNet, large: UNet) -> dict[str, torch.Tensor]:
+def embedded_state(small: UNet, large: UNet, growth: str = "zero",
+                   generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
     """The weights of ``large`` that compute exactly what ``small`` computes: a network of the
-    same depth and channels, as wide or wider, told sigma or not. Each of ``small``'s channels
-    keeps its weights; weights from a new channel into an old one are zero, so the new channels
-    change nothing until training uses them; the new channels keep ``large``'s own random
-    initial weights on their inputs (a zero-weight channel would never learn). Net2Net's
-    function-preserving growth (Chen et al. 2016), with zeros on the way out instead of copies."""
+    same depth and channels, as wide or wider, told sigma or not (Net2Net's function-preserving
+    growth, Chen et al. 2016). Each of ``small``'s channels keeps its weights; what the new
+    channels start as is the ``growth`` (``registry.GROWTHS``: ``zero_growth``,
+    ``split_growth``; ``generator`` draws the split's shares). An input channel that ``small``
+    lacks (the sigma plane) gets zero weight either way."""
+    return GROWTHS[growth](small, large, generator)
+
+
+def zero_growth(small: UNet, large: UNet, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """New channels keep ``large``'s own random initial weights on their inputs (a zero-weight
+    channel would never learn) and get zero weight into the old channels, so they change
+    nothing until training uses them. (``generator`` is unused.)"""
     grown = {name: value.detach().clone() for name, value in large.state_dict().items()}
     small_inputs, large_inputs = small.input_segments(), large.input_segments()
     for name, conv in small.named_children():
@@ -128,6 +136,45 @@ def embedded_state(small: UNet, large: UNet) -> dict[str, torch.Tensor]:
             start_small, start_large = start_small + size_small, start_large + size_large
         grown[f"{name}.bias"][:old_out] = bias
     return grown
+
+
+def split_growth(small: UNet, large: UNet, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """New channels are copies of old ones: new channel k of a layer copies old channel k mod
+    the old width, and each copy's weight into the next layers is a random share of the
+    original's (``generator``), the shares of one channel summing to one. Copies compute the
+    same (leaky ReLU is positively homogeneous), so the output is unchanged; they start out
+    useful, and their unequal shares give them unequal gradients, so they learn apart."""
+    grown = {name: value.detach().clone() for name, value in large.state_dict().items()}
+    small_inputs, large_inputs = small.input_segments(), large.input_segments()
+    for name, conv in small.named_children():
+        weight, bias = conv.weight.detach(), conv.bias.detach()
+        rows = _copied_channels(weight.shape[0], grown[f"{name}.weight"].shape[0])
+        sources, shares, start_small = [], [], 0
+        for size_small, size_large in zip(small_inputs[name], large_inputs[name], strict=True):
+            copied = _copied_channels(size_small, size_large)  # no original: any column, its share is 0
+            sources.append(start_small + copied if size_small else torch.zeros(size_large, dtype=torch.long))
+            shares.append(_shares(copied, size_small, size_large, generator))
+            start_small += size_small
+        grown[f"{name}.weight"] = weight[rows][:, torch.cat(sources)] * torch.cat(shares)[None, :, None, None]
+        grown[f"{name}.bias"] = bias[rows].clone()
+    return grown
+
+
+def _copied_channels(old: int, new: int) -> torch.Tensor:
+    """For each of ``new`` channels, the old channel it copies: itself, then k mod ``old``
+    (an empty index when there is no old channel to copy)."""
+    index = torch.arange(new)
+    return torch.where(index < old, index, (index - old) % max(old, 1))
+
+
+def _shares(copied: torch.Tensor, old: int, new: int, generator: torch.Generator | None) -> torch.Tensor:
+    """Each of ``new`` input channels' share of its original's weight: random and positive,
+    summing to one over the copies of one channel; zero for a channel with no original."""
+    if old == 0:
+        return torch.zeros(new)
+    raw = torch.rand(new, generator=generator) + 0.5  # shares within 1:3 of each other
+    total = torch.zeros(old).index_add_(0, copied, raw)
+    return raw / total[copied]
 
 
 def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:

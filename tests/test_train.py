@@ -149,15 +149,20 @@ def test_init_weights_must_take_the_channels_of_the_training_data(tmp_path, phot
         fit(TrainConfig(**TINY, time_budget="1 steps", init_weights=str(grey)), source, None, progress=False)
 
 
-def test_init_weights_of_a_narrower_network_grow_into_the_configs_width(tmp_path, photo_problem):
+@pytest.mark.parametrize("growth", ["zero", "split"])
+def test_init_weights_of_a_narrower_network_grow_into_the_configs_width(tmp_path, photo_problem, growth):
     """A width-16 checkpoint trains on as a width-24 network that starts out denoising exactly
-    as it did; a checkpoint wider than the config is refused in one line."""
+    as it did, its new channels as the config's growth says; a checkpoint wider than the
+    config is refused in one line."""
     source, val = photo_problem
     narrow = fit(TrainConfig(**TINY, lr=3e-3, ema=0.0, time_budget=None, epochs=1), source, val, progress=False)
     path = checkpoint.save(tmp_path / "narrow.pt", narrow.model, narrow.config)
-    wide_cfg = TrainConfig(**{**TINY, "width": 24}, lr=1e-4, ema=0.0, time_budget="2 steps", init_weights=str(path))
+    wide_cfg = TrainConfig(**{**TINY, "width": 24}, lr=1e-4, ema=0.0, time_budget="2 steps", init_weights=str(path),
+                           growth=growth)
     start = train.initial_network(wide_cfg, channels=3).eval()
     assert start.ENC_CONV0.out_channels == 24
+    copied = torch.equal(start.ENC_CONV0.weight[16], narrow.model.ENC_CONV0.weight[0])  # new channel 16 from 0
+    assert copied == (growth == "split")
     with torch.no_grad():
         torch.testing.assert_close(start(val.noisy[:4] / 255), narrow.model.eval()(val.noisy[:4] / 255),
                                    rtol=0, atol=1e-5)

@@ -81,3 +81,31 @@ def test_a_narrow_network_embedded_in_a_wider_one_computes_the_same_and_its_new_
     assert out_of_new.abs().sum() > 0
     with pytest.raises(RuntimeError):  # a narrower network does not take a wider one's weights
         narrow.load_state_dict(embedded_state(wide, narrow))
+
+
+@pytest.mark.parametrize("depth, sigma_input", [(1, False), (3, False), (3, True)])
+def test_a_network_grown_by_splitting_channels_computes_the_same_and_its_copies_learn_apart(depth, sigma_input):
+    from noise2noise.unet import embedded_state, sigma_plane
+
+    torch.manual_seed(0)
+    narrow = UNet(3, 3, width=6, depth=depth).eval()
+    wide = UNet(3, 3, width=11, depth=depth, sigma_input=sigma_input)
+    wide.load_state_dict(embedded_state(narrow, wide, "split", torch.Generator().manual_seed(0)))
+    images = torch.rand(2, 3, 37, 31)
+    given = sigma_plane(images, 25.0) if sigma_input else images
+    torch.testing.assert_close(wide.eval()(given), narrow(images), rtol=0, atol=1e-5)
+    # new channel 6 of the first layer copies channel 0: the same weights in, a different share out
+    assert torch.equal(wide.ENC_CONV0.weight[6, :3], narrow.ENC_CONV0.weight[0])
+    if sigma_input:
+        assert not wide.ENC_CONV0.weight[:, 3].any()  # the plane, which the narrow network lacks
+    wide(given).square().mean().backward()
+    grad = wide.ENC_CONV0.weight.grad
+    assert not torch.allclose(grad[6], grad[0])  # unequal shares: the copies are pushed apart
+
+
+def test_an_unknown_growth_is_refused_with_the_choices():
+    from noise2noise.errors import N2NError
+    from noise2noise.unet import embedded_state
+
+    with pytest.raises(N2NError, match="unknown growth 'copy'; choose from split, zero"):
+        embedded_state(UNet(3, 3, width=4, depth=1), UNet(3, 3, width=6, depth=1), "copy")
