@@ -7,6 +7,7 @@ runs code from the file.
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import warnings
 from pathlib import Path
@@ -23,8 +24,11 @@ from noise2noise.unet import build_model
 FORMAT = "noise2noise-checkpoint-v1"
 
 
+@functools.cache
 def code_version() -> str:
-    """The git SHA of the code that ran (plus '-dirty'), or the package version."""
+    """The git SHA of the code that ran (plus '-dirty'), or the package version. Read once per
+    process (``run_training`` reads it at its start): a commit made while a long run goes on
+    must not relabel the code the run had loaded."""
     from noise2noise import __version__
 
     here = Path(__file__).resolve().parent

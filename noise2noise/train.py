@@ -514,6 +514,7 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
     with ``resume``, a larger budget (``EXTENDABLE`` fields) to train an interrupted or
     finished run on for longer; the schedule is laid over the new budget."""
     ranks = distributed.init_from_env(cfg.device if cfg is not None else "auto")
+    checkpoint.code_version()  # read now, once: the code this run loaded, whatever is committed meanwhile
     if resume and overwrite:
         raise N2NError("--resume continues the run in --out and --overwrite replaces it; pass one of them")
     state = rundir.load_resume_state(out_dir, extending=bool(extend)) if resume else None  # the same on every rank

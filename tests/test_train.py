@@ -57,6 +57,30 @@ def test_a_time_budget_stops_training_at_the_deadline(photo_problem):
     assert result.steps > 0 and result.metrics is None
 
 
+def test_a_run_records_the_code_it_started_with_though_a_commit_lands_meanwhile(tmp_path, photo_folder,
+                                                                                 monkeypatch):
+    import subprocess
+
+    shas = iter(["aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc", "dddddddddddd"])
+
+    def git(args, **kwargs):  # each rev-parse a new commit, as if one landed every time
+        stdout = next(shas) if "rev-parse" in args else ""
+        return subprocess.CompletedProcess(args, 0, stdout=stdout, stderr="")
+
+    monkeypatch.setattr(checkpoint.subprocess, "run", git)
+    checkpoint.code_version.cache_clear()
+    try:
+        cfg = TrainConfig(**TINY, data=str(photo_folder), val_fraction=0.4, time_budget=None, epochs=1,
+                          pairs_per_epoch=64)
+        run_training(cfg, tmp_path / "run", progress=False)
+    finally:
+        checkpoint.code_version.cache_clear()
+    run = tmp_path / "run"
+    recorded = [json.loads((run / name).read_text())["code_version"] for name in ("config.json", "results.json")]
+    saved = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)["code_version"]
+    assert recorded + [saved] == ["aaaaaaaaaaaa"] * 3
+
+
 def test_a_run_folder_holds_config_metrics_checkpoint_results_and_figure(tmp_path, photo_folder):
     cfg = TrainConfig(**{**TINY, "log_every": 3}, data=str(photo_folder), val_fraction=0.4,
                       time_budget=None, epochs=1, pairs_per_epoch=64)
