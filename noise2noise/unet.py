@@ -162,7 +162,7 @@ def split_growth(small: UNet, large: UNet, generator: torch.Generator | None = N
 
 def _copied_channels(old: int, new: int) -> torch.Tensor:
     """For each of ``new`` channels, the old channel it copies: itself, then k mod ``old``
-    (an empty index when there is no old channel to copy)."""
+    (0 when there is no old channel: ``_shares`` gives such a channel a zero share)."""
     index = torch.arange(new)
     return torch.where(index < old, index, (index - old) % max(old, 1))
 
