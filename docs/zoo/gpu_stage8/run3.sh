@@ -6,23 +6,27 @@
 # width-48 `gaussian` saw about 2.3M crops over seven stages. A time budget lets the cosine
 # schedule end at the call's end whatever the GPU's speed; the run records the crops it saw.
 #   L64  width 64, from scratch, $BUDGET alone
+# Or, with INIT=noise2noise/weights/gaussian.pt NAME=W64: stage 7 grown to width 64 (growth zero) at
+# the same rate, 1e-3: the CPU test of docs/models.md ("Growing a network") found growing by zero
+# as good as a wider network trained from the start for the same work, so this keeps stage 7's
+# 2.3M crops; W, grown at 3e-4, had stayed in stage 7's solution.
 # Then, on the CPU: python benchmarks/quality.py --split val --models gaussian,runs/gpu/L64.pt --methods noisy
 # (and --data runs/wheel_photos --split all --per-image), and the speed in bf16 with
 # python benchmarks/inference.py --repeats 5 --device cpu --precision fp32,bf16 (width 64 has
 # 1.8x the multiply-adds: about 20x BM3D's speed in bf16 on the 2-core CPU, 12x in float32).
 # Packed as run.sh packs its runs.
 set -uo pipefail
-SRC=${SRC:-.gpu}; DEST=${DEST:-runs/gpu}; BUDGET=${BUDGET:-500s}
+SRC=${SRC:-.gpu}; DEST=${DEST:-runs/gpu}; BUDGET=${BUDGET:-500s}; INIT=${INIT:-none}; NAME=${NAME:-L64}
 python=${PYTHON:-python3}
 mkdir -p "$DEST"
 OMP_NUM_THREADS=8 PYTHONUNBUFFERED=1 timeout -s INT "${LIMIT_S:-560}" "$python" -m noise2noise train \
-  --config models/gaussian.stage7.toml --data "$SRC/cbsd432" --init-weights none --lr 1e-3 --width 64 \
+  --config models/gaussian.stage7.toml --data "$SRC/cbsd432" --init-weights "$INIT" --lr 1e-3 --width 64 \
   --time-budget "$BUDGET" --eval-every-s 60 --checkpoint-every-s 60 --device "${DEVICE:-auto}" \
-  --out "$DEST/L64" >"$DEST/L64.log" 2>&1
-echo "L64 exit $?" >>"$DEST/L64.log"
-if [ -e "$DEST/L64/checkpoint.pt" ]; then
+  --out "$DEST/$NAME" >"$DEST/$NAME.log" 2>&1
+echo "$NAME exit $?" >>"$DEST/$NAME.log"
+if [ -e "$DEST/$NAME/checkpoint.pt" ]; then
   "$python" -c "import sys; from noise2noise.zoo import pack_weights; pack_weights(sys.argv[1], sys.argv[2], float16=False)" \
-    "$DEST/L64/checkpoint.pt" "$DEST/L64/weights.pt" && rm "$DEST/L64/checkpoint.pt"
+    "$DEST/$NAME/checkpoint.pt" "$DEST/$NAME/weights.pt" && rm "$DEST/$NAME/checkpoint.pt"
 fi
-tar -cf "$DEST/L64.tar" -C "$DEST" L64 L64.log
-tail -3 "$DEST/L64.log"
+tar -cf "$DEST/$NAME.tar" -C "$DEST" "$NAME" "$NAME.log"
+tail -3 "$DEST/$NAME.log"
