@@ -9,7 +9,9 @@
 # Or, with INIT=noise2noise/weights/gaussian.pt NAME=W64: stage 7 grown to width 64 (growth zero) at
 # the same rate, 1e-3: the CPU test of docs/models.md ("Growing a network") found growing by zero
 # as good as a wider network trained from the start for the same work, so this keeps stage 7's
-# 2.3M crops; W, grown at 3e-4, had stayed in stage 7's solution.
+# 2.3M crops; W, grown at 3e-4, had stayed in stage 7's solution. From a more trained base the
+# same test found the higher rate, not the width, made the gain: compare W64 with stage 7 at
+# width 48 and 1e-3 (INIT=noise2noise/weights/gaussian.pt, --width 48) before shipping it.
 # Then, on the CPU: python benchmarks/quality.py --split val --models gaussian,runs/gpu/L64.pt --methods noisy
 # (and --data runs/wheel_photos --split all --per-image), and the speed in bf16 with
 # python benchmarks/inference.py --repeats 5 --device cpu --precision fp32,bf16 (width 64 has
