@@ -11,18 +11,18 @@
 # as good as a wider network trained from the start for the same work, so this keeps stage 7's
 # 2.3M crops; W, grown at 3e-4, had stayed in stage 7's solution. From a more trained base the
 # same test found the higher rate, not the width, made the gain: compare W64 with stage 7 at
-# width 48 and 1e-3 (INIT=noise2noise/weights/gaussian.pt, --width 48) before shipping it.
+# width 48 and 1e-3 (INIT=noise2noise/weights/gaussian.pt WIDTH=48 NAME=C48) before shipping it.
 # Then, on the CPU: python benchmarks/quality.py --split val --models gaussian,runs/gpu/L64.pt --methods noisy
 # (and --data runs/wheel_photos --split all --per-image), and the speed in bf16 with
 # python benchmarks/inference.py --repeats 5 --device cpu --precision fp32,bf16 (width 64 has
 # 1.8x the multiply-adds: about 20x BM3D's speed in bf16 on the 2-core CPU, 12x in float32).
 # Packed as run.sh packs its runs.
 set -uo pipefail
-SRC=${SRC:-.gpu}; DEST=${DEST:-runs/gpu}; BUDGET=${BUDGET:-500s}; INIT=${INIT:-none}; NAME=${NAME:-L64}
+SRC=${SRC:-.gpu}; DEST=${DEST:-runs/gpu}; BUDGET=${BUDGET:-500s}; INIT=${INIT:-none}; NAME=${NAME:-L64}; WIDTH=${WIDTH:-64}
 python=${PYTHON:-python3}
 mkdir -p "$DEST"
 OMP_NUM_THREADS=8 PYTHONUNBUFFERED=1 timeout -s INT "${LIMIT_S:-560}" "$python" -m noise2noise train \
-  --config models/gaussian.stage7.toml --data "$SRC/cbsd432" --init-weights "$INIT" --lr 1e-3 --width 64 \
+  --config models/gaussian.stage7.toml --data "$SRC/cbsd432" --init-weights "$INIT" --lr 1e-3 --width "$WIDTH" \
   --time-budget "$BUDGET" --eval-every-s 60 --checkpoint-every-s 60 --device "${DEVICE:-auto}" \
   --out "$DEST/$NAME" >"$DEST/$NAME.log" 2>&1
 echo "$NAME exit $?" >>"$DEST/$NAME.log"
