@@ -98,8 +98,8 @@ def _chw(array: np.ndarray) -> torch.Tensor:
 
 def _estimated_sigma(noisy: torch.Tensor) -> float:
     """The noise level of a C×H×W 0..255 image in 0..1 units, as the baselines take it: the
-    product's one estimator (the finest Haar diagonal band, scikit-image's db1 estimate) on
-    each channel, averaged as scikit-image's ``average_sigmas`` does."""
+    product's one estimator (``noise.estimate_sigma_255``) on each channel, averaged as
+    scikit-image's ``average_sigmas`` does."""
     return estimate_sigma_255(noisy[:, None]).mean().item() / 255.0
 
 
