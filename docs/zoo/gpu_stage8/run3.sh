@@ -12,6 +12,11 @@
 # 2.3M crops; W, grown at 3e-4, had stayed in stage 7's solution. From a more trained base the
 # same test found the higher rate, not the width, made the gain: compare W64 with stage 7 at
 # width 48 and 1e-3 (INIT=noise2noise/weights/gaussian.pt WIDTH=48 NAME=C48) before shipping it.
+# That control was then run on the CPU for 40k crops (docs/zoo/cpu_stage8/): stage 7 at 1e-3 lost
+# 0.03-0.11 dB everywhere, so W64 would mostly measure the cost of restarting at a high rate; L64
+# is the cleaner plan. One call gives L64 about 650k crops, not 2.3M: a later call goes on from
+# its packed weights as stages 2-7 did, e.g. INIT=runs/gpu/L64/weights.pt NAME=L64b LR=3e-4
+# (carry runs/gpu/L64/weights.pt with .gpu).
 # Then, on the CPU: python benchmarks/quality.py --split val --models gaussian,runs/gpu/L64.pt --methods noisy
 # (and --data runs/wheel_photos --split all --per-image), and the speed in bf16 with
 # python benchmarks/inference.py --repeats 5 --device cpu --precision fp32,bf16 (width 64 has
@@ -19,10 +24,11 @@
 # Packed as run.sh packs its runs.
 set -uo pipefail
 SRC=${SRC:-.gpu}; DEST=${DEST:-runs/gpu}; BUDGET=${BUDGET:-500s}; INIT=${INIT:-none}; NAME=${NAME:-L64}; WIDTH=${WIDTH:-64}
+LR=${LR:-1e-3}
 python=${PYTHON:-python3}
 mkdir -p "$DEST"
 OMP_NUM_THREADS=8 PYTHONUNBUFFERED=1 timeout -s INT "${LIMIT_S:-560}" "$python" -m noise2noise train \
-  --config models/gaussian.stage7.toml --data "$SRC/cbsd432" --init-weights "$INIT" --lr 1e-3 --width "$WIDTH" \
+  --config models/gaussian.stage7.toml --data "$SRC/cbsd432" --init-weights "$INIT" --lr "$LR" --width "$WIDTH" \
   --time-budget "$BUDGET" --eval-every-s 60 --checkpoint-every-s 60 --device "${DEVICE:-auto}" \
   --out "$DEST/$NAME" >"$DEST/$NAME.log" 2>&1
 echo "$NAME exit $?" >>"$DEST/$NAME.log"
