@@ -122,7 +122,9 @@ _add(ShippedModel(
              "bf16 autocast",
     psnr="all 65 held-out CBSD432 photos, sigma 15 / 25 / 50: 34.07 / 31.44 / 28.04 dB (BM3D 33.60 / 30.61 / "
          "26.25, NLM 30.74 / 28.17 / 24.14); " + _quality_command("gaussian") + "; the nine scikit-image images "
-         "(the same with --data embedded --split all): 34.59 / 32.43 / 29.42 (BM3D 34.37 / 31.43 / 26.77); "
+         "(the same with --data embedded --split all): 34.59 / 32.43 / 29.42 (BM3D 34.37 / 31.43 / 26.77); eight "
+         "photos from the package index (benchmarks/wheel_photos.py): 34.61 / 32.25 / 28.97 (BM3D 34.34 / 31.59 / "
+         "27.03), behind BM3D on one of them, barbara's fine periodic stripes, by 0.6-1.0 dB; "
          "the retina crop at sigma 25 with its colour channels in each of the six orders: 37.13-38.58 (stage 5: "
          "33.06-38.58, docs/zoo/gpu_stage6/channel_order-F.txt); it keeps the part of the noise that the colour "
          "channels share (gaussian-correlated does not)",
