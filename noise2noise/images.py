@@ -4,6 +4,7 @@ back in their own format, dtype and stack layout; and the embedded photographs."
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,13 +152,21 @@ def _read_pillow(path: Path) -> np.ndarray:
     """A still image through Pillow -> H×W×C (the viewer's pixels, upright)."""
     from PIL import Image, ImageOps
 
-    with Image.open(path) as image:
-        frames = getattr(image, "n_frames", 1)
-        # MPO: phone JPEGs carrying a preview or depth map as extra frames; the first is the photo
-        if frames > 1 and image.format != "MPO":
-            raise N2NError(f"{path}: {image.format} with {frames} frames (animated or multi-page); n2n reads "
-                           "still images and TIFF stacks: save the frames as a multi-page TIFF")
-        image = ImageOps.exif_transpose(image)  # phone photos: pixels stored sideways, upright in viewers
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns from its pixel limit (179 MP) and refuses from twice it; a file it decodes is
+            # decoded, without a Python warning that tells the user nothing to do
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                frames = getattr(image, "n_frames", 1)
+                # MPO: phone JPEGs carrying a preview or depth map as extra frames; the first is the photo
+                if frames > 1 and image.format != "MPO":
+                    raise N2NError(f"{path}: {image.format} with {frames} frames (animated or multi-page); n2n "
+                                   "reads still images and TIFF stacks: save the frames as a multi-page TIFF")
+                image = ImageOps.exif_transpose(image)  # phone photos: pixels stored sideways, upright in viewers
+    except Image.DecompressionBombError as exc:
+        raise N2NError(f"{path}: too large for Pillow to decode safely ({exc}); if the image is genuine, save it "
+                       "as TIFF, which n2n reads without that limit") from None
     return _pillow_pixels(image, path)
 
 

@@ -134,6 +134,25 @@ def test_other_pillow_modes_are_converted_or_refused_in_one_line(tmp_path):
         read_image(tmp_path / "lab.tif")
 
 
+def test_images_past_pillow_s_pixel_limit_decode_quietly_and_past_twice_it_are_refused_with_a_way_out(
+        tmp_path, photo, monkeypatch):
+    import warnings
+
+    Image.fromarray(photo[:40, :50]).save(tmp_path / "big.png")  # 2,000 pixels
+    tiff_bytes = io.BytesIO()
+    tifffile.imwrite(tiff_bytes, photo[:40, :50])
+    (tmp_path / "big.tif").write_bytes(tiff_bytes.getvalue())
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1500)  # warned from 1,500, refused from 3,000
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.array_equal(read_image(tmp_path / "big.png"), photo[:40, :50])
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 900)
+    with pytest.raises(N2NError, match=r"big.png: too large for Pillow to decode safely \(Image size \(2000 pixels\) "
+                                       r"exceeds limit of 1800 pixels.*\); if the image is genuine, save it as TIFF"):
+        read_image(tmp_path / "big.png")
+    assert np.array_equal(read_image(tmp_path / "big.tif"), photo[:40, :50])  # the way out works
+
+
 def test_phone_photo_jpeg_comes_out_upright_and_is_denoised_upright(tmp_path, photo):
     exif = Image.Exif()
     exif[0x0112] = 6  # camera held upright: pixels stored rotated 90° anticlockwise

@@ -813,6 +813,11 @@ RESOURCE_FAULTS = [
     pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.png", "--model", m],
                  lambda mp: mp.setattr("noise2noise.unet.UNet.forward", raising(torch.OutOfMemoryError("oom"))),
                  "out of memory: lower --tile or --batch-size", id="denoise-out-of-memory"),
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.png", "--model", m],
+                 lambda mp: mp.setattr("PIL.Image.MAX_IMAGE_PIXELS", 2000),  # img0.png has 75×67 = 5,025 pixels
+                 "img0.png: too large for Pillow to decode safely (Image size (5025 pixels) exceeds limit of 4000 "
+                 "pixels, could be decompression bomb DOS attack.); if the image is genuine, save it as TIFF",
+                 id="denoise-image-above-pillow-limit"),
     pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", p, "--max-images", "1"],
                  lambda mp: mp.setattr("noise2noise.unet.UNet.forward", raising(MemoryError())),
                  "out of memory: evaluate smaller images", id="evaluate-memory-error"),
