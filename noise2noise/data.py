@@ -261,8 +261,8 @@ class SyntheticPairs:
             n, grid = int((which == i).sum()), self.detail[i]
             cell = torch.multinomial(grid.flatten(), n, replacement=True, generator=generator)
             height, width = self.images[i].shape[-2:]
-            ys = (cell // grid.shape[1] * stride + torch.randint(stride, (n,), generator=generator))
-            xs = (cell % grid.shape[1] * stride + torch.randint(stride, (n,), generator=generator))
+            ys = cell // grid.shape[1] * stride + torch.randint(stride, (n,), generator=generator)
+            xs = cell % grid.shape[1] * stride + torch.randint(stride, (n,), generator=generator)
             out.append(self._cut(i, ys.clamp(max=height - self.crop_px), xs.clamp(max=width - self.crop_px)))
         return out
 

@@ -154,8 +154,8 @@ def _read_pillow(path: Path) -> np.ndarray:
 
     try:
         with warnings.catch_warnings():
-            # Pillow warns from its pixel limit (179 MP) and refuses from twice it; a file it decodes is
-            # decoded, without a Python warning that tells the user nothing to do
+            # Pillow warns above its pixel limit (89 MP) and refuses above twice it (179 MP); a file it
+            # decodes is decoded, without a Python warning that tells the user nothing to do
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 frames = getattr(image, "n_frames", 1)
