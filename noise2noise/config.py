@@ -176,11 +176,6 @@ class TrainConfig:
         "train on each clean photo at this many scales: as it is, then halved in size (2x2 mean) for "
         "each further scale; halving averages a photo's own grain away, so the network also sees "
         "clean, smooth content like a modern camera's (copies smaller than crop_px are left out)", ge=1, le=4))
-    detail_share: float = field(default=0.0, metadata=_help(
-        "share of the training crops drawn where the clean photos have fine detail: the photo with "
-        "probability proportional to its mean detail, the position proportional to the crop's detail "
-        "(RMS of the photo minus its 3x3 mean); the rest are drawn uniformly as before; 0: all uniform",
-        ge=0, le=1))
     pairs_per_epoch: int = field(default=50_000, metadata=_help(
         "crops drawn from clean images per epoch, each with two fresh noise draws", gt=0))
     val_fraction: float = field(default=0.15, metadata=_help(
@@ -284,13 +279,10 @@ class TrainConfig:
             raise N2NError(f"config field noisy_data=true needs mode={' or '.join(map(repr, takers))} (single "
                            "noisy images); noisy pairs are read from paired folders or tensor files as they are")
 
-    def _check_clean_image_fields(self) -> None:
+    def _check_scales(self) -> None:
         if self.train_scales > 1 and self.noisy_data:
             raise N2NError(f"config field train_scales={self.train_scales} needs clean images: halving noisy "
                            "images would also halve their noise; use train_scales = 1 with noisy_data")
-        if self.detail_share and self.noisy_data:
-            raise N2NError(f"config field detail_share={self.detail_share!r} needs clean images: in noisy ones "
-                           "the noise is the detail; use detail_share = 0 with noisy_data")
 
     def _check_masks_and_augment(self) -> None:
         masked = [f"{kind}={getattr(self, kind)!r}" for kind in ("noise", "mode")
@@ -334,7 +326,7 @@ class TrainConfig:
             raise N2NError(f"config field device={self.device!r}: use auto, cpu, cuda, cuda:N or mps")
 
     _RULES = (_check_registered_names, _check_noise_level, _check_stop, _check_crop_even, _check_noisy_data,
-              _check_clean_image_fields, _check_masks_and_augment, _check_loss_targets, _check_clip_targets,
+              _check_scales, _check_masks_and_augment, _check_loss_targets, _check_clip_targets,
               _check_sigma_input, _check_device)
 
     # ---- reading and writing ---------------------------------------------------------------

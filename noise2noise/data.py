@@ -181,31 +181,13 @@ class TensorPairs:
             yield Batch(_unit(self.noisy_input[index]), _unit(self.noisy_target[index]))
 
 
-def crop_detail(image: torch.Tensor, crop_px: int, stride_px: int) -> torch.Tensor:
-    """How much fine detail each crop of ``image`` (C×H×W, 0..255) holds: the RMS of the image
-    minus its 3×3 mean, over the channels and the crop_px window at (row·stride, col·stride);
-    rows × cols, float32, in 0..255 units. Flat areas read 0, fine texture and edges high."""
-    x = image.float()[None]
-    residual = x - torch.nn.functional.avg_pool2d(torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate"),
-                                                  3, stride=1)
-    energy = residual.square().mean(1)[0].double()  # H×W
-    integral = torch.nn.functional.pad(energy.cumsum(0).cumsum(1), (1, 0, 1, 0))  # window sums in O(H×W)
-    ys = torch.arange(0, energy.shape[0] - crop_px + 1, stride_px)[:, None]
-    xs = torch.arange(0, energy.shape[1] - crop_px + 1, stride_px)[None, :]
-    window = (integral[ys + crop_px, xs + crop_px] - integral[ys, xs + crop_px]
-              - integral[ys + crop_px, xs] + integral[ys, xs])
-    return (window / crop_px**2).clamp(min=0).sqrt().float()
-
-
 class SyntheticPairs:
     """Random crops of clean images with two independent noise draws, fresh every epoch
-    (the paper's set-up). Each crop picks an image uniformly, then a position; with
-    ``detail_share`` that share of the crops is drawn by detail instead (``crop_detail``,
-    TrainConfig.detail_share)."""
+    (the paper's set-up). Each crop picks an image uniformly, then a position."""
 
     def __init__(self, images: list[tuple[str, torch.Tensor]], noise, crop_px: int, pairs_per_epoch: int,
                  clean_target: bool = False, target_noise=None, sigma_input: bool = False,
-                 sigma_jitter: float = 0.0, detail_share: float = 0.0):
+                 sigma_jitter: float = 0.0):
         for name, image in images:
             if min(image.shape[-2:]) < crop_px:
                 raise N2NError(f"{name}: image is {image.shape[-1]}×{image.shape[-2]} px, smaller "
@@ -217,11 +199,6 @@ class SyntheticPairs:
         self.sigma_input = sigma_input  # inputs carry their sigma as one more plane (unet.sigma_plane)
         self.sigma_jitter = sigma_jitter  # training planes tell sigma * exp(jitter * z) (TrainConfig)
         self.channels = self.images[0].shape[0]
-        self.detail_share = detail_share
-        if detail_share:  # on the CPU, with the crops' generator; a floor keeps flat photos drawable
-            self.detail_stride_px = max(1, crop_px // 8)
-            self.detail = [crop_detail(image, crop_px, self.detail_stride_px) + 1e-3 for image in self.images]
-            self.image_detail = torch.stack([grid.mean() for grid in self.detail])
 
     def __len__(self) -> int:
         return self.pairs_per_epoch
@@ -236,40 +213,19 @@ class SyntheticPairs:
         return self
 
     def crops(self, count: int, generator: torch.Generator) -> torch.Tensor:
-        """``count`` random crops, N×C×crop×crop in the images' dtype (0..255): a share
-        ``detail_share`` of them drawn by detail, the rest uniformly."""
-        by_detail = int((torch.rand(count, generator=generator) < self.detail_share).sum()) if self.detail_share else 0
-        which = torch.randint(len(self.images), (count - by_detail,), generator=generator)
+        """``count`` random crops, N×C×crop×crop in the images' dtype (0..255)."""
+        which = torch.randint(len(self.images), (count,), generator=generator)
         out = []
         for i in which.unique().tolist():  # one gather per image, not per crop
+            image = self.images[i]
             n = int((which == i).sum())
-            height, width = self.images[i].shape[-2:]
-            ys = torch.randint(height - self.crop_px + 1, (n,), generator=generator)
-            xs = torch.randint(width - self.crop_px + 1, (n,), generator=generator)
-            out.append(self._cut(i, ys, xs))
-        if by_detail:
-            out.extend(self._detailed_crops(by_detail, generator))
+            height, width = image.shape[-2:]
+            ys = torch.randint(height - self.crop_px + 1, (n,), generator=generator).tolist()
+            xs = torch.randint(width - self.crop_px + 1, (n,), generator=generator).tolist()
+            windows = image.unfold(1, self.crop_px, 1).unfold(2, self.crop_px, 1)  # a view
+            out.append(windows[:, ys, xs].permute(1, 0, 2, 3))
         crops = torch.cat(out)
         return crops[torch.randperm(count, generator=generator).to(crops.device)]
-
-    def _detailed_crops(self, count: int, generator: torch.Generator) -> list[torch.Tensor]:
-        """``count`` crops drawn by detail: an image with probability proportional to its mean
-        detail, a grid cell proportional to its crop's detail, then a uniform offset in the cell."""
-        which = torch.multinomial(self.image_detail, count, replacement=True, generator=generator)
-        out, stride = [], self.detail_stride_px
-        for i in which.unique().tolist():
-            n, grid = int((which == i).sum()), self.detail[i]
-            cell = torch.multinomial(grid.flatten(), n, replacement=True, generator=generator)
-            height, width = self.images[i].shape[-2:]
-            ys = cell // grid.shape[1] * stride + torch.randint(stride, (n,), generator=generator)
-            xs = cell % grid.shape[1] * stride + torch.randint(stride, (n,), generator=generator)
-            out.append(self._cut(i, ys.clamp(max=height - self.crop_px), xs.clamp(max=width - self.crop_px)))
-        return out
-
-    def _cut(self, i: int, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-        """The crops of image ``i`` whose top-left corners are (``ys``, ``xs``): N×C×crop×crop."""
-        windows = self.images[i].unfold(1, self.crop_px, 1).unfold(2, self.crop_px, 1)  # a view
-        return windows[:, ys.tolist(), xs.tolist()].permute(1, 0, 2, 3)
 
     def crop_batches(self, batch_size: int, gens: Generators) -> Iterator[torch.Tensor]:
         """An epoch of random crops in [0, 1], batch by batch, cut in memory-bounded chunks."""
@@ -345,8 +301,8 @@ class NeighborPairs(SyntheticPairs):
     reports scores inflated by 0.4-0.5 dB that way."""
 
     def __init__(self, images: list[tuple[str, torch.Tensor]], noise, crop_px: int, pairs_per_epoch: int,
-                 gamma: float, detail_share: float = 0.0):
-        super().__init__(images, None, crop_px, pairs_per_epoch, detail_share=detail_share)  # detail of clean ones
+                 gamma: float):
+        super().__init__(images, None, crop_px, pairs_per_epoch)
         self.gamma, self.has_mask = gamma, False
         if noise is not None:
             self.images, self.has_mask = noisy_shots(self.images, noise, NOISY_SHOT_SEED)
@@ -508,17 +464,17 @@ def load_pairs(source: str, crop_px: int, pairs_per_epoch: int,
 def noise2noise_pairs(images: list, noise, cfg: TrainConfig) -> SyntheticPairs:
     target_noise = None if cfg.clip_targets else dataclasses.replace(noise, clip=False)
     return SyntheticPairs(images, noise, cfg.crop_px, cfg.pairs_per_epoch, target_noise=target_noise,
-                          sigma_input=cfg.sigma_input, sigma_jitter=cfg.sigma_jitter, detail_share=cfg.detail_share)
+                          sigma_input=cfg.sigma_input, sigma_jitter=cfg.sigma_jitter)
 
 
 def noise2clean_pairs(images: list, noise, cfg: TrainConfig) -> SyntheticPairs:
     return SyntheticPairs(images, noise, cfg.crop_px, cfg.pairs_per_epoch, clean_target=True,
-                          sigma_input=cfg.sigma_input, sigma_jitter=cfg.sigma_jitter, detail_share=cfg.detail_share)
+                          sigma_input=cfg.sigma_input, sigma_jitter=cfg.sigma_jitter)
 
 
 def neighbor2neighbor_pairs(images: list, noise, cfg: TrainConfig) -> NeighborPairs:
     return NeighborPairs(images, None if cfg.noisy_data else noise, cfg.crop_px, cfg.pairs_per_epoch,
-                         cfg.nb2nb_gamma, cfg.detail_share)
+                         cfg.nb2nb_gamma)
 
 
 def held_out_share(cfg: TrainConfig) -> float:
@@ -551,8 +507,6 @@ def build_training_data(cfg: TrainConfig):
                                    "the camera clipped them): use clip_targets = true"),
             (cfg.train_scales > 1, f"; train_scales={cfg.train_scales} halves clean photos only (halving noisy "
                                    "ones would halve their noise): use train_scales = 1"),
-            (cfg.detail_share > 0, f"; detail_share={cfg.detail_share} weighs crops by the detail of clean "
-                                   "photos (in noisy ones the noise is the detail): use detail_share = 0"),
             (cfg.sigma_input, "; sigma_input = true needs noise of a known level added to clean photos: use "
                               "sigma_input = false"),
         ) if asked]

@@ -123,7 +123,7 @@ def _fmt(value: Any) -> str:
 # fields a study run does not use: the whole-image validation belongs to `n2n train` runs
 _NOT_IN_RUN_KEY = ("val_whole_images",)
 # fields added after studies had run, left out at the default that gives the old behaviour
-_KEY_ONLY_WHEN_SET = {"noise_level_power": 1.0, "train_scales": 1, "clip_targets": True, "detail_share": 0.0}
+_KEY_ONLY_WHEN_SET = {"noise_level_power": 1.0, "train_scales": 1, "clip_targets": True}
 
 
 def run_key(cfg: TrainConfig) -> str:

@@ -45,8 +45,6 @@ def test_time_budget_strings_are_parsed_and_noise_levels_normalised():
     ("crop_px", 31, "crop_px=31 must be even"),
     ("train_scales", 0, "train_scales=0 must be an integer in 1..4"),
     ("train_scales", 5, "train_scales=5 must be an integer in 1..4"),
-    ("detail_share", 1.5, "detail_share=1.5 must be"),
-    ("detail_share", -0.1, "detail_share=-0.1 must be"),
     ("device", "tpu", "device='tpu'"),
 ])
 def test_bad_values_fail_at_build_time_naming_the_field(field, value, message):
@@ -57,8 +55,6 @@ def test_bad_values_fail_at_build_time_naming_the_field(field, value, message):
 def test_train_scales_needs_clean_images():
     with pytest.raises(N2NError, match="train_scales=2 needs clean images"):
         TrainConfig(train_scales=2, mode="neighbor2neighbor", noisy_data=True)
-    with pytest.raises(N2NError, match="detail_share=0.5 needs clean images: in noisy ones the noise is the detail"):
-        TrainConfig(detail_share=0.5, mode="neighbor2neighbor", noisy_data=True)
 
 
 def test_unclipped_targets_need_synthetic_noise2noise_targets_and_a_loss_that_takes_them():

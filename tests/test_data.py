@@ -15,7 +15,6 @@ from noise2noise.data import (
     TensorPairs,
     build_training_data,
     clean_images,
-    crop_detail,
     export_course,
     load_course_file,
     load_pairs,
@@ -259,48 +258,6 @@ def test_train_scales_adds_halved_photos_to_training_only(photo_folder, tmp_path
         iio.imwrite(pairs / shot, np.full((40, 40, 3), 100 + i, np.uint8))
     with pytest.raises(N2NError, match="holds pairs of noisy images; train_scales=2 halves clean photos only"):
         built(2, data=pairs)
-
-
-def test_crop_detail_is_the_rms_of_the_photo_minus_its_3x3_mean_in_each_window(photo):
-    image = torch.from_numpy(photo).permute(2, 0, 1)[:, :37, :31]  # odd sides
-    grid = crop_detail(image, crop_px=8, stride_px=3)
-    padded = np.pad(photo[:37, :31].astype(np.float64), ((1, 1), (1, 1), (0, 0)), mode="edge")
-    mean3 = sum(padded[dy : dy + 37, dx : dx + 31] for dy in range(3) for dx in range(3)) / 9
-    energy = ((photo[:37, :31] - mean3) ** 2).mean(axis=2)
-    rows, cols = range(0, 37 - 8 + 1, 3), range(0, 31 - 8 + 1, 3)
-    expected = [[np.sqrt(energy[y : y + 8, x : x + 8].mean()) for x in cols] for y in rows]
-    assert grid.shape == (len(rows), len(cols))
-    np.testing.assert_allclose(grid.numpy(), expected, rtol=1e-4, atol=1e-3)
-    assert crop_detail(torch.full((3, 20, 20), 128, dtype=torch.uint8), 8, 2).abs().max() < 1e-3  # flat: none
-
-
-def test_detail_share_draws_that_share_of_crops_where_the_photos_have_detail():
-    generator = torch.Generator().manual_seed(0)
-    textured = torch.randint(0, 256, (3, 64, 64), generator=generator, dtype=torch.uint8)
-    half = torch.full((3, 64, 64), 90, dtype=torch.uint8)
-    half[:, :, 48:] = textured[:, :, 48:]  # a flat photo with a textured strip on its right
-    flat = torch.full((3, 64, 64), 160, dtype=torch.uint8)
-    images = [("half", half), ("flat", flat)]
-
-    def textured_share(share):
-        crops = SyntheticPairs(images, None, 16, 1, detail_share=share).crops(2000, torch.Generator().manual_seed(1))
-        return (crops.float().std(dim=(1, 2, 3)) > 1).float().mean().item()  # crops that reach the strip
-
-    # uniform: half the crops come from the flat photo, and 16 of the 49 left edges (33..48) reach the strip
-    assert textured_share(0.0) == pytest.approx(0.5 * 16 / 49, abs=0.03)
-    assert textured_share(1.0) > 0.99
-    assert textured_share(0.5) == pytest.approx(0.5 + 0.5 * 0.5 * 16 / 49, abs=0.03)
-    one = SyntheticPairs(images, None, 16, 1, detail_share=0.5)
-    first, again = (one.crops(64, torch.Generator().manual_seed(2)) for _ in range(2))
-    assert torch.equal(first, again)  # drawn from the generator alone
-    assert first.shape == (64, 3, 16, 16) and first.dtype == torch.uint8
-
-
-def test_detail_share_refuses_noisy_pairs(tmp_path):
-    for i, shot in enumerate(["beach_1.png", "beach_2.png"]):
-        iio.imwrite(tmp_path / shot, np.full((40, 40, 3), 100 + i, np.uint8))
-    with pytest.raises(N2NError, match="holds pairs of noisy images; detail_share=0.5 weighs crops by the detail"):
-        build_training_data(TrainConfig(data=str(tmp_path), detail_share=0.5, crop_px=16))
 
 
 def test_unclipped_targets_are_the_same_draws_before_the_clip_and_the_input_stays_clipped(photo_folder, tmp_path):

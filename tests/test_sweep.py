@@ -215,7 +215,6 @@ def test_a_run_key_ignores_the_fields_a_study_run_does_not_use():
     assert run_key(cfg.replace(lr=cfg.lr * 2)) != run_key(cfg)
     assert run_key(cfg.replace(noise_level_power=2.0)) != run_key(cfg)  # at its default 1 it is left out
     assert run_key(cfg.replace(train_scales=2)) != run_key(cfg)  # likewise
-    assert run_key(cfg.replace(detail_share=0.5)) != run_key(cfg)  # likewise
     assert run_key(cfg.replace(clip_targets=False)) != run_key(cfg)
 
 

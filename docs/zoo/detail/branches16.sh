@@ -2,6 +2,7 @@
 # Crops drawn by detail (detail_share) on the width-16 test bed of docs/zoo/growth/: from long16 (width 16,
 # 360k crops), 40k more crops each, with stage 7's settings at 64 px. L16 / L16hi repeat the growth test's
 # controls with this code (the uniform draw must be unchanged); D16 / D16hi draw half their crops by detail.
+# --detail-share existed from commit 50de2e9 to eed5002; it was removed after these tests (docs/models.md).
 set -euo pipefail
 B=runs/detail
 G=runs/grow
