@@ -126,6 +126,14 @@ def blend_window(tile_px: int, overlap_px: int, fade_start: bool = True, fade_en
     return weight
 
 
+def _told_sigma_255(model: nn.Module, image: torch.Tensor, sigma_255: float | None) -> float | None:
+    """The one level a network told sigma gets for a whole C×H×W 0..255 image: ``sigma_255``
+    when given, else estimated from the image; None (nothing to tell) for other networks."""
+    if sigma_255 is None and getattr(model, "sigma_input", False):
+        return float(estimate_sigma_255(image[None].cpu())[0])
+    return sigma_255
+
+
 @torch.no_grad()
 def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = DENOISE_TILE_PX,
                   overlap_px: int = DENOISE_OVERLAP_PX, batch_size: int = DENOISE_TILE_BATCH, progress: bool = False,
@@ -139,8 +147,7 @@ def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = D
     for the whole image, estimated before tiling when not given, so tiles cannot disagree."""
     from tqdm.auto import tqdm
 
-    if getattr(model, "sigma_input", False) and sigma_255 is None:
-        sigma_255 = float(estimate_sigma_255(image[None].cpu())[0])
+    sigma_255 = _told_sigma_255(model, image, sigma_255)
     height, width = image.shape[-2:]
     if not tile_px or (height <= tile_px and width <= tile_px):
         return denoise_tensor(model, image[None].cpu(), tta=tta, precision=precision, sigma_255=sigma_255)[0]
@@ -207,11 +214,9 @@ def denoise_array(model: nn.Module, array, tile_px: int | None = DENOISE_TILE_PX
     channels, colour_channels = check_model_takes(model, array.shape[2]), 3 if array.shape[2] >= 3 else 1
     span = intensity_span(array)  # one map there and back, and for the noise level
     tensor = to_chw_255(array, channels, span).float()
-    sigma_255 = None if noise_level is None else noise_level * scale_to_255(span)
-    if sigma_255 is None and getattr(model, "sigma_input", False):  # estimated here to be told in the image's units
-        sigma_255 = float(estimate_sigma_255(tensor[None])[0])
-        if on_estimate is not None:
-            on_estimate(sigma_255 / scale_to_255(span))
+    sigma_255 = _told_sigma_255(model, tensor, None if noise_level is None else noise_level * scale_to_255(span))
+    if noise_level is None and sigma_255 is not None and on_estimate is not None:  # in the image's own units
+        on_estimate(sigma_255 / scale_to_255(span))
     out = denoise_image(model, tensor, tile_px, overlap_px, batch_size, progress, tta, precision, sigma_255)
     if colour_channels == 1 and channels == 3:
         out = out.mean(dim=0, keepdim=True)
