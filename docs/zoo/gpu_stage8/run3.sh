@@ -1,5 +1,12 @@
 #!/usr/bin/env bash
-# Ready for the next GPU session, not yet run: one network of width 64 trained alone from a
+# Ran on 2026-11-27 (fifth GPU session, one H200, code 98b9131), as two calls:
+#   SRC=.gpu DEST=/tmp/gpu bash docs/zoo/gpu_stage8/run3.sh                        -> L64, 1.10M crops
+#   SRC=.gpu DEST=/tmp/gpu INIT=runs/gpu/L64/weights.pt NAME=L64b LR=3e-4 BUDGET=170s LIMIT_S=205 \
+#     bash docs/zoo/gpu_stage8/run3.sh   (carry .gpu and runs/gpu/L64/weights.pt)   -> L64b, 381k more
+# Records in L64/ and L64b/ beside this file (L64b/weights.pt: L64b packed in float16, for the
+# next call to go on from: INIT=docs/zoo/gpu_stage8/L64b/weights.pt NAME=L64c LR=3e-4); the
+# evaluations and what they found: docs/models.md, "A fifth GPU session".
+# As written before it ran: one network of width 64 trained alone from a
 # random init with the shipped recipe (models/gaussian.stage7.toml's settings, Adam 1e-3),
 # for the whole of one call. run2.sh measured width 64 ahead of width 48 by 0.16-0.21 dB on
 # the 65 held-out photos after the same 280 s side by side (230k-240k crops); the shipped
