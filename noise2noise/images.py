@@ -52,6 +52,11 @@ _ORIENT = {2: lambda a: a[:, :, ::-1], 3: lambda a: a[:, ::-1, ::-1], 4: lambda 
            5: lambda a: a.swapaxes(1, 2), 6: lambda a: np.rot90(a, -1, axes=(1, 2)),
            7: lambda a: a.swapaxes(1, 2)[:, ::-1, ::-1], 8: lambda a: np.rot90(a, 1, axes=(1, 2))}
 _IMAGEJ_KEYS = ("spacing", "unit", "finterval", "fps", "loop", "mode", "min", "max")
+# tifffile's letters for axes that a TIFF does not name (Q: shaped without axes, I: bare pages).
+# A numpy H×W×2 array written by tifffile.imwrite or imageio with no axes reads back as H images
+# of W×2 px: denoised so, each strip of 2 px would come out as a wrong image with exit 0.
+_UNNAMED_AXES = "QI"
+_MAX_CHANNELS_LAST = 4  # an unnamed last axis this short is taken for channels, not for X
 
 
 @dataclass(frozen=True)
@@ -226,6 +231,12 @@ def _read_tiff(path: Path) -> ImageStack:
         axes = series.axes
         if "Y" not in axes or "X" not in axes:
             raise N2NError(f"{path}: TIFF axes {axes} have no Y and X; expected images")
+        if axes[-2:] == "YX" and axes[:-2] and set(axes[:-2]) <= set(_UNNAMED_AXES) \
+                and data.shape[-1] <= _MAX_CHANNELS_LAST < data.shape[-2]:
+            count, (height, width) = int(np.prod(data.shape[:-2])), data.shape[-2:]
+            raise N2NError(f"{path}: names no axes, so it reads as {count} images of {height}x{width} px; "
+                           f"if its last axis holds {width} channels, save it with its axes, e.g. "
+                           f"tifffile.imwrite(path, image, metadata={{'axes': 'YXC'}})")
         order = tuple([i for i, a in enumerate(axes) if a not in "YXS"] + [axes.index("Y"), axes.index("X")]
                       + ([axes.index("S")] if "S" in axes else []))
         data = data.transpose(order)

@@ -278,6 +278,23 @@ def test_tiff_stacks_read_as_their_images_and_write_back_identically(tmp_path_fa
         np.testing.assert_array_equal(copy.series[0].asarray(), original.series[0].asarray().astype(stack.planes.dtype))
 
 
+@pytest.mark.parametrize("metadata", [{}, {"metadata": None}], ids=["shaped", "bare-pages"])
+def test_a_channels_last_tiff_without_axes_is_refused_not_read_as_strips(tmp_path, metadata):
+    # tifffile.imwrite (and imageio) store a numpy 40x50x2 array as 40 pages of 50x2 px, with axes QYX
+    # (shaped) or IYX (no metadata); read so, n2n denoised 40 strips and wrote a wrong image with exit 0
+    image = np.random.default_rng(0).integers(0, 255, (40, 50, 2), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "two.tif", image, **metadata)
+    with pytest.raises(N2NError, match=r"two.tif: names no axes, so it reads as 40 images of 50x2 px; if its last "
+                                       r"axis holds 2 channels, save it with its axes"):
+        read_stack(tmp_path / "two.tif")
+    tifffile.imwrite(tmp_path / "named.tif", image, metadata={"axes": "YXC"})  # the way out the message gives
+    stack = read_stack(tmp_path / "named.tif")
+    assert stack.axes == "YXC" and stack.planes.shape == (2, 40, 50, 1)
+    np.testing.assert_array_equal(stack.planes[1, ..., 0], image[..., 1])
+    tifffile.imwrite(tmp_path / "slices.tif", image.transpose(2, 0, 1).copy())  # 2 slices of 40x50: still read
+    assert read_stack(tmp_path / "slices.tif").planes.shape == (2, 40, 50, 1)
+
+
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "bool"])
 def test_min_is_white_tiff_is_shown_as_viewers_show_it(tmp_path, dtype):
     ink = np.random.default_rng(0).integers(0, 2 if dtype == "bool" else 200, (2, 5, 6)).astype(dtype)

@@ -413,6 +413,10 @@ CASES = [
                                                                                     "ZYX")}) / "z.tif",
                                   "-o", t / "o.png", "--model", m],
                  "o.png: PNG cannot hold a uint8 greyscale stack of 3 images (ZYX)", id="denoise-stack-to-png"),
+    pytest.param(lambda t, p, m: ["denoise", folder(t, "in", {"two.tif": tiff_bytes(np.ones((40, 50, 2), np.uint8))})
+                                  / "two.tif", "-o", t / "o.tif", "--model", m],
+                 "two.tif: names no axes, so it reads as 40 images of 50x2 px; if its last axis holds 2 channels, "
+                 "save it with its axes", id="denoise-tiff-channels-last-without-axes"),
     pytest.param(lambda t, p, m: ["denoise", folder(t, "in", {"a.png": png_bytes(t, p), "b.png": b"junk"}),
                                   "-o", t / "out", "--model", m],
                  "b.png: not a readable image", id="denoise-folder-with-a-bad-file"),
