@@ -4,6 +4,7 @@ back in their own format, dtype and stack layout; and the embedded photographs."
 from __future__ import annotations
 
 import dataclasses
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,10 @@ from noise2noise.errors import N2NError
 from noise2noise.outputs import atomic_write
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+# Image files a folder of photos often holds beside those (web formats, camera raw): a folder
+# run names them as skipped, so that none goes missing unnoticed.
+OTHER_IMAGE_SUFFIXES = (".webp", ".gif", ".heic", ".heif", ".avif", ".jp2", ".jxl", ".ppm", ".pgm", ".pnm",
+                        ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf")
 
 # Colour photographs inside the scikit-image wheel; split by image so that no test
 # image is ever trained on.
@@ -30,8 +35,16 @@ def list_images(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise N2NError(f"{folder}: expected a folder of images")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    skipped = sorted(p for p in folder.rglob("*") if p.suffix.lower() in OTHER_IMAGE_SUFFIXES and p.is_file())
+    formats = f"n2n reads {', '.join(IMAGE_SUFFIXES)} from a folder"
     if not files:
-        raise N2NError(f"{folder}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
+        found = f"; it holds {len(skipped)} file(s) such as {skipped[0].name}: convert them to PNG or TIFF" \
+            if skipped else ""
+        raise N2NError(f"{folder}: no images found ({formats}{found})")
+    if skipped:
+        names = ", ".join(p.relative_to(folder).as_posix() for p in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+        print(f"note: {folder}: skipped {len(skipped)} image file(s) in other formats ({names}); {formats}: "
+              "convert them to PNG or TIFF to include them", file=sys.stderr)
     return files
 
 

@@ -17,7 +17,7 @@ from noise2noise.config import TrainConfig
 from noise2noise.data import FolderPairs, Generators, build_training_data, load_pairs
 from noise2noise.denoise import denoise_array, denoise_files
 from noise2noise.errors import N2NError
-from noise2noise.images import ImageStack, load_folder, read_image, read_stack, write_image
+from noise2noise.images import ImageStack, list_images, load_folder, read_image, read_stack, write_image
 
 FAST = settings(max_examples=40, deadline=None, derandomize=True)
 
@@ -276,6 +276,17 @@ def test_tiff_stacks_read_as_their_images_and_write_back_identically(tmp_path_fa
     with tifffile.TiffFile(path.with_name("copy.tif")) as copy, tifffile.TiffFile(path) as original:
         assert copy.series[0].axes == original.series[0].axes and copy.is_imagej == original.is_imagej
         np.testing.assert_array_equal(copy.series[0].asarray(), original.series[0].asarray().astype(stack.planes.dtype))
+
+
+def test_a_folder_names_the_image_files_it_skips(tmp_path, capsys):
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "b.webp")
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "c.NEF").write_bytes(b"II*")
+    (tmp_path / "notes.txt").write_text("not an image, not named")
+    assert load_folder(tmp_path) and [p.name for p in list_images(tmp_path)] == ["a.png"]
+    err = capsys.readouterr().err
+    assert "skipped 2 image file(s) in other formats (b.webp, raw/c.NEF)" in err and "notes.txt" not in err
 
 
 @pytest.mark.parametrize("metadata", [{}, {"metadata": None}], ids=["shaped", "bare-pages"])

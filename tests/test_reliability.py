@@ -222,6 +222,9 @@ CASES = [
                  id="folder-missing"),
     pytest.param(lambda t, p, m: train(t, "--data", folder(t, "empty")), "empty: no images found",
                  id="folder-empty"),
+    pytest.param(lambda t, p, m: train(t, "--data", folder(t, "web", {"a.webp": b"RIFF", "raw/b.CR2": b"II*"})),
+                 "web: no images found (n2n reads .png, .jpg, .jpeg, .tif, .tiff, .bmp from a folder; it holds 2 "
+                 "file(s) such as a.webp: convert them to PNG or TIFF)", id="folder-of-webp-and-raw-only"),
     pytest.param(lambda t, p, m: train(t, "--data", folder(t, "notes", {"notes.png": b"not a picture"})),
                  "notes.png: not a readable image", id="image-not-an-image"),
     pytest.param(lambda t, p, m: train(t, "--data", folder(t, "cut", {"cut.png": png_bytes(t, p)[:300]})),
