@@ -53,6 +53,8 @@ def main() -> None:
     parser.add_argument("--tta", action="store_true", help="also each model with the 8-view self-ensemble")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS, help="the models' arithmetic: auto "
                         "(float32 on a CPU, bf16 on CUDA), fp32 or bf16")
+    parser.add_argument("--no-mean-match", dest="mean_match", action="store_false",
+                        help="the models' outputs as the networks give them (n2n denoise --no-mean-match)")
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0, help="seed of the added noise")
     parser.add_argument("--per-image", action="store_true", help="also print (and write) each photo's PSNR")
@@ -71,7 +73,7 @@ def main() -> None:
                 for m, model in models.items()}
     names = [*args.methods.split(","), *[m + variant + suffix for m in models for variant in variants[m]
                                          for suffix in ("", TTA_SUFFIX)[: 1 + args.tta]]]
-    methods = build_methods(names, models, args.precision)
+    methods = build_methods(names, models, args.precision, args.mean_match)
     print(f"{args.data} split {args.split}; {platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, precision {args.precision}, code {code_version()}, "
           f"load average {os.getloadavg()[0]:.2f}")

@@ -19,6 +19,7 @@ from torch import nn
 from noise2noise.config import TrainConfig
 from noise2noise.errors import N2NError
 from noise2noise.outputs import atomic_write
+from noise2noise.registry import NOISES
 from noise2noise.unet import build_model
 
 FORMAT = "noise2noise-checkpoint-v1"
@@ -92,4 +93,9 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
                        "use another checkpoint") from None
     except RuntimeError as exc:
         raise N2NError(f"{path}: weights do not fit the recorded network ({str(exc).splitlines()[0]})") from None
+    # trained for zero-mean Gaussian noise: its outputs' channel means can be checked against the
+    # noisy image's (denoise.match_means). Real noisy pairs count too: an L2 Noise2Noise network
+    # assumes that the noise has mean zero, as the match does.
+    noise = (payload.get("config") or {}).get("noise")
+    model.mean_match = bool(noise in NOISES and NOISES.entry(noise).mean_match)
     return model.eval(), payload

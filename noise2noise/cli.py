@@ -22,6 +22,8 @@ from noise2noise.errors import N2NError, resource_error
 
 _ALIASES: dict[str, list[str]] = {}
 DEVICE_HELP = "where the network runs: auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N or mps (default: auto)"
+MEAN_MATCH_HELP = ("leave a Gaussian model's output as the network gives it: by default each colour channel is moved "
+                   "by one constant so that its mean fits the noisy image's (docs/denoise.md, Mean matching)")
 PRECISION_HELP = ("the network's arithmetic: auto (bf16 on CUDA, float32 on a CPU: exact), fp32, or bf16 (on a CPU "
                   "with AVX512-BF16 or AMX about 1.7x faster, for at most 0.02 dB measured; README, Speed)")
 
@@ -130,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "self-ensemble (rows n2n+tta, n2c+tta: mean over 8 flips/rotations, 8x the time)")
     evaluate.add_argument("--device", default="auto", help=DEVICE_HELP)
     evaluate.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
+    evaluate.add_argument("--no-mean-match", dest="mean_match", action="store_false", help=MEAN_MATCH_HELP)
     evaluate.add_argument("--data", default="embedded", help="'embedded' (bundled photos), a "
                           "folder of clean images, or a course val_data.pkl (default: embedded)")
     evaluate.add_argument("--split", choices=("all", "train", "val"), default=None,
@@ -155,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: gaussian, and gaussian-gray for greyscale files)")
     denoise.add_argument("--device", default="auto", help=DEVICE_HELP)
     denoise.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
+    denoise.add_argument("--no-mean-match", dest="mean_match", action="store_false", help=MEAN_MATCH_HELP)
     denoise.add_argument("--tta", action="store_true", help="test-time self-ensemble: average the outputs for "
                          "the 8 flips/rotations of each image (8x the time; n2n evaluate --tta shows the gain)")
     denoise.add_argument("--noise-level", type=float, default=None, metavar="SIGMA",
@@ -300,7 +304,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         models["n2n"], payload = load_model(resolve_model(args.model))
         run_configs.append(payload.get("config", {}))
     models = {name: model.to(device) for name, model in models.items()}
-    methods = build_methods(names, models, args.precision)
+    methods = build_methods(names, models, args.precision, args.mean_match)
     noise = split = level = None
     if not is_course_file(args.data):  # a course val_data.pkl holds its own (noisy, clean)
         split = args.split or ("val" if args.data == "embedded" else "all")
@@ -346,7 +350,7 @@ def _cmd_denoise(args: argparse.Namespace) -> None:
     written = denoise_files(model, args.inputs, args.out, tile_px=args.tile, overlap_px=args.overlap,
                             batch_size=args.batch_size, progress=not args.quiet, tta=args.tta,
                             overwrite=args.overwrite, grey_model=grey_model, precision=args.precision,
-                            noise_level=args.noise_level)
+                            noise_level=args.noise_level, mean_match=args.mean_match)
     print(f"wrote {len(written)} image(s) to {args.out}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ from noise2noise.augment import SYMMETRIES, symmetry, undo_symmetry
 from noise2noise.config import DENOISE_OVERLAP_PX, DENOISE_TILE_BATCH, DENOISE_TILE_PX
 from noise2noise.devices import check_precision, inference_autocast
 from noise2noise.errors import N2NError
-from noise2noise.noise import estimate_sigma_255
+from noise2noise.noise import clipped_gaussian_mean_255, estimate_sigma_255
 from noise2noise.unet import _pad_to_multiple, sigma_plane
 
 EDGE_FRACTION = 0.25  # of the overlap, ignored at each inner tile edge
@@ -22,6 +23,58 @@ EDGE_FRACTION = 0.25  # of the overlap, ignored at each inner tile edge
 # flat grey (128) image: the outer 1-3 pixels were off by up to 14 grey levels without it,
 # 1.2 with 8 px (the interior: 1.1); 4 px gave 1.6, 16 px 1.1.
 BORDER_PX = 8
+
+
+MEAN_MATCHES = ("clipped", "unclipped")  # how the noisy images were made (match_means); None: no matching
+_NEWTON_STEPS = 6
+# Measured with `gaussian` on crops of the 65 held-out photos (docs/denoise.md, "Mean matching"):
+# on 64 px crops the match lost up to 5.9 dB on some (a small image's noise level is poorly
+# estimated), on 128 px up to 0.17 dB, on 256 px at most 0.01 dB while gaining up to 0.17 dB.
+MIN_MATCH_PIXELS = 256 * 256
+_CLIP_SAMPLES = 65536
+_MIN_SIGMA_255 = 0.1  # below this an image is taken as clean: its mean is matched as it is
+
+
+def match_means(denoised: torch.Tensor, noisy: torch.Tensor, sigma_255: torch.Tensor,
+                clipped: bool = True) -> torch.Tensor:
+    """Each channel of each denoised image moved by one constant so that the noisy image's
+    mean is what zero-mean Gaussian noise of ``sigma_255`` (N, 0..255 units) would give on it:
+    clipped to 0..255 (``clipped``, as 8-bit files are; ``noise.clipped_gaussian_mean_255``)
+    or not. N×C×H×W, 0..255, in and out.
+
+    A network can leave a channel a few grey levels too bright or too dark where it is near
+    white and the others are not (docs/models.md, "A fifth GPU session"); the noisy image's
+    mean knows the true one to sigma/sqrt(pixels). The shift is shrunk by d²/(d² + sigma²/pixels),
+    so that it fades out on small images, whose noisy mean says little, and it is at most
+    sigma/2: a larger gap means the noise is not what the network was trained on. Images of
+    fewer than ``MIN_MATCH_PIXELS`` are left as they are."""
+    n, channels, height, width = denoised.shape
+    if height * width < MIN_MATCH_PIXELS:
+        return denoised
+    sigma = torch.as_tensor(sigma_255, dtype=torch.float32).flatten().expand(n).clamp_min(_MIN_SIGMA_255)
+    sigma = sigma.to(denoised.device)[:, None]  # N×1, against the N×C means
+    target = noisy.float().mean((2, 3))
+    shift = target - denoised.mean((2, 3))  # the answer when nothing is clipped
+    if clipped:  # Newton's method on the mean of the clipped noisy pixels: it rises with the shift
+        normal, spread = torch.distributions.Normal(0.0, 1.0), sigma[..., None, None]
+        # what clipping adds to a pixel's mean varies slowly across an image: a grid of at most
+        # _CLIP_SAMPLES pixels gives its mean to a hundredth of a grey level, at a fixed cost
+        step = max(1, math.ceil(math.sqrt(height * width / _CLIP_SAMPLES)))
+        sample = denoised[..., ::step, ::step]
+        for _ in range(_NEWTON_STEPS):
+            moved = (sample + shift[..., None, None]).clamp(0.0, 255.0)
+            clipping = (clipped_gaussian_mean_255(moved, spread) - moved).mean((2, 3))
+            predicted = (denoised + shift[..., None, None]).clamp(0.0, 255.0).mean((2, 3)) + clipping
+            slope = (normal.cdf((255.0 - moved) / spread) - normal.cdf(-moved / spread)).mean((2, 3))
+            shift = shift + (target - predicted) / slope.clamp_min(0.05)
+    uncertainty = sigma**2 / (height * width)  # the variance of a noisy image's mean
+    shift = (shift * shift**2 / (shift**2 + uncertainty)).clamp(-sigma / 2, sigma / 2)
+    return (denoised + shift[..., None, None]).clamp(0.0, 255.0)
+
+
+def _check_mean_match(mean_match: str | None) -> None:
+    if mean_match not in (None, *MEAN_MATCHES):
+        raise N2NError(f"mean_match {mean_match!r}: choose from {', '.join(MEAN_MATCHES)} or None")
 
 
 def pad_border(images: torch.Tensor, border_px: int) -> torch.Tensor:
@@ -48,7 +101,8 @@ def checked_noise_levels(levels, count: int, units: str) -> torch.Tensor:
 @torch.no_grad()
 def denoise_tensor(model: nn.Module, images: torch.Tensor, batch_size: int = 16,
                    device: torch.device | None = None, border_px: int = BORDER_PX, tta: bool = False,
-                   precision: str = "auto", sigma_255: torch.Tensor | float | None = None) -> torch.Tensor:
+                   precision: str = "auto", sigma_255: torch.Tensor | float | None = None,
+                   mean_match: str | None = "clipped") -> torch.Tensor:
     """N×C×H×W images in 0..255 -> denoised float N×C×H×W in 0..255, on the input's device.
 
     Each image is seen with a reflected border of ``border_px`` (see ``BORDER_PX``).
@@ -57,15 +111,20 @@ def denoise_tensor(model: nn.Module, images: torch.Tensor, batch_size: int = 16,
     on a CPU, bf16 on CUDA), 'fp32' or 'bf16' (``devices.inference_autocast``).
     ``sigma_255``: the images' Gaussian noise level in 0..255 units (one number, or N), for a
     network told sigma (``sigma_input``); None: estimated from each image
-    (``noise.estimate_sigma_255``). Other networks ignore it."""
+    (``noise.estimate_sigma_255``). Other networks use it only to match means.
+    ``mean_match``: for a network trained on Gaussian noise (``mean_match`` set by
+    ``checkpoint.load_model``), each output's channel means are matched to its noisy image's
+    (``match_means``), the images taken as 'clipped' to 0..255 or 'unclipped'; None: not."""
     if images.ndim != 4:
         raise N2NError(f"expected N×C×H×W images, got shape {tuple(images.shape)}")
     expected = getattr(model, "in_channels", images.shape[1])
     if images.shape[1] != expected:
         raise N2NError(f"the model takes {expected}-channel images, got {images.shape[1]} channels")
+    _check_mean_match(mean_match)
     device = device or next(model.parameters()).device
     told_sigma = getattr(model, "sigma_input", False)
-    if told_sigma:
+    mean_match = mean_match if getattr(model, "mean_match", False) else None
+    if told_sigma or mean_match:
         sigma_255 = estimate_sigma_255(images) if sigma_255 is None else sigma_255
         sigma_255 = checked_noise_levels(sigma_255, images.shape[0], "0..255 units")
     was_training = model.training
@@ -88,7 +147,10 @@ def denoise_tensor(model: nn.Module, images: torch.Tensor, batch_size: int = 16,
         pred = (total / len(views))[..., border_px : height - border_px, border_px : width - border_px]
         out.append(pred.mul_(255.0).to(images.device))
     model.train(was_training)
-    return torch.cat(out)
+    out = torch.cat(out)
+    if mean_match:
+        out = match_means(out, images, sigma_255, clipped=mean_match == "clipped")
+    return out
 
 
 def tile_geometry(model: nn.Module, tile_px: int, overlap_px: int) -> tuple[int, int]:
@@ -137,9 +199,11 @@ def _told_sigma_255(model: nn.Module, image: torch.Tensor, sigma_255: float | No
 @torch.no_grad()
 def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = DENOISE_TILE_PX,
                   overlap_px: int = DENOISE_OVERLAP_PX, batch_size: int = DENOISE_TILE_BATCH, progress: bool = False,
-                  tta: bool = False, precision: str = "auto", sigma_255: float | None = None) -> torch.Tensor:
+                  tta: bool = False, precision: str = "auto", sigma_255: float | None = None,
+                  mean_match: str | None = "clipped") -> torch.Tensor:
     """One C×H×W image in 0..255 -> denoised float C×H×W in 0..255 on the CPU (``tta``,
-    ``precision``, ``sigma_255``: see ``denoise_tensor``).
+    ``precision``, ``sigma_255``, ``mean_match``: see ``denoise_tensor``; tiles are matched as
+    one image).
 
     An image with a side longer than ``tile_px`` (None or 0: never) is denoised in
     overlapping tiles, ``batch_size`` at a time, blended with ``blend_window``: memory is
@@ -147,10 +211,12 @@ def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = D
     for the whole image, estimated before tiling when not given, so tiles cannot disagree."""
     from tqdm.auto import tqdm
 
+    _check_mean_match(mean_match)
     sigma_255 = _told_sigma_255(model, image, sigma_255)
     height, width = image.shape[-2:]
     if not tile_px or (height <= tile_px and width <= tile_px):
-        return denoise_tensor(model, image[None].cpu(), tta=tta, precision=precision, sigma_255=sigma_255)[0]
+        return denoise_tensor(model, image[None].cpu(), tta=tta, precision=precision, sigma_255=sigma_255,
+                              mean_match=mean_match)[0]
     tile, stride = tile_geometry(model, tile_px, overlap_px)
     # pad once as a whole image is padded (reflected border, then the U-Net's multiple), so
     # that tiles see the same pixels as whole-image inference
@@ -168,13 +234,17 @@ def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = D
             batch = corners[start : start + batch_size]
             tiles = torch.stack([padded[:, y : y + tile_h, x : x + tile_w] for y, x in batch])
             tiled = denoise_tensor(model, tiles, batch_size=batch_size, border_px=0, tta=tta, precision=precision,
-                                   sigma_255=sigma_255)
+                                   sigma_255=sigma_255, mean_match=None)
             for (y, x), denoised in zip(batch, tiled):
                 window = row_windows[y][:, None] * col_windows[x][None, :]
                 total[:, y : y + tile_h, x : x + tile_w] += denoised * window
                 weight[y : y + tile_h, x : x + tile_w] += window
             bar.update(len(batch))
-    return total.div_(weight)[:, BORDER_PX : BORDER_PX + height, BORDER_PX : BORDER_PX + width]
+    out = total.div_(weight)[:, BORDER_PX : BORDER_PX + height, BORDER_PX : BORDER_PX + width]
+    if mean_match and getattr(model, "mean_match", False):
+        level = estimate_sigma_255(image[None].cpu()) if sigma_255 is None else sigma_255
+        out = match_means(out[None], image[None].cpu(), level, clipped=mean_match == "clipped")[0]
+    return out
 
 
 def check_model_takes(model: nn.Module, image_channels: int) -> int:
@@ -192,7 +262,7 @@ def check_model_takes(model: nn.Module, image_channels: int) -> int:
 def denoise_array(model: nn.Module, array, tile_px: int | None = DENOISE_TILE_PX,
                   overlap_px: int = DENOISE_OVERLAP_PX, batch_size: int = DENOISE_TILE_BATCH, progress: bool = False,
                   tta: bool = False, precision: str = "auto", noise_level: float | None = None,
-                  on_estimate: Callable[[float], None] | None = None):
+                  on_estimate: Callable[[float], None] | None = None, mean_match: bool = True):
     """An H×W×C image array (uint8, uint16 or float) -> denoised array of the same shape
     and dtype; an S×H×W×C stack is denoised image by image.
 
@@ -202,14 +272,15 @@ def denoise_array(model: nn.Module, array, tile_px: int | None = DENOISE_TILE_PX
     averaged back to one channel (which keeps most of its noise: see ``denoise_files``).
     ``noise_level``: the Gaussian sigma in the array's own units, for a network told sigma
     (None: estimated from each image, and each estimate passed to ``on_estimate`` in the
-    array's own units); mapped onto 0..255 as the pixels are."""
+    array's own units); mapped onto 0..255 as the pixels are. ``mean_match``: see
+    ``denoise_tensor``; 8-bit images are taken as clipped, others (mapped by their span) not."""
     import numpy as np
 
     from noise2noise.images import from_chw_255, intensity_span, scale_to_255, to_chw_255
 
     if array.ndim == 4:
         return np.stack([denoise_array(model, plane, tile_px, overlap_px, batch_size, progress, tta, precision,
-                                       noise_level, on_estimate) for plane in array])
+                                       noise_level, on_estimate, mean_match) for plane in array])
 
     channels, colour_channels = check_model_takes(model, array.shape[2]), 3 if array.shape[2] >= 3 else 1
     span = intensity_span(array)  # one map there and back, and for the noise level
@@ -217,7 +288,8 @@ def denoise_array(model: nn.Module, array, tile_px: int | None = DENOISE_TILE_PX
     sigma_255 = _told_sigma_255(model, tensor, None if noise_level is None else noise_level * scale_to_255(span))
     if noise_level is None and sigma_255 is not None and on_estimate is not None:  # in the image's own units
         on_estimate(sigma_255 / scale_to_255(span))
-    out = denoise_image(model, tensor, tile_px, overlap_px, batch_size, progress, tta, precision, sigma_255)
+    match = ("clipped" if array.dtype == np.uint8 else "unclipped") if mean_match else None
+    out = denoise_image(model, tensor, tile_px, overlap_px, batch_size, progress, tta, precision, sigma_255, match)
     if colour_channels == 1 and channels == 3:
         out = out.mean(dim=0, keepdim=True)
     return from_chw_255(out, like=array, span=span)
@@ -257,14 +329,15 @@ def output_paths(inputs: list[Path], out: Path, overwrite: bool = False) -> list
 def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int | None = DENOISE_TILE_PX,
                   overlap_px: int = DENOISE_OVERLAP_PX, batch_size: int = DENOISE_TILE_BATCH, progress: bool = True,
                   tta: bool = False, overwrite: bool = False, grey_model: nn.Module | None = None,
-                  precision: str = "auto", noise_level: float | None = None) -> list[Path]:
+                  precision: str = "auto", noise_level: float | None = None, mean_match: bool = True) -> list[Path]:
     """Denoise image files and folders (recursively) into ``out`` (see ``output_paths``),
     keeping each image's size, bit depth, channels and format; a TIFF stack is denoised
     image by image into a stack of the same shape, dtype and axes. Existing files are
     replaced only with ``overwrite``. Greyscale files go to ``grey_model`` when given (a
     greyscale network); an RGB ``model`` alone keeps most of their noise, and a warning says so.
     ``noise_level``: see ``denoise_array`` (only networks told sigma use it); the levels
-    estimated in its absence are said on stderr at the end (with ``progress``)."""
+    estimated in its absence are said on stderr at the end (with ``progress``). ``mean_match``:
+    see ``denoise_array``."""
     import sys
 
     from tqdm.auto import tqdm
@@ -305,7 +378,7 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
         try:
             result = denoise_array(model_for(stack.planes.shape[3]), stack.planes, tile_px, overlap_px, batch_size,
                                    progress, tta, precision, noise_level,
-                                   on_estimate=estimated.setdefault(source, []).append)
+                                   on_estimate=estimated.setdefault(source, []).append, mean_match=mean_match)
         except N2NError as exc:
             raise N2NError(f"{source}: {exc}") from None
         written.append(write_image(target, stack.with_planes(result)))

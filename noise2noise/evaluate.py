@@ -172,25 +172,27 @@ ESTIMATED_SUFFIX = "+est"  # method 'n2n+est': model n2n, told sigma, given its 
 
 
 def model_method(model: nn.Module, tta: bool = False, precision: str = "auto",
-                 estimated_sigma: bool = False) -> Method:
+                 estimated_sigma: bool = False, mean_match: bool = True) -> Method:
     """A trained network as a method (whole image, one at a time; ``tta``: the mean over
-    the 8 flips and quarter turns; ``precision``: see ``denoise_tensor``). A network told
-    sigma is given the known Gaussian level (``known_noise``), or with ``estimated_sigma``
-    (or none known) the level estimated from each image, as ``n2n denoise`` does."""
+    the 8 flips and quarter turns; ``precision``, ``mean_match`` (the images are clipped):
+    see ``denoise_tensor``). A network told sigma is given the known Gaussian level
+    (``known_noise``), or with ``estimated_sigma`` (or none known) the level estimated from
+    each image, as ``n2n denoise`` does; a blind network's means are matched with the
+    estimated level too, as there."""
     def method(noisy: torch.Tensor, noise=None) -> torch.Tensor:
-        known = isinstance(noise, GaussianNoise) and not estimated_sigma
+        known = isinstance(noise, GaussianNoise) and not estimated_sigma and getattr(model, "sigma_input", False)
         sigma_255 = noise.level[0] if known else None
         return denoise_tensor(model, noisy.unsqueeze(0), batch_size=1, tta=tta, precision=precision,
-                              sigma_255=sigma_255)[0]
+                              sigma_255=sigma_255, mean_match="clipped" if mean_match else None)[0]
     return method
 
 
 def build_methods(names: list[str], models: dict[str, nn.Module] | None = None,
-                  precision: str = "auto") -> dict[str, Method]:
+                  precision: str = "auto", mean_match: bool = True) -> dict[str, Method]:
     """Methods by name, in order: the baselines of METHODS and the given ``models``
     (e.g. {'n2n': network, 'n2c': clean-target network}), each also as NAME+tta, and a
     network told sigma as NAME+est (sigma estimated, see ``model_method``) and NAME+est+tta;
-    every model runs in ``precision``."""
+    every model runs in ``precision``, with ``mean_match`` or not."""
     models = models or {}
     methods = {}
     check_precision(precision)
@@ -200,7 +202,7 @@ def build_methods(names: list[str], models: dict[str, nn.Module] | None = None,
         model_name = model_name.removesuffix(ESTIMATED_SUFFIX) if estimated else model_name
         if model_name in models:
             methods[name] = model_method(models[model_name], tta=name.endswith(TTA_SUFFIX), precision=precision,
-                                         estimated_sigma=estimated)
+                                         estimated_sigma=estimated, mean_match=mean_match)
         elif name in METHODS:
             methods[name] = METHODS[name]
         else:

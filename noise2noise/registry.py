@@ -121,15 +121,17 @@ _SIGMA = LevelRange("sigma in 0..255 pixel units", high=255.0, example="25 or '0
 # `recommended_loss`: the loss whose minimiser recovers the clean image from noisy targets
 # (l2, their mean, for zero-mean noise and for the kept pixels of bernoulli); `masks_pixels`:
 # the loss counts only some pixels of each target; `sigma_input`: a network can be told the
-# level (TrainConfig.sigma_input), a Gaussian sigma that can also be estimated from an image
+# level (TrainConfig.sigma_input), a Gaussian sigma that can also be estimated from an image;
+# `mean_match`: the noise is zero-mean Gaussian before clipping, so a denoised image's channel
+# means can be checked against the noisy image's (denoise.match_means)
 NOISES = Registry("noise", default_level=None, levels=None, recommended_loss="l2", masks_pixels=False,
-                  sigma_input=False)
+                  sigma_input=False, mean_match=False)
 NOISES.register("gaussian", "noise2noise.noise:GaussianNoise", default_level=(25.0, 25.0), levels=_SIGMA,
-                sigma_input=True)
+                sigma_input=True, mean_match=True)
 # the colour channels' noise correlated by rho, drawn per image in 0..1: a camera's noise after
 # demosaicing is; a network trained on independent noise keeps about rho of it (docs/models.md)
 NOISES.register("gaussian-correlated", "noise2noise.noise:ChannelCorrelatedGaussianNoise", default_level=(25.0, 25.0),
-                levels=_SIGMA, sigma_input=True)
+                levels=_SIGMA, sigma_input=True, mean_match=True)
 NOISES.register("poisson", "noise2noise.noise:PoissonNoise", default_level=(30.0, 30.0),
                 levels=LevelRange("photon scale lambda (larger is less noise)", low_open=True,
                                   example="30 or '5,50'"))

@@ -12,7 +12,7 @@ from noise2noise import checkpoint
 from noise2noise.augment import SYMMETRIES, symmetry, undo_symmetry
 from noise2noise.cli import main
 from noise2noise.config import TrainConfig
-from noise2noise.denoise import denoise_files, denoise_image, denoise_tensor, tile_starts
+from noise2noise.denoise import MIN_MATCH_PIXELS, denoise_files, denoise_image, denoise_tensor, match_means, tile_starts
 from noise2noise.errors import N2NError
 from noise2noise.metrics import psnr_db
 from noise2noise.unet import UNet, _pad_to_multiple
@@ -424,3 +424,71 @@ def test_cli_denoise_takes_a_noise_level_and_refuses_a_bad_one(tmp_path, capsys,
                        "--noise-level", "nan", "--quiet")
     assert code == 2 and "noise level nan must be a finite sigma >= 0" in one_error_line(err)
     assert not (tmp_path / "bad.png").exists()
+
+
+def retina_coloured(side: int = 256, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(clean, noisy) N×C×H×W 0..255: a gentle gradient around the retina crop's mean colour,
+    red near white, with Gaussian noise of sigma 25 clipped as an 8-bit file clips it."""
+    ramp = torch.linspace(-8, 8, side)
+    clean = torch.tensor([224.0, 88.0, 61.0])[:, None, None] + ramp[None, :, None] + ramp[None, None, :]
+    noisy = (clean + 25 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed))).round().clamp(0, 255)
+    return clean[None], noisy[None]
+
+
+def test_match_means_removes_a_channel_bias_near_white_and_leaves_an_unbiased_output():
+    clean, noisy = retina_coloured()
+    biased = clean + torch.tensor([2.7, 0.0, -1.2])[None, :, None, None]  # L64b's red, stage 7's blue
+    matched = match_means(biased, noisy, torch.tensor([25.0]))
+    assert (matched - clean).mean((0, 2, 3)).abs().max() < 0.3
+    assert (match_means(clean, noisy, torch.tensor([25.0])) - clean).mean((0, 2, 3)).abs().max() < 0.3
+    # without the clipping model the red channel's noisy mean, lowered by clipping at 255, misleads it
+    unclipped = match_means(biased, noisy, torch.tensor([25.0]), clipped=False)
+    assert (unclipped - clean)[:, 0].mean() < -0.8
+
+
+def test_match_means_is_shrunk_and_bounded_and_skips_small_images():
+    clean, noisy = retina_coloured()
+    far = (clean + 40.0).clamp(0, 255)  # a gap far beyond what a denoiser leaves: at most sigma/2 is moved
+    assert ((match_means(far, noisy, torch.tensor([25.0])) - far).mean((0, 2, 3)).abs() <= 12.5 + 1e-4).all()
+    clean = torch.full((1, 3, 256, 256), 128.0)  # noise of sigma 200 makes the noisy mean uncertain: shrunk
+    noisy = clean + 200 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(1))
+    raw_gap = (noisy - clean).mean((2, 3)).abs()
+    moved = (match_means(clean, noisy, torch.tensor([200.0]), clipped=False) - clean).mean((2, 3)).abs()
+    assert (moved < raw_gap).all()
+    small = clean[..., :128, :128] + 5.0
+    assert 128 * 128 < MIN_MATCH_PIXELS and torch.equal(match_means(small, small - 5.0, torch.tensor([25.0])), small)
+
+
+def test_only_networks_trained_for_gaussian_noise_match_means_and_tiles_match_as_one_image(tmp_path, trained_unet,
+                                                                                          photo):
+    flags = {noise: checkpoint.load_model(checkpoint.save(tmp_path / f"{noise}.pt", trained_unet,
+                                                          TrainConfig(width=8, depth=2, noise=noise)))[0].mean_match
+             for noise in ("gaussian", "gaussian-correlated", "poisson", "impulse")}
+    assert flags == {"gaussian": True, "gaussian-correlated": True, "poisson": False, "impulse": False}
+    network = checkpoint.load_model(tmp_path / "gaussian.pt")[0]
+    noisy = torch.nn.functional.interpolate(noisy_photo(photo)[None], size=(264, 250))[0].round()  # 66k pixels
+    raw = denoise_tensor(network, noisy[None], mean_match=None)[0]
+    whole = denoise_tensor(network, noisy[None])[0]
+    assert (whole - raw).abs().max() > 0.05  # the narrow network leaves its channels biased: matching moves them
+    assert torch.allclose((whole - raw).mean((1, 2)), (whole - raw)[:, 0, 0], atol=1e-3)  # one constant a channel
+    tiled = denoise_image(network, noisy, tile_px=128, overlap_px=32, batch_size=2)
+    assert (tiled - whole).abs().max() < TILING_TOLERANCE
+    poisson = checkpoint.load_model(tmp_path / "poisson.pt")[0]
+    assert torch.equal(denoise_tensor(poisson, noisy[None]), denoise_tensor(poisson, noisy[None], mean_match=None))
+    with pytest.raises(N2NError, match="mean_match 'yes': choose from clipped, unclipped or None"):
+        denoise_tensor(network, noisy[None], mean_match="yes")
+
+
+def test_cli_denoise_matches_means_unless_told_not_to(tmp_path, capsys, trained_unet, photo):
+    model = checkpoint.save(tmp_path / "gaussian.pt", trained_unet, TrainConfig(width=8, depth=2))
+    big = np.ascontiguousarray(np.tile(photo, (2, 3, 1))[:256, :270])  # over MIN_MATCH_PIXELS
+    iio.imwrite(tmp_path / "in.png", big)
+    for flag, name in (([], "matched.png"), (["--no-mean-match"], "raw.png")):
+        code, _, err = run(capsys, "denoise", tmp_path / "in.png", "-o", tmp_path / name, "--model", model,
+                           "--quiet", *flag)
+        assert code == 0, err
+    matched, raw = iio.imread(tmp_path / "matched.png").astype(float), iio.imread(tmp_path / "raw.png").astype(float)
+    network = checkpoint.load_model(model)[0]
+    expected = denoise_image(network, torch.from_numpy(big).permute(2, 0, 1).float(), mean_match=None)
+    assert np.abs(raw - expected.permute(1, 2, 0).round().numpy()).max() <= 1
+    assert np.abs((matched - raw).mean((0, 1))).max() > 0.05
