@@ -36,7 +36,7 @@ _MIN_SIGMA_255 = 0.1  # below this an image is taken as clean: its mean is match
 
 
 def match_means(denoised: torch.Tensor, noisy: torch.Tensor, sigma_255: torch.Tensor,
-                clipped: bool = True) -> torch.Tensor:
+                clipped: bool = True, min_pixels: int = MIN_MATCH_PIXELS) -> torch.Tensor:
     """Each channel of each denoised image moved by one constant so that the noisy image's
     mean is what zero-mean Gaussian noise of ``sigma_255`` (N, 0..255 units) would give on it:
     clipped to 0..255 (``clipped``, as 8-bit files are; ``noise.clipped_gaussian_mean_255``)
@@ -47,9 +47,9 @@ def match_means(denoised: torch.Tensor, noisy: torch.Tensor, sigma_255: torch.Te
     mean knows the true one to sigma/sqrt(pixels). The shift is shrunk by d²/(d² + sigma²/pixels),
     so that it fades out on small images, whose noisy mean says little, and it is at most
     sigma/2: a larger gap means the noise is not what the network was trained on. Images of
-    fewer than ``MIN_MATCH_PIXELS`` are left as they are."""
+    fewer than ``min_pixels`` are left as they are."""
     n, channels, height, width = denoised.shape
-    if height * width < MIN_MATCH_PIXELS:
+    if height * width < min_pixels:
         return denoised
     sigma = torch.as_tensor(sigma_255, dtype=torch.float32).flatten().expand(n).clamp_min(_MIN_SIGMA_255)
     sigma = sigma.to(denoised.device)[:, None]  # N×1, against the N×C means
