@@ -27,9 +27,10 @@ BORDER_PX = 8
 
 MEAN_MATCHES = ("clipped", "unclipped")  # how the noisy images were made (match_means); None: no matching
 _NEWTON_STEPS = 6
-# Measured with `gaussian` on crops of the 65 held-out photos (docs/denoise.md, "Mean matching"):
-# on 64 px crops the match lost up to 5.9 dB on some (a small image's noise level is poorly
-# estimated), on 128 px up to 0.17 dB, on 256 px at most 0.01 dB while gaining up to 0.17 dB.
+# Measured with `gaussian` on crops of the 65 held-out photos (docs/zoo/mean_match/crops.py):
+# the match lost up to 16 dB on some 32 px crops and 5.5 dB on 64 px ones (a small image's noise
+# level is poorly estimated), up to 0.34 dB at 128 px, and at most 0.02 dB at 256 px, where it
+# gained up to 0.17 dB.
 MIN_MATCH_PIXELS = 256 * 256
 _CLIP_SAMPLES = 65536
 _MIN_SIGMA_255 = 0.1  # below this an image is taken as clean: its mean is matched as it is
@@ -123,7 +124,9 @@ def denoise_tensor(model: nn.Module, images: torch.Tensor, batch_size: int = 16,
     _check_mean_match(mean_match)
     device = device or next(model.parameters()).device
     told_sigma = getattr(model, "sigma_input", False)
-    mean_match = mean_match if getattr(model, "mean_match", False) else None
+    # only where it applies: estimating sigma for a course batch of small crops would cost time for nothing
+    large = images.shape[-2] * images.shape[-1] >= MIN_MATCH_PIXELS
+    mean_match = mean_match if getattr(model, "mean_match", False) and large else None
     if told_sigma or mean_match:
         sigma_255 = estimate_sigma_255(images) if sigma_255 is None else sigma_255
         sigma_255 = checked_noise_levels(sigma_255, images.shape[0], "0..255 units")
@@ -241,7 +244,7 @@ def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = D
                 weight[y : y + tile_h, x : x + tile_w] += window
             bar.update(len(batch))
     out = total.div_(weight)[:, BORDER_PX : BORDER_PX + height, BORDER_PX : BORDER_PX + width]
-    if mean_match and getattr(model, "mean_match", False):
+    if mean_match and getattr(model, "mean_match", False) and height * width >= MIN_MATCH_PIXELS:
         level = estimate_sigma_255(image[None].cpu()) if sigma_255 is None else sigma_255
         out = match_means(out[None], image[None].cpu(), level, clipped=mean_match == "clipped")[0]
     return out
