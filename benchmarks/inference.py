@@ -37,6 +37,8 @@ def main() -> None:
                         "(float32 on a CPU, bf16 on CUDA), fp32, bf16 (default: auto)")
     parser.add_argument("--models", default="gaussian", help="comma list of shipped models' names or "
                         "checkpoints (default: gaussian)")
+    parser.add_argument("--mean-match", default="on", help="comma list from on, off: each model also with its "
+                        "output as the network gives it ('off', label 'raw'; docs/denoise.md, Mean matching)")
     args = parser.parse_args()
     precisions = [check_precision(p) for p in args.precision.split(",")]
     device = resolve_device(args.device)
@@ -45,16 +47,17 @@ def main() -> None:
     noisy = np.clip(clean + rng.normal(0, args.sigma, clean.shape), 0, 255).round().astype(np.uint8)
     megapixels = clean.shape[0] * clean.shape[1] / 1e6
     models = {name: load_model(resolve_model(name))[0].to(device) for name in args.models.split(",")}
-    # one label per (model, precision): the precision alone when one model is timed
-    runs = {(f"{name} " if len(models) > 1 else "") + precision: (model, precision)
-            for name, model in models.items() for precision in precisions}
+    matches = [{"on": True, "off": False}[m] for m in args.mean_match.split(",")]
+    # one label per (model, precision, match): the precision alone when one model is timed as it ships
+    runs = {(f"{name} " if len(models) > 1 else "") + precision + ("" if match else " raw"): (model, precision, match)
+            for name, model in models.items() for precision in precisions for match in matches}
     times, ours = {label: [] for label in runs}, {}
-    for model, precision in runs.values():
-        denoise_array(model, noisy, precision=precision)  # warm-up
+    for model, precision, match in runs.values():
+        denoise_array(model, noisy, precision=precision, mean_match=match)  # warm-up
     for _ in range(args.repeats):
-        for label, (model, precision) in runs.items():
+        for label, (model, precision, match) in runs.items():
             start = time.perf_counter()
-            ours[label] = denoise_array(model, noisy, precision=precision)  # NumPy: the device has finished
+            ours[label] = denoise_array(model, noisy, precision=precision, mean_match=match)  # NumPy: finished
             times[label].append(time.perf_counter() - start)
     ours_s = {p: statistics.median(t) for p, t in times.items()}
     unit = lambda a: torch.from_numpy(a.astype(np.float32) / 255).permute(2, 0, 1)  # noqa: E731
