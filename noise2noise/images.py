@@ -34,13 +34,14 @@ def list_images(folder: str | Path) -> list[Path]:
         raise N2NError(f"{folder}: no such file or folder")
     if not folder.is_dir():
         raise N2NError(f"{folder}: expected a folder of images")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    skipped = sorted(p for p in folder.rglob("*") if p.suffix.lower() in OTHER_IMAGE_SUFFIXES and p.is_file())
+    found = [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES + OTHER_IMAGE_SUFFIXES and p.is_file()]
+    files = sorted(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES)
+    skipped = sorted(p for p in found if p.suffix.lower() in OTHER_IMAGE_SUFFIXES)
     formats = f"n2n reads {', '.join(IMAGE_SUFFIXES)} from a folder"
     if not files:
-        found = f"; it holds {len(skipped)} file(s) such as {skipped[0].name}: convert them to PNG or TIFF" \
+        held = f"; it holds {len(skipped)} file(s) such as {skipped[0].name}: convert them to PNG or TIFF" \
             if skipped else ""
-        raise N2NError(f"{folder}: no images found ({formats}{found})")
+        raise N2NError(f"{folder}: no images found ({formats}{held})")
     if skipped:
         names = ", ".join(p.relative_to(folder).as_posix() for p in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
         print(f"note: {folder}: skipped {len(skipped)} image file(s) in other formats ({names}); {formats}: "
