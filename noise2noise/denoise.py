@@ -57,17 +57,17 @@ def match_means(denoised: torch.Tensor, noisy: torch.Tensor, sigma_255: torch.Te
     target = noisy.float().mean((2, 3))
     shift = target - denoised.mean((2, 3))  # the answer when nothing is clipped
     if clipped:  # Newton's method on the mean of the clipped noisy pixels: it rises with the shift
-        normal, spread = torch.distributions.Normal(0.0, 1.0), sigma[..., None, None]
+        spread = sigma[..., None, None]
         # what clipping adds to a pixel's mean varies slowly across an image: a grid of at most
         # _CLIP_SAMPLES pixels gives its mean to a hundredth of a grey level, at a fixed cost
         step = max(1, math.ceil(math.sqrt(height * width / _CLIP_SAMPLES)))
         sample = denoised[..., ::step, ::step]
         for _ in range(_NEWTON_STEPS):
             moved = (sample + shift[..., None, None]).clamp(0.0, 255.0)
-            clipping = (clipped_gaussian_mean_255(moved, spread) - moved).mean((2, 3))
-            predicted = (denoised + shift[..., None, None]).clamp(0.0, 255.0).mean((2, 3)) + clipping
-            slope = (normal.cdf((255.0 - moved) / spread) - normal.cdf(-moved / spread)).mean((2, 3))
-            shift = shift + (target - predicted) / slope.clamp_min(0.05)
+            clipped_mean, slope = clipped_gaussian_mean_255(moved, spread)
+            predicted = (denoised + shift[..., None, None]).clamp(0.0, 255.0).mean((2, 3)) \
+                + (clipped_mean - moved).mean((2, 3))
+            shift = shift + (target - predicted) / slope.mean((2, 3)).clamp_min(0.05)
     uncertainty = sigma**2 / (height * width)  # the variance of a noisy image's mean
     shift = (shift * shift**2 / (shift**2 + uncertainty)).clamp(-sigma / 2, sigma / 2)
     return (denoised + shift[..., None, None]).clamp(0.0, 255.0)
@@ -76,6 +76,12 @@ def match_means(denoised: torch.Tensor, noisy: torch.Tensor, sigma_255: torch.Te
 def _check_mean_match(mean_match: str | None) -> None:
     if mean_match not in (None, *MEAN_MATCHES):
         raise N2NError(f"mean_match {mean_match!r}: choose from {', '.join(MEAN_MATCHES)} or None")
+
+
+def _applied_match(model: nn.Module, mean_match: str | None, height: int, width: int) -> str | None:
+    """``mean_match`` where it applies (a network trained for Gaussian noise, an image of at
+    least ``MIN_MATCH_PIXELS``), else None: sigma is then not even estimated for it."""
+    return mean_match if getattr(model, "mean_match", False) and height * width >= MIN_MATCH_PIXELS else None
 
 
 def pad_border(images: torch.Tensor, border_px: int) -> torch.Tensor:
@@ -125,8 +131,7 @@ def denoise_tensor(model: nn.Module, images: torch.Tensor, batch_size: int = 16,
     device = device or next(model.parameters()).device
     told_sigma = getattr(model, "sigma_input", False)
     # only where it applies: estimating sigma for a course batch of small crops would cost time for nothing
-    large = images.shape[-2] * images.shape[-1] >= MIN_MATCH_PIXELS
-    mean_match = mean_match if getattr(model, "mean_match", False) and large else None
+    mean_match = _applied_match(model, mean_match, *images.shape[-2:])
     if told_sigma or mean_match:
         sigma_255 = estimate_sigma_255(images) if sigma_255 is None else sigma_255
         sigma_255 = checked_noise_levels(sigma_255, images.shape[0], "0..255 units")
@@ -244,7 +249,8 @@ def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = D
                 weight[y : y + tile_h, x : x + tile_w] += window
             bar.update(len(batch))
     out = total.div_(weight)[:, BORDER_PX : BORDER_PX + height, BORDER_PX : BORDER_PX + width]
-    if mean_match and getattr(model, "mean_match", False) and height * width >= MIN_MATCH_PIXELS:
+    mean_match = _applied_match(model, mean_match, height, width)
+    if mean_match:
         level = estimate_sigma_255(image[None].cpu()) if sigma_255 is None else sigma_255
         out = match_means(out[None], image[None].cpu(), level, clipped=mean_match == "clipped")[0]
     return out

@@ -286,15 +286,18 @@ def estimate_sigma_255(images: torch.Tensor, unclipped_sigmas: float = UNCLIPPED
     return torch.stack(sigmas).float().cpu()
 
 
-def clipped_gaussian_mean_255(clean: torch.Tensor, sigma_255: torch.Tensor) -> torch.Tensor:
+def clipped_gaussian_mean_255(clean: torch.Tensor, sigma_255: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """E[clip(clean + n, 0, 255)] for n ~ N(0, sigma²), elementwise, in 0..255 units: the mean
-    of a clipped noisy pixel, which is not the clean value within a few sigma of black and white.
+    of a clipped noisy pixel, which is not the clean value within a few sigma of black and white;
+    and P(0 < clean + n < 255), the share left unclipped, which is that mean's slope in ``clean``.
     ``sigma_255`` broadcasts against ``clean`` and must be > 0."""
     low, high = -clean / sigma_255, (255.0 - clean) / sigma_255
     normal = torch.distributions.Normal(0.0, 1.0)
-    inside = normal.cdf(high) - normal.cdf(low)
+    below_high = normal.cdf(high)
+    inside = below_high - normal.cdf(low)
     density = lambda z: torch.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)  # noqa: E731
-    return clean * inside + sigma_255 * (density(low) - density(high)) + 255.0 * (1.0 - normal.cdf(high))
+    mean = clean * inside + sigma_255 * (density(low) - density(high)) + 255.0 * (1.0 - below_high)
+    return mean, inside
 
 
 def _at_least(chosen: torch.Tensor, fallback: torch.Tensor) -> torch.Tensor:
