@@ -63,7 +63,9 @@ class UNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]
         x = _pad_to_multiple(x, self.multiple_px)
-        act = lambda t: F.leaky_relu(t, self.slope)  # noqa: E731
+        # in place: a convolution's output is not needed by its backward, and leaky ReLU's own
+        # backward needs only its result (slope > 0); it saved 4-8% of a CPU training step
+        act = lambda t: F.leaky_relu(t, self.slope, inplace=True)  # noqa: E731
         skips = [x]
         h = act(self.ENC_CONV0(x))
         for k in range(1, self.depth + 1):
@@ -72,10 +74,10 @@ class UNet(nn.Module):
         h = act(getattr(self, f"ENC_CONV{self.depth + 1}")(h))
         skips.pop()  # the deepest pool feeds the bottleneck, not a concat
         for k in range(self.depth, 1, -1):
-            h = torch.cat([F.interpolate(h, scale_factor=2.0, mode="nearest"), skips.pop()], 1)
+            h = _upsample_concat(h, skips.pop())
             h = act(getattr(self, f"DEC_CONV{k}A")(h))
             h = act(getattr(self, f"DEC_CONV{k}B")(h))
-        h = torch.cat([F.interpolate(h, scale_factor=2.0, mode="nearest"), skips.pop()], 1)
+        h = _upsample_concat(h, skips.pop())
         h = act(self.DEC_CONV1A(h))
         h = act(self.DEC_CONV1B(h))
         return OUTPUTS[self.output](self.DEC_CONV1C(h)[..., :height, :width])
@@ -175,6 +177,24 @@ def _shares(copied: torch.Tensor, old: int, new: int, generator: torch.Generator
     raw = torch.rand(new, generator=generator) + 0.5  # shares within 1:3 of each other
     total = torch.zeros(old).index_add_(0, copied, raw)
     return raw / total[copied]
+
+
+def _upsample_concat(low: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+    """N×c×h×w and N×s×2h×2w -> N×(c+s)×2h×2w: ``low`` upsampled 2× (nearest), then ``skip``.
+
+    Without gradients both are copied straight into one channels-last buffer, the upsampling
+    as a broadcast: on a 768×512 photo (2 CPU cores) that took 1.20 s per image against 1.46 s
+    for interpolate then cat, which copies each twice. With gradients the broadcast's backward
+    (a sum over the copies) made a 32 px training step 5% slower, so training keeps cat."""
+    if torch.is_grad_enabled():
+        return torch.cat([F.interpolate(low, scale_factor=2.0, mode="nearest"), skip], 1)
+    n, low_c, height, width = low.shape
+    out = torch.empty(n, 2 * height, 2 * width, low_c + skip.shape[1], device=low.device,
+                      dtype=torch.promote_types(low.dtype, skip.dtype))  # the dtype cat would give
+    pixels = out.view(n, height, 2, width, 2, -1)  # each low pixel's 2×2 block
+    pixels[..., :low_c].copy_(low.permute(0, 2, 3, 1)[:, :, None, :, None, :].expand(n, height, 2, width, 2, low_c))
+    out[..., low_c:].copy_(skip.permute(0, 2, 3, 1))
+    return out.permute(0, 3, 1, 2)  # N×C×H×W, stored channels last
 
 
 def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:

@@ -36,6 +36,24 @@ def test_width_depth_and_channels_are_configurable(channels_in, channels_out, wi
     assert hasattr(net, f"ENC_CONV{depth + 1}") and not hasattr(net, f"ENC_CONV{depth + 2}")
 
 
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("sigma_input", [False, True])
+def test_inference_without_gradients_computes_what_training_computes(memory_format, sigma_input):
+    # without gradients the decoder upsamples and concatenates into one buffer (_upsample_concat)
+    torch.manual_seed(0)
+    net = UNet(3, 3, width=12, depth=3, sigma_input=sigma_input).eval()
+    x = torch.rand(2, 3 + sigma_input, 37, 31).contiguous(memory_format=memory_format)
+    with torch.no_grad():
+        fast = net(x)
+    torch.testing.assert_close(fast, net(x), rtol=1e-5, atol=1e-6)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = net(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        slow = net(x)
+    assert fast.dtype == slow.dtype
+    torch.testing.assert_close(fast, slow)
+
+
 def test_padding_does_not_leak_across_images_of_a_batch():
     net = UNet(3, 3, width=8, depth=3).eval()
     x = torch.rand(2, 3, 37, 31)
