@@ -302,6 +302,20 @@ def test_precision_auto_is_exact_float32_on_the_cpu_and_bf16_is_close(trained_un
         denoise_tensor(trained_unet, noisy, precision="fp16")
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_on_a_cpu_without_native_bf16_warns_once(monkeypatch, capsys, native):
+    from noise2noise import devices
+
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: native)
+    devices._warn_slow_cpu_bf16.cache_clear()
+    for precision in ("bf16", "bf16", "auto", "fp32"):
+        with devices.autocast(torch.device("cpu"), precision):
+            pass
+    err = capsys.readouterr().err
+    assert err.count("warning: this CPU has no native bf16") == (0 if native else 1), err
+    devices._warn_slow_cpu_bf16.cache_clear()
+
+
 def test_cli_denoise_and_evaluate_take_a_precision(tmp_path, capsys, photo):
     iio.imwrite(tmp_path / "odd.png", photo[:37, :31])
     model = save_unet(tmp_path / "rgb.pt", 3)
