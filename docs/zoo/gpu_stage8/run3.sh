@@ -6,6 +6,8 @@
 # Records in L64/ and L64b/ beside this file (L64b/weights.pt: L64b packed in float16, for the
 # next call to go on from: INIT=docs/zoo/gpu_stage8/L64b/weights.pt NAME=L64c LR=3e-4); the
 # evaluations and what they found: docs/models.md, "A fifth GPU session".
+# Width 64 misses the >= 20x bar in float32 even after 874f7bf (15.4x on an AVX2 CPU, where bf16
+# is 10x slower): WIDTH=54 NAME=L54 fits it (docs/models.md, "A faster decoder on the CPU").
 # As written before it ran: one network of width 64 trained alone from a
 # random init with the shipped recipe (models/gaussian.stage7.toml's settings, Adam 1e-3),
 # for the whole of one call. run2.sh measured width 64 ahead of width 48 by 0.16-0.21 dB on
