@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import nn
@@ -57,6 +58,8 @@ class Model:
     def train(self, train_input: torch.Tensor, train_target: torch.Tensor, num_epochs: int) -> None:
         """Train on noisy pairs: ``train_input``, ``train_target`` N×3×H×W, 0..255
         (uint8 or float), for ``num_epochs`` more passes."""
+        if isinstance(num_epochs, bool) or not isinstance(num_epochs, numbers.Integral) or num_epochs < 1:
+            raise N2NError(f"train(): num_epochs={num_epochs!r} must be a whole number of epochs, 1 or more")
         pairs = TensorPairs(train_input, train_target, where="train(train_input, train_target)")
         if pairs.channels != 3:
             raise N2NError(f"train(): the course Model is RGB; got {pairs.channels}-channel images")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -450,6 +451,9 @@ def load_pairs(source: str, crop_px: int, pairs_per_epoch: int,
     channels = common_channels([stack for pair in stacks for stack in pair], channels)
     pairs = []
     for (first, second), (stack_1, stack_2) in zip(files, stacks):
+        if stack_1.planes.shape[3] != stack_2.planes.shape[3] or stack_1.planes.dtype != stack_2.planes.dtype:
+            raise N2NError(f"{second}: a {stack_2.describe()}, but its partner {first} is a {stack_1.describe()}; "
+                           "the two shots of a pair must have the same channels and bit depth")
         if len(stack_1.planes) != len(stack_2.planes):
             raise N2NError(f"{second}: a stack of {len(stack_2.planes)} images but its partner {first} holds "
                            f"{len(stack_1.planes)}; the two shots of a pair must be aligned")
@@ -501,6 +505,7 @@ def build_training_data(cfg: TrainConfig):
     held_out: list = []
     source = load_pairs(cfg.data, cfg.crop_px, cfg.pairs_per_epoch, cfg.channels)
     if source is not None:  # what needs clean images, refused for real pairs (only reading the data tells)
+        default = TrainConfig()
         refused = [why for asked, why in (
             (cfg.mode != "noise2noise", f", which train mode noise2noise only (got mode={cfg.mode!r})"),
             (not cfg.clip_targets, "; clip_targets = false applies to synthetic noise only (real targets are as "
@@ -509,9 +514,18 @@ def build_training_data(cfg: TrainConfig):
                                    "ones would halve their noise): use train_scales = 1"),
             (cfg.sigma_input, "; sigma_input = true needs noise of a known level added to clean photos: use "
                               "sigma_input = false"),
+            # with no clean validation images, noise settings would be recorded but used nowhere
+            ((cfg.val_data is None or is_course_file(cfg.val_data))
+             and (cfg.noise, cfg.noise_level) != (default.noise, default.noise_level),
+             f"; noise={cfg.noise!r} with noise_level={list(cfg.noise_level)} is for clean photos "
+             "and these are used as they are: leave both out, or if the files are clean photos, rename them so "
+             "that they are not all name_1.*/name_2.* (nor in A/ and B/)"),
         ) if asked]
         if refused:
             raise N2NError(f"{cfg.data}: holds pairs of noisy images{refused[0]}")
+        if isinstance(source, FolderPairs):  # a folder is read as pairs by its file names alone: say so
+            print(f"note: {cfg.data}: read as {len(source.images)} pair(s) of noisy shots (files named name_1.* and "
+                  "name_2.*, or A/ and B/), trained on as they are with no noise added", file=sys.stderr)
     if source is None:
         # single noisy images have no clean ones to hold out for validation
         train, held_out = clean_images(cfg.data, held_out_share(cfg), cfg.channels)

@@ -55,7 +55,7 @@ def _is_temp(name: str) -> bool:
     return name.startswith(".") and ".tmp" in name
 
 
-def _contents(folder: Path) -> set[str]:
+def folder_contents(folder: Path) -> set[str]:
     """What a folder holds apart from a lock file and cut-short temporary files."""
     return {p.name for p in folder.iterdir() if p.name != LOCK_NAME and not _is_temp(p.name)}
 
@@ -163,7 +163,7 @@ def check_new_run(out_dir: str | Path, overwrite: bool = False, inputs: Iterable
     if not out_dir.is_dir():
         return
     refuse_if_locked(out_dir)
-    names = _contents(out_dir)
+    names = folder_contents(out_dir)
     if overwrite and names:
         if Path.cwd().resolve().is_relative_to(out_dir.resolve()):
             raise N2NError(f"{out_dir}: --overwrite would replace the folder you are working in; run n2n from "
@@ -190,7 +190,7 @@ def load_resume_state(out_dir: str | Path | None, extending: bool = False) -> di
         raise N2NError("resuming needs the run folder (--out) that holds checkpoint.pt")
     out_dir = Path(out_dir)
     if not (out_dir / "checkpoint.pt").is_file():
-        if out_dir.is_dir() and _never_checkpointed(_contents(out_dir)):
+        if out_dir.is_dir() and _never_checkpointed(folder_contents(out_dir)):
             raise N2NError(f"{out_dir}: no checkpoint.pt to resume from, the run there stopped before its first "
                            "checkpoint; start it again with --overwrite instead of --resume")
         raise N2NError(f"{out_dir}: no checkpoint.pt to resume from; start a new run without --resume")
@@ -224,7 +224,7 @@ class RunFolder:
         out_dir = Path(out_dir)
         check_new_run(out_dir, overwrite, inputs)  # again: the folder may have changed while the data loaded
         created = check_out_folder(out_dir, inputs)
-        if out_dir.is_dir() and _contents(out_dir):  # check_new_run passed, so --overwrite was given
+        if out_dir.is_dir() and folder_contents(out_dir):  # check_new_run passed, so --overwrite was given
             out_dir = out_dir.resolve()  # the folder itself (a link to it stays a link)
             locks = [FolderLock(out_dir).acquire()]
             staging = staging_path(out_dir)
@@ -248,7 +248,7 @@ class RunFolder:
         except OSError as exc:
             raise N2NError(f"{out_dir}: cannot write there ({exc.strerror}); choose another --out") from None
         lock = FolderLock(out_dir).acquire()
-        if _contents(out_dir):  # another run wrote here after the check
+        if folder_contents(out_dir):  # another run wrote here after the check
             lock.release()
             check_new_run(out_dir, overwrite, inputs)
         return cls(out_dir, out_dir, [lock], created)

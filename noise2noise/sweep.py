@@ -298,7 +298,15 @@ def run_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = pr
 
 
 def _refuse_other_study(study: Study, out_dir: Path) -> None:
-    """A study folder's reports and best.pt belong to one study file (known by its name)."""
+    """A study folder's reports and best.pt belong to one study file (known by its name); a
+    folder that holds other files and no study.json (a training run, someone's notes) is not
+    a study folder, and its files would be replaced."""
+    from noise2noise.rundir import folder_contents
+
+    if not (out_dir / "study.json").exists() and (held := sorted(folder_contents(out_dir))):
+        raise N2NError(f"{out_dir}: holds {len(held)} file(s) or folder(s) (such as {held[0]}) and no study.json, so "
+                       "it is not a study's folder and the reports would replace its files; choose a new or empty "
+                       "--out")
     try:
         recorded = json.loads((out_dir / "study.json").read_text())["study"]
     except (OSError, ValueError, KeyError, TypeError):

@@ -11,6 +11,7 @@ as float16 (half the size; the outputs move by under 0.01 grey levels on average
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -203,8 +204,8 @@ _add(ShippedModel(
 
 
 def resolve_model(name_or_path: str | Path | None = None, option: str = "--model") -> Path:
-    """The checkpoint file of a shipped model's name, or a checkpoint path as given;
-    None: the default shipped model. A name wins over a file of the same name (write
+    """The checkpoint file of a shipped model's name, or a checkpoint path as given (a run
+    folder: its checkpoint.pt); None: the default shipped model. A name wins over a file of the same name (write
     ./gaussian for the file). ``option`` is what the error messages tell the user to pass."""
     if name_or_path is None:
         name_or_path = DEFAULT_MODEL
@@ -214,7 +215,14 @@ def resolve_model(name_or_path: str | Path | None = None, option: str = "--model
             raise N2NError(f"shipped model {model.name!r} is not trained yet; train it with "
                            f"`{model.train_command}` and pass {option} {model.run_checkpoint}")
         return model.weights
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise N2NError(f"model {name_or_path!r}: expected a shipped model's name or a checkpoint file's path")
     path = Path(name_or_path)
+    if path.is_dir() and (path / "checkpoint.pt").is_file():  # a run folder (n2n train --out) stands for its checkpoint
+        return path / "checkpoint.pt"
+    if path.is_dir():
+        raise N2NError(f"{path}: a folder without a checkpoint.pt; give a checkpoint file or a run folder (n2n train "
+                       "--out)")
     if not path.is_file():
         names = ", ".join(name for name, model in MODELS.items() if model.trained)
         raise N2NError(f"{path}: no such checkpoint file, nor a shipped model of that name; give a "

@@ -155,6 +155,15 @@ def test_name_1_and_name_2_files_pair_up_in_one_folder(tmp_path, photo):
     _assert_aligned_inverse_pairs(load_pairs(str(tmp_path), crop_px=40, pairs_per_epoch=16), 40)
 
 
+def test_training_on_a_folder_read_as_pairs_says_so(tmp_path, photo, capsys):
+    for name in ("beach", "city"):
+        _write(tmp_path / f"{name}_1.png", photo[:45, :47])
+        _write(tmp_path / f"{name}_2.png", 255 - photo[:45, :47])
+    source, val = build_training_data(TrainConfig(data=str(tmp_path), crop_px=32, width=8, depth=2))
+    assert isinstance(source, FolderPairs) and val is None
+    assert "read as 2 pair(s) of noisy shots" in capsys.readouterr().err
+
+
 def test_a_folder_of_single_images_is_not_taken_for_pairs(photo_folder, tmp_path, photo):
     assert paired_files(photo_folder) is None and load_pairs(str(photo_folder), 32, 8) is None
     for name in ("img_1", "img_2", "img_3"):  # numbered photos are not pairs

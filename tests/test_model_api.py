@@ -71,6 +71,29 @@ def test_train_rejects_mismatched_pairs_with_one_line():
         Model().train(torch.zeros(4, 3, 32, 32), torch.zeros(3, 3, 32, 32), 1)
 
 
+@pytest.mark.parametrize("num_epochs", [0, -1, None, 1.5, float("nan"), float("inf"), "2", True])
+def test_train_refuses_a_num_epochs_that_is_not_a_whole_number_of_one_or_more(num_epochs):
+    with pytest.raises(N2NError, match=r"train\(\): num_epochs=.* must be a whole number of epochs, 1 or more"):
+        Model().train(torch.zeros(4, 3, 32, 32), torch.zeros(4, 3, 32, 32), num_epochs)
+
+
+def test_load_pretrained_model_takes_a_name_a_checkpoint_or_a_run_folder(tmp_path):
+    from noise2noise import checkpoint
+    from noise2noise.config import TrainConfig
+    from noise2noise.unet import UNet
+
+    with pytest.raises(N2NError, match="model 5: expected a shipped model's name or a checkpoint file's path"):
+        Model().load_pretrained_model(5)
+    with pytest.raises(N2NError, match="a folder without a checkpoint.pt"):
+        Model().load_pretrained_model(str(tmp_path))
+    torch.manual_seed(0)
+    network = UNet(3, 3, width=8, depth=2)
+    checkpoint.save(tmp_path / "checkpoint.pt", network, TrainConfig(width=8, depth=2))
+    model = Model()
+    model.load_pretrained_model(str(tmp_path))  # a run folder (n2n train --out) stands for its checkpoint.pt
+    torch.testing.assert_close(model.model.ENC_CONV0.weight, network.ENC_CONV0.weight)
+
+
 def test_pretrained_model_denoises_a_held_out_photo():
     model = Model()
     model.load_pretrained_model()

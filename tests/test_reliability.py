@@ -244,6 +244,17 @@ CASES = [
         "A/x.tif": tiff_bytes(np.zeros((3, 40, 40), np.uint16), "ZYX"),
         "B/x.tif": tiff_bytes(np.zeros((2, 40, 40), np.uint16), "ZYX")})),
                  "x.tif: a stack of 2 images but its partner", id="pairs-stack-counts-differ"),
+    pytest.param(lambda t, p, m: train(t, "--data", folder(t, "pairs", {
+        "A/x.png": np.zeros((40, 40, 3), np.uint8), "B/x.png": np.zeros((40, 40), np.uint8)})),
+                 "x.png: a uint8 greyscale image, but its partner", id="pairs-channels-differ"),
+    pytest.param(lambda t, p, m: train(t, "--data", folder(t, "pairs", {
+        "x_1.png": np.zeros((40, 40), np.uint8), "x_2.png": np.zeros((40, 40), np.uint16)})),
+                 "x_2.png: a uint16 greyscale image, but its partner", id="pairs-bit-depth-differ"),
+    pytest.param(lambda t, p, m: train(t, "--data", folder(t, "holiday", {
+        "beach_1.png": np.zeros((40, 40, 3), np.uint8), "beach_2.png": np.full((40, 40, 3), 9, np.uint8)}),
+        "--noise", "poisson", "--noise-level", "5"),
+                 "holiday: holds pairs of noisy images; noise='poisson' with noise_level=[5.0, 5.0] is for clean "
+                 "photos", id="pairs-folder-with-noise-options"),
     pytest.param(lambda t, p, m: train(t, "--data", p, "--crop-px", "96"),
                  "img0.png: image is 75×67 px, smaller than the 96 px crop", id="image-smaller-than-crop"),
     pytest.param(lambda t, p, m: train(t, "--data", p / "img0.png"), "img0.png: expected a folder of images",
@@ -497,6 +508,10 @@ CASES = [
     pytest.param(lambda t, p, m: folder(t, "study", {"study.json": b'{"study": "other.toml"}'})
                  and ["sweep", study_file(t, p), "--out", t / "study"],
                  "study: holds the results of study other.toml; choose another --out", id="sweep-out-of-another-study"),
+    pytest.param(lambda t, p, m: folder(t, "notes", {"tables.md": b"mine", "runs.csv": b"a,b\n"})
+                 and ["sweep", study_file(t, p), "--out", t / "notes"],
+                 "notes: holds 2 file(s) or folder(s) (such as runs.csv) and no study.json, so it is not a study's "
+                 "folder", id="sweep-out-holds-other-files"),
 ]
 
 
