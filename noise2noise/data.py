@@ -594,6 +594,10 @@ def add_noise_file(source: str | Path, target: str | Path, noise: str, noise_lev
     noise_model, generator = build_noise(noise, level, clip=True), torch.Generator().manual_seed(seed)
     noisy_planes = []
     for plane in stack.planes:
+        lo, hi = intensity_span(plane)
+        if lo == hi and plane.dtype != np.uint8:  # the level's unit, 1/255 of the range, would be 0: a plain copy
+            raise N2NError(f"{source}: every pixel is {lo:g}; the noise level of a {plane.dtype} image is in 1/255 of "
+                           "its own min..max range, which is 0 here: use an image with some contrast, or an 8-bit one")
         clean = to_chw_255(plane, 3 if plane.shape[2] >= 3 else 1).float().unsqueeze(0) / 255.0
         noisy_planes.append(from_chw_255(noise_model(clean, generator)[0] * 255.0, like=plane))
     return write_image(target, stack.with_planes(np.stack(noisy_planes)))

@@ -310,6 +310,23 @@ def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = D
     return out
 
 
+def level_255(noise_level: float | None, array) -> float | None:
+    """A Gaussian noise level in an H×W×C image array's own units, on the 0..255 map the
+    network sees (``images.intensity_span``); one line when it exceeds that whole range, as a
+    level given in 0..255 units for a float image in 0..1 does. None stays None."""
+    from noise2noise.images import intensity_span, scale_to_255
+
+    if noise_level is None:
+        return None
+    span = intensity_span(array)
+    mapped = noise_level * scale_to_255(span)
+    if mapped > 255:
+        raise N2NError(f"noise level {noise_level:g} is in the image's own units, and this {array.dtype} image spans "
+                       f"{span[0]:.4g}..{span[1]:.4g}: that is sigma {mapped:.0f} on 0..255, more than its whole "
+                       "range; give sigma in the image's units (e.g. 0.1 for 10% of a 0..1 range)")
+    return mapped
+
+
 def check_model_takes(model: nn.Module, image_channels: int) -> int:
     """The model's channel count (1 or 3), if it can denoise images of ``image_channels``
     (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA); else one N2NError line."""
@@ -348,9 +365,9 @@ def denoise_array(model: nn.Module, array, tile_px: int | None = DENOISE_TILE_PX
     channels, colour_channels = check_model_takes(model, array.shape[2]), 3 if array.shape[2] >= 3 else 1
     span = intensity_span(array)  # one map there and back, and for the noise level
     tensor = to_chw_255(array, channels, span).float()
-    sigma_255 = _told_sigma_255(model, tensor, None if noise_level is None else noise_level * scale_to_255(span))
+    sigma_255 = _told_sigma_255(model, tensor, level_255(noise_level, array))
     if noise_level is None and sigma_255 is not None and on_estimate is not None:  # in the image's own units
-        on_estimate(sigma_255 / scale_to_255(span))
+        on_estimate(sigma_255 / scale_to_255(span) if scale_to_255(span) else 0.0)  # 0: a constant image
     match = ("clipped" if array.dtype == np.uint8 else "unclipped") if mean_match else None
     out = denoise_image(model, tensor, tile_px, overlap_px, batch_size, progress, tta, precision, sigma_255, match)
     if colour_channels == 1 and channels == 3:
@@ -431,6 +448,11 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
         except N2NError as exc:
             raise N2NError(f"{source}: {exc}") from None
         check_writable(target, stack)
+        try:  # a level that does not fit an image fails before any file is written
+            for plane in stack.planes:
+                level_255(noise_level, plane)
+        except N2NError as exc:
+            raise N2NError(f"{source}: {exc}") from None
     if grey_through_rgb:
         more = f" and {len(grey_through_rgb) - 1} more" if len(grey_through_rgb) > 1 else ""
         print(f"warning: {grey_through_rgb[0]}{more}: greyscale through an RGB model, which keeps most of a grey "

@@ -4,6 +4,7 @@ back in their own format, dtype and stack layout; and the embedded photographs."
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 import warnings
 from dataclasses import dataclass
@@ -35,18 +36,35 @@ def list_images(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise N2NError(f"{folder}: expected a folder of images")
     found = [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES + OTHER_IMAGE_SUFFIXES and p.is_file()]
+    # names starting with '.' are not pictures: macOS's AppleDouble ._x.png, .ipynb_checkpoints/,
+    # the temporary file of a write that was killed (outputs.atomic_write)
+    hidden = sorted(p for p in found if any(part.startswith(".") for part in p.relative_to(folder).parts))
+    found = [p for p in found if p not in frozenset(hidden)]
     files = sorted(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES)
     skipped = sorted(p for p in found if p.suffix.lower() in OTHER_IMAGE_SUFFIXES)
     formats = f"n2n reads {', '.join(IMAGE_SUFFIXES)} from a folder"
     if not files:
         held = f"; it holds {len(skipped)} file(s) such as {skipped[0].name}: convert them to PNG or TIFF" \
-            if skipped else ""
+            if skipped else f"; it holds {len(hidden)} hidden file(s) such as {hidden[0].name}" if hidden else ""
         raise N2NError(f"{folder}: no images found ({formats}{held})")
     if skipped:
-        names = ", ".join(p.relative_to(folder).as_posix() for p in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
-        print(f"note: {folder}: skipped {len(skipped)} image file(s) in other formats ({names}); {formats}: "
-              "convert them to PNG or TIFF to include them", file=sys.stderr)
+        _note(f"note: {folder}: skipped {len(skipped)} image file(s) in other formats ({_some(skipped, folder)}); "
+              f"{formats}: convert them to PNG or TIFF to include them")
+    if hidden:
+        _note(f"note: {folder}: skipped {len(hidden)} hidden file(s) ({_some(hidden, folder)}): names starting with "
+              "'.' are macOS metadata, notebook checkpoints or temporary files")
     return files
+
+
+@functools.cache
+def _note(line: str) -> None:
+    """Print ``line`` on stderr once per process: training lists its folder more than once."""
+    print(line, file=sys.stderr)
+
+
+def _some(paths: list[Path], folder: Path) -> str:
+    """The first three of ``paths``, relative to ``folder``, for a one-line note."""
+    return ", ".join(p.relative_to(folder).as_posix() for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
 
 
 # The only output formats, and what each can hold: anything else is refused before any work.

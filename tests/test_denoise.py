@@ -302,6 +302,16 @@ def test_precision_auto_is_exact_float32_on_the_cpu_and_bf16_is_close(trained_un
         denoise_tensor(trained_unet, noisy, precision="fp16")
 
 
+@pytest.mark.parametrize("flat", [np.full((40, 36), 1000, np.uint16), np.full((40, 36), 0.5, np.float32)])
+def test_a_constant_16_bit_or_float_image_through_a_network_told_sigma_stays_constant(tmp_path, capsys, flat):
+    # its sigma is estimated on a 0..255 map of a zero range: it crashed dividing by that range
+    iio.imwrite(tmp_path / "flat.tif", flat)
+    code, _, err = run(capsys, "denoise", tmp_path / "flat.tif", "-o", tmp_path / "out.tif", "--model",
+                       "gaussian-gray", "--device", "cpu")
+    assert code == 0, err
+    np.testing.assert_array_equal(iio.imread(tmp_path / "out.tif"), flat)
+
+
 @pytest.mark.parametrize("native", [False, True])
 def test_bf16_on_a_cpu_without_native_bf16_warns_once(monkeypatch, capsys, native):
     from noise2noise import devices

@@ -289,6 +289,21 @@ def test_a_folder_names_the_image_files_it_skips(tmp_path, capsys):
     assert "skipped 2 image file(s) in other formats (b.webp, raw/c.NEF)" in err and "notes.txt" not in err
 
 
+def test_a_folder_skips_hidden_files_and_says_so_once(tmp_path, capsys):
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "._a.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # macOS metadata: not a PNG
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / ".ipynb_checkpoints" / "a-checkpoint.png")
+    (tmp_path / ".a.png.k2x9.tmp.png").write_bytes(b"")  # a killed write's temporary file
+    assert [p.name for p in list_images(tmp_path)] == ["a.png"] and len(load_folder(tmp_path)) == 1
+    err = capsys.readouterr().err
+    hidden = "._a.png, .a.png.k2x9.tmp.png, .ipynb_checkpoints/a-checkpoint.png"
+    assert err.count(f"skipped 3 hidden file(s) ({hidden})") == 1
+    (tmp_path / "a.png").unlink()
+    with pytest.raises(N2NError, match="no images found .* it holds 3 hidden file"):
+        list_images(tmp_path)
+
+
 @pytest.mark.parametrize("metadata", [{}, {"metadata": None}], ids=["shaped", "bare-pages"])
 def test_a_channels_last_tiff_without_axes_is_refused_not_read_as_strips(tmp_path, metadata):
     # tifffile.imwrite (and imageio) store a numpy 40x50x2 array as 40 pages of 50x2 px, with axes QYX

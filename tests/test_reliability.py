@@ -312,6 +312,15 @@ CASES = [
                  id="noise-level-inf"),
     pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", p, "--noise-level", "nan"],
                  "noise_level='nan' must be a finite number", id="evaluate-noise-level-nan"),
+    pytest.param(lambda t, p, m: ["denoise", folder(t, "unit", {
+        "a.tif": np.linspace(0, 1, 400, dtype=np.float32).reshape(20, 20), "b.png": np.zeros((20, 20), np.uint8)}),
+        "-o", t / "out", "--model", "gaussian-gray", "--noise-level", "25"],
+                 "a.tif: noise level 25 is in the image's own units, and this float32 image spans 0..1: that is sigma "
+                 "6375 on 0..255", id="denoise-noise-level-beyond-the-image-range"),
+    pytest.param(lambda t, p, m: ["data", "add-noise", folder(t, "flat", {"f.png": np.full((20, 20), 1000, np.uint16)})
+                                  / "f.png", "-o", t / "n.png"],
+                 "f.png: every pixel is 1000; the noise level of a uint16 image is in 1/255 of its own min..max range",
+                 id="add-noise-constant-16-bit"),
     pytest.param(lambda t, p, m: ["data", "add-noise", p / "img0.png", "-o", t / "n.png", "--noise-level", "inf"],
                  "noise_level='inf' must be a finite number", id="add-noise-level-inf"),
     pytest.param(lambda t, p, m: ["data", "export-course", p, "--out", t / "c", "--noise-level", "nan"],
