@@ -247,8 +247,15 @@ def _read_tiff(path: Path) -> ImageStack:
             try:
                 data = series.asarray()
             except ValueError as exc:  # e.g. "<COMPRESSION.LZW: 5> requires the 'imagecodecs' package"
-                if "imagecodecs" not in str(exc) or len(series.pages) > 1:
+                if "imagecodecs" not in str(exc):
                     raise
+                # Pillow reads one page, and 16-bit colour as 8-bit: a stack or deep colour would be lost
+                if len(series.pages) > 1 or (page.bitspersample > 8 and page.samplesperpixel > 1):
+                    kind = f"{len(series.pages)} pages" if len(series.pages) > 1 else \
+                        f"{page.bitspersample}-bit colour"
+                    raise N2NError(f"{path}: {page.compression.name}-compressed TIFF of {kind}, which needs the "
+                                   "imagecodecs package to be read whole: pip install imagecodecs, or save it "
+                                   "uncompressed or with deflate (zlib)") from None
         if data is None and len(series.pages) > 1:
             raise N2NError(f"{path}: multi-page TIFF of {page.photometric.name} pixels is not supported; save it "
                            "as greyscale or RGB pages")
@@ -307,6 +314,11 @@ def check_writable(path: str | Path, stack: ImageStack) -> None:
         raise N2NError(f"{path}: {name} cannot hold a {stack.describe()}; write it as TIFF (.tif)")
 
 
+# Pillow writes JPEG at quality 75 unless told: a denoised photo lost detail its input (often
+# saved at 90-95 by cameras and editors) had kept
+_SAVE_OPTIONS = {".jpg": {"quality": 95}, ".jpeg": {"quality": 95}}
+
+
 def write_image(path: str | Path, image: np.ndarray | ImageStack) -> Path:
     """Write an H×W×C image or an ``ImageStack`` atomically; the suffix picks the format
     (TIFF stacks keep their axes and ImageJ/OME metadata)."""
@@ -319,7 +331,8 @@ def write_image(path: str | Path, image: np.ndarray | ImageStack) -> Path:
     pixels = stack.planes[0]
     pixels = pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
     try:
-        return atomic_write(path, lambda tmp: iio.imwrite(tmp, pixels, extension=Path(path).suffix))
+        return atomic_write(path, lambda tmp: iio.imwrite(tmp, pixels, extension=Path(path).suffix,
+                                                          **_SAVE_OPTIONS.get(Path(path).suffix.lower(), {})))
     except (OSError, TypeError, ValueError) as exc:  # a mode a format refuses that _WRITABLE missed
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise N2NError(f"{path}: cannot write this {stack.describe()} ({reason}); TIFF (.tif) takes every "

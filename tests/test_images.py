@@ -1,10 +1,13 @@
 """Decoding images as a viewer shows them (modes, EXIF orientation, CMYK, stacks, float),
 and writing them back: property tests over modes, dtypes, shapes and orientations."""
 
+import importlib.util
 import io
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
+import skimage.data
 import tifffile
 import torch
 from hypothesis import given, settings
@@ -287,6 +290,26 @@ def test_a_folder_names_the_image_files_it_skips(tmp_path, capsys):
     assert load_folder(tmp_path) and [p.name for p in list_images(tmp_path)] == ["a.png"]
     err = capsys.readouterr().err
     assert "skipped 2 image file(s) in other formats (b.webp, raw/c.NEF)" in err and "notes.txt" not in err
+
+
+def test_an_lzw_tiff_is_read_whole_or_refused_with_how_to_read_it(tmp_path):
+    if importlib.util.find_spec("imagecodecs"):
+        pytest.skip("imagecodecs is installed: tifffile reads LZW itself")
+    grey = (np.arange(30 * 40).reshape(30, 40) * 50).astype(np.uint16)
+    Image.fromarray(grey).save(tmp_path / "grey16.tif", compression="tiff_lzw")  # Pillow reads 16-bit grey whole
+    np.testing.assert_array_equal(read_stack(tmp_path / "grey16.tif").planes[0, ..., 0], grey)
+    pages = [Image.fromarray(np.full((20, 20), v, np.uint8)) for v in (10, 20, 30)]
+    pages[0].save(tmp_path / "pages.tif", save_all=True, append_images=pages[1:], compression="tiff_lzw")
+    with pytest.raises(N2NError, match="pages.tif: LZW-compressed TIFF of 3 pages, which needs the imagecodecs "
+                                       "package to be read whole: pip install imagecodecs"):
+        read_stack(tmp_path / "pages.tif")  # Pillow would read its first page alone
+
+
+def test_jpeg_is_written_at_high_quality(tmp_path):
+    photo = skimage.data.astronaut()[:256, :256]
+    write_image(tmp_path / "out.jpg", photo)
+    error = iio.imread(tmp_path / "out.jpg").astype(float) - photo
+    assert 10 * np.log10(255**2 / (error**2).mean()) > 38  # Pillow's default quality 75 gave 34.7 dB here
 
 
 def test_a_folder_skips_hidden_files_and_says_so_once(tmp_path, capsys):
