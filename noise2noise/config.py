@@ -15,6 +15,7 @@ against are declared torch-free (``noise2noise.registry``).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 import re
@@ -355,8 +356,9 @@ class TrainConfig:
         """A config from field -> value pairs (a TOML table, a saved config.json ...);
         ``source`` (a file) starts every error message."""
         where = f"{source}: " if source else ""
+        values = _field_values(values, where)  # its errors start with where already
         try:
-            return cls(**_field_values(values, where))
+            return cls(**values)
         except N2NError as exc:
             raise N2NError(f"{where}{exc}") from None
 
@@ -390,7 +392,9 @@ def _field_values(values: Any, where: str) -> dict[str, Any]:
     known = [f.name for f in dataclasses.fields(TrainConfig)]
     unknown = [k for k in values if k not in known]
     if unknown:
-        raise N2NError(f"{where}unknown config field {_shown(unknown[0])}; known fields: {', '.join(sorted(known))}")
+        close = difflib.get_close_matches(str(unknown[0]).replace("-", "_"), known, n=1)
+        choices = f"did you mean {close[0]}?" if close else f"known fields: {', '.join(sorted(known))}"
+        raise N2NError(f"{where}unknown config field {_shown(unknown[0])}; {choices}")
     return values
 
 

@@ -157,7 +157,7 @@ def load_study(path: str | Path, budget: str | float | None = None, device: str 
     base = spec.get("base", {})
     if not isinstance(base, dict) or not isinstance(spec.get("tables"), dict) or not spec["tables"]:
         raise N2NError(f"{path}: a study needs a [base] table of config fields and at least one "
-                       "[tables.NAME] with axes = {{field = [values, ...]}}")
+                       "[tables.NAME] with axes = {field = [values, ...]}")
     overrides = {"time_budget": budget} if budget is not None else {}
     overrides |= {"device": device} if device is not None else {}
     tables = [_load_table(path, name, table, base, seeds, overrides) for name, table in spec["tables"].items()]

@@ -406,6 +406,8 @@ CASES = [
     # evaluate, denoise and export-course inputs and outputs
     pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", p, "--max-images", "0"],
                  "argument --max-images: expected a positive integer", id="evaluate-max-images-zero"),
+    pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", p, "--max-images", "1.5"],
+                 "argument --max-images: expected a positive integer, got '1.5'", id="evaluate-max-images-not-whole"),
     pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", p, "--noise", "pink"],
                  "unknown noise 'pink'", id="evaluate-unknown-noise"),
     pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", t / "missing"],

@@ -184,6 +184,8 @@ def test_a_device_override_reaches_every_run_but_keeps_its_identity(tmp_path, ph
 
 @pytest.mark.parametrize("tables,message", [
     ('[tables.x]\naxes = { learning_rate = [0.1] }', r"tiny.toml \[tables.x\]: unknown config field 'learning_rate'"),
+    ('[tables.x]\naxes = { crop-px = [16] }', r"^[^:]*tiny.toml \[tables.x\]: unknown config field 'crop-px'; did you "
+                                             r"mean crop_px\?$"),
     ('[tables.x]\naxes = { loss = ["l3"] }', r"\[tables.x\]: unknown loss 'l3'"),
     ('[tables.x]\naxes = { seed = [1, 2] }', r"\[tables.x\]: seed is set for the whole study"),
     ('[tables.x]\naxes = { loss = [] }', r"\[tables.x\]: axes must map config fields to non-empty lists"),
@@ -355,3 +357,10 @@ print(registered)
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_study_without_tables_says_how_to_write_one(tmp_path):
+    path = tmp_path / "empty.toml"
+    path.write_text('[base]\ndata = "embedded"\n')
+    with pytest.raises(N2NError, match=r"at least one \[tables.NAME\] with axes = \{field = \[values, ...\]\}$"):
+        load_study(path)
