@@ -100,13 +100,23 @@ def check_tensor(tensor: object, where: str, channels: tuple[int, ...] = (1, 3))
                        f"got shape {tuple(tensor.shape)}")
     if not (tensor.dtype == torch.uint8 or tensor.is_floating_point()):
         raise N2NError(f"{where}: expected uint8 or float pixels, got {tensor.dtype}")
+    if tensor.device.type == "meta":
+        raise N2NError(f"{where}: a tensor on the 'meta' device holds no pixel values; give a CPU or GPU tensor")
     if tensor.is_floating_point():
         if not torch.isfinite(tensor).all():
             raise N2NError(f"{where}: contains NaN or infinite values")
         lo, hi = tensor.min().item(), tensor.max().item()
         if lo < 0 or hi > 255:
             raise N2NError(f"{where}: values must lie in 0..255, found {lo:.3g}..{hi:.3g}")
+        if 0 < hi <= 1:  # images in 0..1 (torchvision's habit) read as black: the result means nothing
+            _warn_unit_range(where)
     return tensor
+
+
+@functools.cache
+def _warn_unit_range(where: str) -> None:
+    print(f"warning: {where}: every value lies in 0..1, but n2n takes images in 0..255 (multiply them by 255)",
+          file=sys.stderr)
 
 
 def check_pair(a: object, b: object, where: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -77,6 +77,21 @@ def test_train_refuses_a_num_epochs_that_is_not_a_whole_number_of_one_or_more(nu
         Model().train(torch.zeros(4, 3, 32, 32), torch.zeros(4, 3, 32, 32), num_epochs)
 
 
+def test_images_in_0_1_are_warned_about_and_meta_tensors_refused(capsys):
+    from noise2noise import data
+
+    data._warn_unit_range.cache_clear()  # once per process and place: another test may have warned
+    model = Model()
+    model.predict(torch.rand(2, 3, 32, 32))
+    model.predict(torch.rand(2, 3, 32, 32))
+    err = capsys.readouterr().err
+    assert err.count("every value lies in 0..1, but n2n takes images in 0..255 (multiply them by 255)") == 1
+    model.predict(torch.rand(2, 3, 32, 32) * 255)
+    assert capsys.readouterr().err == ""
+    with pytest.raises(N2NError, match="a tensor on the 'meta' device holds no pixel values"):
+        model.predict(torch.empty(1, 3, 32, 32, device="meta"))
+
+
 def test_load_pretrained_model_takes_a_name_a_checkpoint_or_a_run_folder(tmp_path):
     from noise2noise import checkpoint
     from noise2noise.config import TrainConfig
