@@ -208,6 +208,13 @@ def _load_table(path: Path, name: str, spec: Any, base: dict[str, Any], seeds: l
     axes, fixed = spec.get("axes"), spec.get("set", {})
     if not isinstance(axes, dict) or not axes or not all(isinstance(v, list) and v for v in axes.values()):
         raise N2NError(f"{where}: axes must map config fields to non-empty lists of values")
+    for axis, values in axes.items():  # a repeated value would train one run and show it as two rows
+        repeated = next((v for i, v in enumerate(values) if v in values[:i]), None)
+        if repeated is not None:
+            raise N2NError(f"{where}: axis {axis!r} lists {repeated!r} more than once; give each value once")
+    overlap = sorted(set(axes) & set(fixed) if isinstance(fixed, dict) else ())
+    if overlap:
+        raise N2NError(f"{where}: {overlap[0]!r} is both an axis and in set; give it in one of them")
     for axis in ("seed", "time_budget", "time_budget_s"):
         if axis in axes or axis in fixed:
             raise N2NError(f"{where}: {axis} is set for the whole study (seeds, time_budget), not per table")

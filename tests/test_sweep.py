@@ -189,6 +189,8 @@ def test_a_device_override_reaches_every_run_but_keeps_its_identity(tmp_path, ph
     ('[tables.x]\naxes = { loss = ["l3"] }', r"\[tables.x\]: unknown loss 'l3'"),
     ('[tables.x]\naxes = { seed = [1, 2] }', r"\[tables.x\]: seed is set for the whole study"),
     ('[tables.x]\naxes = { loss = [] }', r"\[tables.x\]: axes must map config fields to non-empty lists"),
+    ('[tables.x]\naxes = { lr = [0.001, 1e-3] }', r"\[tables.x\]: axis 'lr' lists 0.001 more than once"),
+    ('[tables.x]\naxes = { lr = [0.001] }\nset = { lr = 0.5 }', r"\[tables.x\]: 'lr' is both an axis and in set"),
     ('[tables.x]\naxis = { loss = ["l1"] }', r"\[tables.x\]: unknown key 'axis'"),
     ('[tables.x]\naxes = { loss = ["l1"] }\nbaselines = ["bm4d"]', r"\[tables.x\]: baselines: unknown method 'bm4d'"),
     ('[tables.x]\naxes = { noise_level = [10, 20] }\nbaselines = ["noisy"]',
