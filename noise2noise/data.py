@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ import torch
 from noise2noise import neighbor
 from noise2noise.checkpoint import safe_load
 from noise2noise.config import TrainConfig
-from noise2noise.errors import N2NError
+from noise2noise.errors import N2NError, say_once
 from noise2noise.images import (
     CHANNELS,
     common_channels,
@@ -108,15 +107,11 @@ def check_tensor(tensor: object, where: str, channels: tuple[int, ...] = (1, 3))
         lo, hi = tensor.min().item(), tensor.max().item()
         if lo < 0 or hi > 255:
             raise N2NError(f"{where}: values must lie in 0..255, found {lo:.3g}..{hi:.3g}")
-        if 0 < hi <= 1:  # images in 0..1 (torchvision's habit) read as black: the result means nothing
-            _warn_unit_range(where)
+        if 0 < hi <= 1:
+            # images in 0..1 (torchvision's habit) read as black: the result means nothing
+            say_once(f"warning: {where}: every value lies in 0..1, but n2n takes images in 0..255 (multiply them by "
+                     "255)")
     return tensor
-
-
-@functools.cache
-def _warn_unit_range(where: str) -> None:
-    print(f"warning: {where}: every value lies in 0..1, but n2n takes images in 0..255 (multiply them by 255)",
-          file=sys.stderr)
 
 
 def check_pair(a: object, b: object, where: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -534,8 +529,8 @@ def build_training_data(cfg: TrainConfig):
         if refused:
             raise N2NError(f"{cfg.data}: holds pairs of noisy images{refused[0]}")
         if isinstance(source, FolderPairs):  # a folder is read as pairs by its file names alone: say so
-            print(f"note: {cfg.data}: read as {len(source.images)} pair(s) of noisy shots (files named name_1.* and "
-                  "name_2.*, or A/ and B/), trained on as they are with no noise added", file=sys.stderr)
+            say_once(f"note: {cfg.data}: read as {len(source.images)} pair(s) of noisy shots (files named name_1.* "
+                     "and name_2.*, or A/ and B/), trained on as they are with no noise added")
     if source is None:
         # single noisy images have no clean ones to hold out for validation
         train, held_out = clean_images(cfg.data, held_out_share(cfg), cfg.channels)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 
 import torch
 
 from noise2noise.config import DEVICE_NAMES, PRECISIONS
-from noise2noise.errors import N2NError
+from noise2noise.errors import N2NError, say_once
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -60,17 +59,11 @@ def autocast(device: torch.device, precision: str = "auto"):
     native = device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
     enabled = precision == "bf16" or (precision == "auto" and native)
     if enabled and device.type == "cpu" and not native:
-        _warn_slow_cpu_bf16()
+        # on a 2-core AVX2 EPYC bf16 convolutions fell back to a slow path, 10x slower than float32
+        # (11.6 s against 1.15 s per 768x512 photo, docs/zoo/inference_speed/L64b-874f7bf.txt)
+        say_once("warning: this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 runs about 10x slower than "
+                 "float32 here; use --precision fp32 (or auto)")
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
-@functools.cache
-def _warn_slow_cpu_bf16() -> None:
-    """Once per process: bf16 asked for on a CPU without native bf16. On a 2-core AVX2 EPYC
-    its convolutions fell back to a slow path, 10x slower than float32 (11.6 s against 1.15 s
-    per 768x512 photo, docs/zoo/inference_speed/L64b-874f7bf.txt)."""
-    print("warning: this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 runs about 10x slower than "
-          "float32 here; use --precision fp32 (or auto)", file=sys.stderr)
 
 
 def inference_autocast(device: torch.device, precision: str = "auto"):

@@ -7,6 +7,8 @@ not imported here (``n2n --help`` stays instant)."""
 from __future__ import annotations
 
 import errno
+import functools
+import sys
 
 # torch's own words for a failed allocation (CPU and GPU allocators) and a failed write
 _OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "defaultcpuallocator", "cannot allocate memory")
@@ -16,6 +18,13 @@ DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 class N2NError(Exception):
     """A user-facing error; the CLI prints ``error: <message>`` and exits with status 2."""
+
+
+@functools.cache
+def say_once(line: str) -> None:
+    """Print a ``note:`` or ``warning:`` line for the user on stderr, once per process (a folder
+    is listed, a tensor checked, an autocast entered many times in one run)."""
+    print(line, file=sys.stderr)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

@@ -4,15 +4,13 @@ back in their own format, dtype and stack layout; and the embedded photographs."
 from __future__ import annotations
 
 import dataclasses
-import functools
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from noise2noise.errors import N2NError
+from noise2noise.errors import N2NError, say_once
 from noise2noise.outputs import atomic_write
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -39,7 +37,7 @@ def list_images(folder: str | Path) -> list[Path]:
     # names starting with '.' are not pictures: macOS's AppleDouble ._x.png, .ipynb_checkpoints/,
     # the temporary file of a write that was killed (outputs.atomic_write)
     hidden = sorted(p for p in found if any(part.startswith(".") for part in p.relative_to(folder).parts))
-    found = [p for p in found if p not in frozenset(hidden)]
+    found = sorted(set(found) - set(hidden))
     files = sorted(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES)
     skipped = sorted(p for p in found if p.suffix.lower() in OTHER_IMAGE_SUFFIXES)
     formats = f"n2n reads {', '.join(IMAGE_SUFFIXES)} from a folder"
@@ -48,18 +46,12 @@ def list_images(folder: str | Path) -> list[Path]:
             if skipped else f"; it holds {len(hidden)} hidden file(s) such as {hidden[0].name}" if hidden else ""
         raise N2NError(f"{folder}: no images found ({formats}{held})")
     if skipped:
-        _note(f"note: {folder}: skipped {len(skipped)} image file(s) in other formats ({_some(skipped, folder)}); "
+        say_once(f"note: {folder}: skipped {len(skipped)} image file(s) in other formats ({_some(skipped, folder)}); "
               f"{formats}: convert them to PNG or TIFF to include them")
     if hidden:
-        _note(f"note: {folder}: skipped {len(hidden)} hidden file(s) ({_some(hidden, folder)}): names starting with "
+        say_once(f"note: {folder}: skipped {len(hidden)} hidden file(s) ({_some(hidden, folder)}): names starting with "
               "'.' are macOS metadata, notebook checkpoints or temporary files")
     return files
-
-
-@functools.cache
-def _note(line: str) -> None:
-    """Print ``line`` on stderr once per process: training lists its folder more than once."""
-    print(line, file=sys.stderr)
 
 
 def _some(paths: list[Path], folder: Path) -> str:

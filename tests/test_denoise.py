@@ -314,16 +314,16 @@ def test_a_constant_16_bit_or_float_image_through_a_network_told_sigma_stays_con
 
 @pytest.mark.parametrize("native", [False, True])
 def test_bf16_on_a_cpu_without_native_bf16_warns_once(monkeypatch, capsys, native):
-    from noise2noise import devices
+    from noise2noise import devices, errors
 
     monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: native)
-    devices._warn_slow_cpu_bf16.cache_clear()
+    errors.say_once.cache_clear()
     for precision in ("bf16", "bf16", "auto", "fp32"):
         with devices.autocast(torch.device("cpu"), precision):
             pass
     err = capsys.readouterr().err
     assert err.count("warning: this CPU has no native bf16") == (0 if native else 1), err
-    devices._warn_slow_cpu_bf16.cache_clear()
+    errors.say_once.cache_clear()
 
 
 def test_cli_denoise_and_evaluate_take_a_precision(tmp_path, capsys, photo):

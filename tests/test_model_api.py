@@ -78,9 +78,9 @@ def test_train_refuses_a_num_epochs_that_is_not_a_whole_number_of_one_or_more(nu
 
 
 def test_images_in_0_1_are_warned_about_and_meta_tensors_refused(capsys):
-    from noise2noise import data
+    from noise2noise import errors
 
-    data._warn_unit_range.cache_clear()  # once per process and place: another test may have warned
+    errors.say_once.cache_clear()  # once per process and place: another test may have warned
     model = Model()
     model.predict(torch.rand(2, 3, 32, 32))
     model.predict(torch.rand(2, 3, 32, 32))
