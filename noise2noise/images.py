@@ -47,10 +47,10 @@ def list_images(folder: str | Path) -> list[Path]:
         raise N2NError(f"{folder}: no images found ({formats}{held})")
     if skipped:
         say_once(f"note: {folder}: skipped {len(skipped)} image file(s) in other formats ({_some(skipped, folder)}); "
-              f"{formats}: convert them to PNG or TIFF to include them")
+                 f"{formats}: convert them to PNG or TIFF to include them")
     if hidden:
-        say_once(f"note: {folder}: skipped {len(hidden)} hidden file(s) ({_some(hidden, folder)}): names starting with "
-              "'.' are macOS metadata, notebook checkpoints or temporary files")
+        say_once(f"note: {folder}: skipped {len(hidden)} hidden file(s) ({_some(hidden, folder)}): names starting "
+                 "with '.' are macOS metadata, notebook checkpoints or temporary files")
     return files
 
 
