@@ -169,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the Gaussian noise's sigma in the images' own units (0..255 for 8-bit images), "
                               "for a model told sigma (n2n models); default: estimated from each image")
     denoise.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
+    denoise.add_argument("--skip-existing", action="store_true", help="leave output files that already exist as "
+                         "they are and denoise the other inputs (to finish an interrupted folder run)")
     denoise.add_argument("--tile", type=_non_negative_int, default=DENOISE_TILE_PX, metavar="PX",
                          help=f"denoise images larger than this in PX×PX tiles; 0: never tile "
                               f"(default: {DENOISE_TILE_PX})")
@@ -346,7 +348,9 @@ def _cmd_denoise(args: argparse.Namespace) -> None:
         if not path.exists():
             raise N2NError(f"{path}: no such file or folder")
     device = resolve_device(args.device)
-    output_paths(args.inputs, args.out, args.overwrite)  # before the model loads
+    if not output_paths(args.inputs, args.out, args.overwrite, args.skip_existing):  # before the model loads
+        print(f"every output in {args.out} exists already (--skip-existing): nothing to denoise")
+        return
     model = _load_network(args.model).to(device)
     grey_model = None
     if args.model is None and MODELS[DEFAULT_GREY_MODEL].trained:  # the defaults: one for colour, one for grey
@@ -354,7 +358,8 @@ def _cmd_denoise(args: argparse.Namespace) -> None:
     written = denoise_files(model, args.inputs, args.out, tile_px=args.tile, overlap_px=args.overlap,
                             batch_size=args.batch_size, progress=not args.quiet, tta=args.tta,
                             overwrite=args.overwrite, grey_model=grey_model, precision=args.precision,
-                            noise_level=args.noise_level, mean_match=args.mean_match)
+                            noise_level=args.noise_level, mean_match=args.mean_match,
+                            skip_existing=args.skip_existing)
     print(f"wrote {len(written)} image(s) to {args.out}")
 
 

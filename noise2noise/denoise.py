@@ -375,12 +375,15 @@ def denoise_array(model: nn.Module, array, tile_px: int | None = DENOISE_TILE_PX
     return from_chw_255(out, like=array, span=span)
 
 
-def output_paths(inputs: list[Path], out: Path, overwrite: bool = False) -> list[tuple[Path, Path]]:
+def output_paths(inputs: list[Path], out: Path, overwrite: bool = False,
+                 skip_existing: bool = False) -> list[tuple[Path, Path]]:
     """(input file, output file) pairs: one file to ``out`` when ``out`` has a suffix (an
     image format's) and is not a folder; one folder's tree mirrored into ``out``; several
     inputs each under ``out/<name>``. The outputs are checked here, before any work
     (``outputs.check_outputs``: nothing replaced without ``overwrite``, nothing written
-    over or inside the inputs)."""
+    over or inside the inputs). ``skip_existing``: outputs that exist already are left as
+    they are and their inputs dropped (an interrupted folder run goes on where it stopped:
+    every output is written whole, ``outputs.atomic_write``)."""
     from noise2noise.images import IMAGE_SUFFIXES, list_images
     from noise2noise.outputs import check_out_folder, check_outputs
 
@@ -395,6 +398,16 @@ def output_paths(inputs: list[Path], out: Path, overwrite: bool = False) -> list
             jobs.append((item, out if single_file else out / item.name))
     if not single_file:
         check_out_folder(out, inputs, option="-o")
+    if overwrite and skip_existing:
+        raise N2NError("--overwrite replaces the outputs that exist and --skip-existing keeps them; pass one of them")
+    existing = {target for _, target in jobs if target.is_file()}
+    if skip_existing:
+        jobs = [(source, target) for source, target in jobs if target not in existing]
+    elif existing and not overwrite and len(jobs) > 1:
+        first = next(target for _, target in jobs if target in existing)
+        raise N2NError(f"{first}: already exists, as do {len(existing) - 1} more of the {len(jobs)} outputs; "
+                       "pass --skip-existing to denoise only the others (to finish an interrupted run), "
+                       "--overwrite to replace them, or choose another -o")
     check_outputs([target for _, target in jobs], inputs, overwrite,
                   suffixes=IMAGE_SUFFIXES if single_file else None)
     targets: dict[Path, Path] = {}
@@ -409,7 +422,8 @@ def output_paths(inputs: list[Path], out: Path, overwrite: bool = False) -> list
 def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int | None = DENOISE_TILE_PX,
                   overlap_px: int = DENOISE_OVERLAP_PX, batch_size: int = DENOISE_TILE_BATCH, progress: bool = True,
                   tta: bool = False, overwrite: bool = False, grey_model: nn.Module | None = None,
-                  precision: str = "auto", noise_level: float | None = None, mean_match: bool = True) -> list[Path]:
+                  precision: str = "auto", noise_level: float | None = None, mean_match: bool = True,
+                  skip_existing: bool = False) -> list[Path]:
     """Denoise image files and folders (recursively) into ``out`` (see ``output_paths``),
     keeping each image's size, bit depth, channels and format; a TIFF stack is denoised
     image by image into a stack of the same shape, dtype and axes. Existing files are
@@ -417,7 +431,7 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
     greyscale network); an RGB ``model`` alone keeps most of their noise, and a warning says so.
     ``noise_level``: see ``denoise_array`` (only networks told sigma use it); the levels
     estimated in its absence are said on stderr at the end (with ``progress``). ``mean_match``:
-    see ``denoise_array``."""
+    see ``denoise_array``. ``skip_existing``: see ``output_paths``."""
     import sys
 
     from tqdm.auto import tqdm
@@ -437,7 +451,7 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
     if tile_px:
         tile_geometry(model, tile_px, overlap_px)  # bad options fail before any file is read
     check_precision(precision)  # so does an unknown precision
-    jobs = output_paths(inputs, out, overwrite)
+    jobs = output_paths(inputs, out, overwrite, skip_existing)
     grey_through_rgb = []
     for source, target in jobs:  # every input read and checked, with its output format, before any denoising
         stack = read_stack(source)

@@ -302,6 +302,24 @@ def test_precision_auto_is_exact_float32_on_the_cpu_and_bf16_is_close(trained_un
         denoise_tensor(trained_unet, noisy, precision="fp16")
 
 
+def test_skip_existing_finishes_an_interrupted_folder_run_and_keeps_what_it_wrote(tmp_path, capsys, photo):
+    for name in ("a", "b", "c"):
+        iio.imwrite(tmp_path / f"{name}.png", photo[:40, :36])
+    model = save_unet(tmp_path / "rgb.pt", 3)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "b.png").write_bytes(b"written before the interrupt")  # kept as it is
+    argv = ["denoise", tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png", "-o", tmp_path / "out",
+            "--model", model, "--quiet"]
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "b.png: already exists, as do 0 more of the 3 outputs; pass --skip-existing" in err
+    code, out, err = run(capsys, *argv, "--skip-existing")
+    assert code == 0 and "wrote 2 image(s)" in out, err
+    assert (tmp_path / "out" / "b.png").read_bytes() == b"written before the interrupt"
+    assert iio.imread(tmp_path / "out" / "c.png").shape == (40, 36, 3)
+    code, out, err = run(capsys, *argv, "--skip-existing")
+    assert code == 0 and "nothing to denoise" in out, err
+
+
 @pytest.mark.parametrize("flat", [np.full((40, 36), 1000, np.uint16), np.full((40, 36), 0.5, np.float32)])
 def test_a_constant_16_bit_or_float_image_through_a_network_told_sigma_stays_constant(tmp_path, capsys, flat):
     # its sigma is estimated on a 0..255 map of a zero range: it crashed dividing by that range

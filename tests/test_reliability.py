@@ -470,7 +470,12 @@ CASES = [
                  "o.png: already exists; pass --overwrite to replace it", id="denoise-output-exists"),
     pytest.param(lambda t, p, m: folder(t, "o") and copy(p / "img3.png", t / "o" / "img3.png")
                  and ["denoise", p, "-o", t / "o", "--model", m],
-                 "img3.png: already exists; pass --overwrite", id="denoise-folder-output-exists"),
+                 "img3.png: already exists, as do 0 more of the 5 outputs; pass --skip-existing to denoise only the "
+                 "others (to finish an interrupted run), --overwrite to replace them",
+                 id="denoise-folder-output-exists"),
+    pytest.param(lambda t, p, m: ["denoise", p, "-o", t / "o", "--model", m, "--overwrite", "--skip-existing"],
+                 "--overwrite replaces the outputs that exist and --skip-existing keeps them; pass one of them",
+                 id="denoise-overwrite-and-skip-existing"),
     pytest.param(lambda t, p, m: ["denoise", p, "-o", p / "clean", "--model", m, "--overwrite"],
                  "clean: inside the input folder", id="denoise-into-its-input-folder"),
     pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.xyz", "--model", m],
