@@ -31,7 +31,7 @@ from noise2noise.config import Budget, TrainConfig
 from noise2noise.data import VAL_SEED, Batch, Generators, Validation, build_training_data, held_out_images
 from noise2noise.denoise import denoise_tensor
 from noise2noise.devices import autocast, resolve_device
-from noise2noise.errors import N2NError
+from noise2noise.errors import N2NError, say_once
 from noise2noise.evaluate import METHODS, add_noise, compare_methods, evaluate_pairs, known_noise, model_method
 from noise2noise.figures import sample_figure
 from noise2noise.inits import INITS
@@ -528,6 +528,8 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
             run = rundir.RunFolder.reopen(out_dir, state["step"])
             if extend:
                 write_json(run.path / "config.json", {**cfg.to_dict(), "code_version": checkpoint.code_version()})
+            else:
+                _restore_config_json(run.path / "config.json", cfg)
         else:
             rundir.check_new_run(Path(out_dir), overwrite, rundir.config_inputs(cfg))  # before the data are read
     if cfg.init_weights is not None and not resume:
@@ -566,6 +568,22 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
         run.finish()  # outside the clean-up above: a finished run is never removed
     result.out_dir = run.out_dir if run is not None else None
     return result
+
+
+def _restore_config_json(path: Path, cfg: TrainConfig) -> None:
+    """A resumed run goes on with its checkpoint's config: a config.json that says otherwise
+    (edited, broken or deleted) is written back from it, with one note, so that the folder
+    does not claim a run it does not hold."""
+    try:
+        recorded = json.loads(path.read_text())
+        code = recorded.pop("code_version", None)
+    except (OSError, ValueError, AttributeError):
+        recorded, code = None, None
+    if recorded == json.loads(json.dumps(cfg.to_dict())):
+        return
+    say_once(f"note: {path}: {'differed from' if recorded is not None else 'could not be read as'} the config "
+             "in checkpoint.pt, which the run goes on with; written back from the checkpoint")
+    write_json(path, {**cfg.to_dict(), "code_version": code or checkpoint.code_version()})
 
 
 def extended_config(cfg: TrainConfig, extend: dict[str, Any], state: dict[str, Any], out_dir) -> TrainConfig:

@@ -367,3 +367,22 @@ def test_the_budget_clock_measures_progress_in_the_budget_s_unit_and_pauses(monk
     timed.tick(16)
     assert state.train_time_s == 32.0 and state.step == 11 and state.images == 176
     assert state.wall_time_s == 52.0
+
+
+def test_resume_writes_back_a_config_json_that_no_longer_says_what_the_checkpoint_holds(tmp_path, capsys):
+    from noise2noise import errors
+    from noise2noise.train import _restore_config_json
+
+    cfg, path = TrainConfig(width=8, depth=2, lr=0.002), tmp_path / "config.json"
+    path.write_text(json.dumps({**cfg.to_dict(), "code_version": "abc123"}))
+    before = path.read_text()
+    _restore_config_json(path, cfg)  # as written by the run: left alone
+    assert path.read_text() == before and capsys.readouterr().err == ""
+    for edited in (json.dumps({**cfg.to_dict(), "width": 16, "code_version": "abc123"}), "{broken"):
+        errors.say_once.cache_clear()
+        path.write_text(edited)
+        _restore_config_json(path, cfg)
+        restored = json.loads(path.read_text())
+        assert restored.pop("code_version") in ("abc123", checkpoint.code_version())
+        assert TrainConfig.from_dict(restored) == cfg
+        assert "written back from the checkpoint" in capsys.readouterr().err
