@@ -49,6 +49,14 @@ def _int_at_least(low: int, words: str):
     return parse
 
 
+def _path(text: str) -> Path:
+    """An argparse type for paths: an empty one (an unset shell variable, -o "$OUT") would be
+    the current folder, where outputs would land unasked."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty string (an unset variable?)")
+    return Path(text)
+
+
 _positive_int = _int_at_least(1, "a positive integer")
 _non_negative_int = _int_at_least(0, "an integer >= 0")
 
@@ -111,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Train a denoiser, validate it on held-out images and "
                                 "write config.json, metrics.jsonl, checkpoint.pt, results.json and "
                                 "samples.png to --out.")
-    train.add_argument("--out", type=Path, default=Path("runs/train"), help="run folder (default: runs/train)")
-    train.add_argument("--config", type=Path, help="TOML file of config fields (options override it)")
+    train.add_argument("--out", type=_path, default=Path("runs/train"), help="run folder (default: runs/train)")
+    train.add_argument("--config", type=_path, help="TOML file of config fields (options override it)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint; "
                        "with a larger --time-budget or --epochs, train a finished run on")
     train.add_argument("--overwrite", action="store_true", help="replace the run in --out once the new one has "
@@ -127,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "seconds per image.")
     evaluate.add_argument("--model", help="method n2n: a shipped model's name (n2n models lists them) or a "
                           "checkpoint.pt (default: gaussian)")
-    evaluate.add_argument("--clean-model", type=Path, help="a Noise2Clean checkpoint.pt (mode noise2clean) "
+    evaluate.add_argument("--clean-model", type=_path, help="a Noise2Clean checkpoint.pt (mode noise2clean) "
                           "for method n2c, the upper bound")
     evaluate.add_argument("--methods", default=None, help="comma-separated, from noisy, nlm, bm3d, n2n, n2c, "
                           "n2n+tta, n2c+tta (default: noisy,n2n, plus n2c with --clean-model); bm3d needs the "
@@ -149,14 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default: the noise's own: gaussian 25)")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the added noise (default: 0)")
     evaluate.add_argument("--max-images", type=_positive_int, default=None, help="evaluate at most N images")
-    evaluate.add_argument("--out", type=Path, help="write results.json and samples.png here")
+    evaluate.add_argument("--out", type=_path, help="write results.json and samples.png here")
     evaluate.add_argument("--overwrite", action="store_true", help="replace results.json/samples.png in --out")
 
     denoise = commands.add_parser("denoise", help="denoise image files or folders",
                                   description="Denoise PNG/JPEG/TIFF images of any size, keeping size, "
                                   "bit depth and alpha.")
-    denoise.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE", help="image files or folders")
-    denoise.add_argument("-o", "--out", type=Path, required=True,
+    denoise.add_argument("inputs", nargs="+", type=_path, metavar="IMAGE", help="image files or folders")
+    denoise.add_argument("-o", "--out", type=_path, required=True,
                          help="output file (one input) or folder")
     denoise.add_argument("--model", help="a shipped model's name (n2n models lists them) or a checkpoint.pt "
                          "(default: gaussian, and gaussian-gray for greyscale files)")
@@ -185,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "width: N×C×H×W float32 in 0..1 in (a model told sigma: one more "
                                        "channel after the image's, sigma/50 everywhere, sigma in 0..255 units), "
                                        "the network's output out. Needs pip install 'noise2noise[onnx]'.")
-    export_model.add_argument("--onnx", type=Path, required=True, metavar="FILE", help="the .onnx file to write")
+    export_model.add_argument("--onnx", type=_path, required=True, metavar="FILE", help="the .onnx file to write")
     export_model.add_argument("--model", help="a shipped model's name (n2n models lists them) or a "
                               "checkpoint.pt (default: gaussian)")
     export_model.add_argument("--overwrite", action="store_true", help="replace an existing .onnx file")
@@ -195,8 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "seeds under one time budget, appending each finished run to "
                                 "runs.jsonl (a re-run skips finished runs), then write tables.md, "
                                 "runs.csv, curves.png and samples.png of the best run.")
-    sweep.add_argument("study", type=Path, metavar="STUDY.toml", help="study file (see studies/seed.toml)")
-    sweep.add_argument("--out", type=Path, help="study folder (default: runs/STUDY-NAME)")
+    sweep.add_argument("study", type=_path, metavar="STUDY.toml", help="study file (see studies/seed.toml)")
+    sweep.add_argument("--out", type=_path, help="study folder (default: runs/STUDY-NAME)")
     sweep.add_argument("--budget", help="time budget per run, overriding the study's, e.g. 30s or 10m")
     sweep.add_argument("--device", help="where every run trains, overriding the study's device "
                        "(auto, cpu, cuda, cuda:N or mps); finished runs count whatever device they used")
@@ -217,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "and write noisy pairs as the course's train_data.pkl "
                                       "(noisy_1, noisy_2) and val_data.pkl (noisy, clean), uint8 N×C×H×W.")
     export.add_argument("source", help="'embedded' or a folder of clean images")
-    export.add_argument("--out", type=Path, required=True, help="folder for the two .pkl files")
+    export.add_argument("--out", type=_path, required=True, help="folder for the two .pkl files")
     export.add_argument("--overwrite", action="store_true", help="replace existing .pkl files in --out")
     export.add_argument("--pairs", type=int, default=50_000, help="training pairs (default: 50000)")
     export.add_argument("--val-pairs", type=int, default=1000, help="validation pairs (default: 1000)")
@@ -228,8 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_noise = data_commands.add_parser("add-noise", help="write a noisy copy of an image",
                                          description="Add synthetic noise to an image file (same size, "
                                          "bit depth and alpha), e.g. to try a model on a photo.")
-    add_noise.add_argument("image", type=Path, help="image file")
-    add_noise.add_argument("-o", "--out", type=Path, required=True, help="output image file")
+    add_noise.add_argument("image", type=_path, help="image file")
+    add_noise.add_argument("-o", "--out", type=_path, required=True, help="output image file")
     add_noise.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     add_noise.add_argument("--noise", default="gaussian", help="noise model (default: gaussian)")
     add_noise.add_argument("--noise-level", default=None, help="noise level (default: the noise's own)")

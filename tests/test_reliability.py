@@ -473,6 +473,9 @@ CASES = [
                  "img3.png: already exists, as do 0 more of the 5 outputs; pass --skip-existing to denoise only the "
                  "others (to finish an interrupted run), --overwrite to replace them",
                  id="denoise-folder-output-exists"),
+    pytest.param(lambda t, p, m: ["denoise", p, "-o", "", "--model", m],
+                 "argument -o/--out: expected a path, got an empty string (an unset variable?)",
+                 id="denoise-out-empty"),
     pytest.param(lambda t, p, m: ["denoise", p, "-o", t / "o", "--model", m, "--overwrite", "--skip-existing"],
                  "--overwrite replaces the outputs that exist and --skip-existing keeps them; pass one of them",
                  id="denoise-overwrite-and-skip-existing"),
