@@ -310,15 +310,16 @@ def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = D
     return out
 
 
-def level_255(noise_level: float | None, array) -> float | None:
+def level_255(noise_level: float | None, array, span: tuple[float, float] | None = None) -> float | None:
     """A Gaussian noise level in an H×W×C image array's own units, on the 0..255 map the
-    network sees (``images.intensity_span``); one line when it exceeds that whole range, as a
-    level given in 0..255 units for a float image in 0..1 does. None stays None."""
+    network sees (``images.intensity_span``, or ``span`` when the caller has it); one line when
+    it exceeds that whole range, as a level given in 0..255 units for a float image in 0..1
+    does. None stays None."""
     from noise2noise.images import intensity_span, scale_to_255
 
     if noise_level is None:
         return None
-    span = intensity_span(array)
+    span = span or intensity_span(array)
     mapped = noise_level * scale_to_255(span)
     if mapped > 255:
         raise N2NError(f"noise level {noise_level:g} is in the image's own units, and this {array.dtype} image spans "
@@ -365,9 +366,10 @@ def denoise_array(model: nn.Module, array, tile_px: int | None = DENOISE_TILE_PX
     channels, colour_channels = check_model_takes(model, array.shape[2]), 3 if array.shape[2] >= 3 else 1
     span = intensity_span(array)  # one map there and back, and for the noise level
     tensor = to_chw_255(array, channels, span).float()
-    sigma_255 = _told_sigma_255(model, tensor, level_255(noise_level, array))
+    sigma_255 = _told_sigma_255(model, tensor, level_255(noise_level, array, span))
     if noise_level is None and sigma_255 is not None and on_estimate is not None:  # in the image's own units
-        on_estimate(sigma_255 / scale_to_255(span) if scale_to_255(span) else 0.0)  # 0: a constant image
+        scale = scale_to_255(span)
+        on_estimate(sigma_255 / scale if scale else 0.0)  # 0: a constant image
     match = ("clipped" if array.dtype == np.uint8 else "unclipped") if mean_match else None
     out = denoise_image(model, tensor, tile_px, overlap_px, batch_size, progress, tta, precision, sigma_255, match)
     if colour_channels == 1 and channels == 3:
