@@ -576,9 +576,11 @@ def _restore_config_json(path: Path, cfg: TrainConfig) -> None:
     does not claim a run it does not hold."""
     try:
         recorded = json.loads(path.read_text())
-        code = recorded.pop("code_version", None)
-    except (OSError, ValueError, AttributeError):
-        recorded, code = None, None
+    except (OSError, ValueError):
+        recorded = None
+    if not isinstance(recorded, dict):  # missing, not JSON, or JSON that is not a table of fields
+        recorded = None
+    code = recorded.pop("code_version", None) if recorded is not None else None
     if recorded == json.loads(json.dumps(cfg.to_dict())):
         return
     say_once(f"note: {path}: {'differed from' if recorded is not None else 'could not be read as'} the config "

@@ -378,7 +378,7 @@ def test_resume_writes_back_a_config_json_that_no_longer_says_what_the_checkpoin
     before = path.read_text()
     _restore_config_json(path, cfg)  # as written by the run: left alone
     assert path.read_text() == before and capsys.readouterr().err == ""
-    for edited in (json.dumps({**cfg.to_dict(), "width": 16, "code_version": "abc123"}), "{broken"):
+    for edited in (json.dumps({**cfg.to_dict(), "width": 16, "code_version": "abc123"}), "{broken", "[1, 2]"):
         errors.say_once.cache_clear()
         path.write_text(edited)
         _restore_config_json(path, cfg)
