@@ -75,6 +75,11 @@ _CHANNELS = {1: "greyscale", 2: "grey+alpha", 3: "RGB", 4: "RGBA"}
 _ORIENT = {2: lambda a: a[:, :, ::-1], 3: lambda a: a[:, ::-1, ::-1], 4: lambda a: a[:, ::-1],
            5: lambda a: a.swapaxes(1, 2), 6: lambda a: np.rot90(a, -1, axes=(1, 2)),
            7: lambda a: a.swapaxes(1, 2)[:, ::-1, ::-1], 8: lambda a: np.rot90(a, 1, axes=(1, 2))}
+_ORIENTATION = 0x0112  # the EXIF and TIFF tag
+# OME Pixels attributes written back (physical pixel and plane spacing, frame interval, with units)
+_OME_PIXEL_KEYS = ("PhysicalSizeX", "PhysicalSizeY", "PhysicalSizeZ", "TimeIncrement")
+# ICC profile colour spaces (header bytes 16..20) and the channel counts they describe
+_ICC_CHANNELS = {b"RGB ": (3, 4), b"GRAY": (1, 2)}
 _IMAGEJ_KEYS = ("spacing", "unit", "finterval", "fps", "loop", "mode", "min", "max")
 # tifffile's letters for axes that a TIFF does not name (Q: shaped without axes, I: bare pages).
 # A numpy H×W×2 array written by tifffile.imwrite or imageio with no axes reads back as H images
@@ -97,23 +102,32 @@ class ImageStack:
     axes: str = "YX"
     lead_shape: tuple[int, ...] = ()  # sizes of the stack axes, in file order
     order: tuple[int, ...] = (0, 1)  # file axes -> (stack axes, Y, X[, S])
-    tiff: dict | None = None  # how a TIFF source is written back: imagej/ome flags, metadata, resolution
+    # what the file says beside its pixels, written back where the output format holds it:
+    # "icc" (profile bytes), "exif" (bytes, orientation removed), "dpi" (x, y); TIFF only:
+    # "imagej", "ome", "imagej_metadata", "ome_pixels", "resolution", "resolutionunit",
+    # "assoc_alpha" (premultiplied in the file, straight in ``planes``), "compressed"
+    meta: dict = dataclasses.field(default_factory=dict)
+    dtype: str | None = None  # the file's pixel type where ``planes`` hold it as uint16 (int16, uint32, ...)
 
     @classmethod
-    def of(cls, image: np.ndarray) -> ImageStack:
+    def of(cls, image: np.ndarray, meta: dict | None = None) -> ImageStack:
         """One H×W×C image."""
         colour = image.shape[2] > 1
-        return cls(image[None], "YXS" if colour else "YX", (), (0, 1, 2) if colour else (0, 1))
+        return cls(image[None], "YXS" if colour else "YX", (), (0, 1, 2) if colour else (0, 1), meta or {})
 
     def with_planes(self, planes: np.ndarray) -> ImageStack:
         """The same file layout and metadata with new S×H×W×C planes (e.g. denoised)."""
         return dataclasses.replace(self, planes=planes)
 
     def file_array(self) -> np.ndarray:
-        """The planes in the file's own axis order and shape."""
+        """The planes in the file's own axis order, shape and pixel type."""
         _, height, width, channels = self.planes.shape
         shape = self.lead_shape + (height, width) + ((channels,) if "S" in self.axes else ())
-        return self.planes.reshape(shape).transpose(np.argsort(self.order))
+        planes = self.planes
+        if self.dtype is not None and planes.dtype.kind in "iu":
+            limits = np.iinfo(self.dtype)
+            planes = np.clip(planes, max(limits.min, 0), limits.max).astype(self.dtype)
+        return planes.reshape(shape).transpose(np.argsort(self.order))
 
     def describe(self) -> str:
         """e.g. 'uint16 greyscale' or 'float32 RGB stack of 12 images (ZYX)'."""
@@ -132,7 +146,7 @@ def read_stack(path: str | Path) -> ImageStack:
         raise N2NError(f"{path}: 16-bit PNG with colour or alpha is not supported (Pillow would read it as "
                        "8-bit); save it as 16-bit TIFF")
     try:
-        stack = _read_tiff(path) if _is_tiff(path) else ImageStack.of(_read_pillow(path))
+        stack = _read_tiff(path) if _is_tiff(path) else _read_pillow(path)
     except N2NError:
         raise
     except Exception as exc:  # Pillow and tifffile raise many types for bad files
@@ -156,7 +170,9 @@ def read_stack(path: str | Path) -> ImageStack:
         if low < 0 or high > 65535:
             raise N2NError(f"{path}: {planes.dtype} pixels from {low} to {high} do not fit 16 bits; save it as "
                            "16-bit or float32 TIFF")
-        stack = stack.with_planes(planes.astype(np.uint16))
+        # written back in the file's own type where the output is TIFF
+        stack = dataclasses.replace(stack, planes=planes.astype(np.uint16),
+                                    dtype=str(planes.dtype) if _is_tiff(path) else None)
     elif planes.dtype not in (np.uint8, np.uint16):
         raise N2NError(f"{path}: unsupported pixel type {planes.dtype} (n2n takes 8- or 16-bit or float "
                        "pixels); save it as 16-bit or float32 TIFF")
@@ -177,8 +193,8 @@ def _is_tiff(path: Path) -> bool:
         return f.read(4) in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
 
 
-def _read_pillow(path: Path) -> np.ndarray:
-    """A still image through Pillow -> H×W×C (the viewer's pixels, upright)."""
+def _read_pillow(path: Path) -> ImageStack:
+    """A still image through Pillow: H×W×C (the viewer's pixels, upright) and its metadata."""
     from PIL import Image, ImageOps
 
     try:
@@ -192,11 +208,33 @@ def _read_pillow(path: Path) -> np.ndarray:
                 if frames > 1 and image.format != "MPO":
                     raise N2NError(f"{path}: {image.format} with {frames} frames (animated or multi-page); n2n "
                                    "reads still images and TIFF stacks: save the frames as a multi-page TIFF")
+                orientation = image.getexif().get(_ORIENTATION, 1)
                 image = ImageOps.exif_transpose(image)  # phone photos: pixels stored sideways, upright in viewers
     except Image.DecompressionBombError as exc:
         raise N2NError(f"{path}: too large for Pillow to decode safely ({exc}); if the image is genuine, save it "
                        "as TIFF, which n2n reads without that limit") from None
-    return _pillow_pixels(image, path)
+    return ImageStack.of(_pillow_pixels(image, path), _pillow_meta(image, orientation))
+
+
+def _pillow_meta(image, orientation: int = 1) -> dict:
+    """What a Pillow image carries beside its pixels (``ImageStack.meta``): ICC profile,
+    EXIF without its orientation (the pixels are upright now), DPI (turned with the pixels)."""
+    meta = {}
+    if image.info.get("icc_profile"):
+        meta["icc"] = image.info["icc_profile"]
+    exif = image.getexif()
+    exif.pop(_ORIENTATION, None)
+    if len(exif):
+        meta["exif"] = exif.tobytes()
+    dpi = image.info.get("dpi")
+    if dpi and all(float(d) > 0 for d in dpi):
+        meta["dpi"] = _turned((float(dpi[0]), float(dpi[1])), orientation)
+    return meta
+
+
+def _turned(pair: tuple, orientation: int) -> tuple:
+    """An (x, y) pair of a file whose pixels ``orientation`` (5-8) turned by 90 degrees."""
+    return pair[::-1] if orientation in (5, 6, 7, 8) else pair
 
 
 def _pillow_pixels(image, path: Path) -> np.ndarray:
@@ -206,6 +244,9 @@ def _pillow_pixels(image, path: Path) -> np.ndarray:
         image = image.convert("RGBA" if mode == "PA" or image.has_transparency_data else "RGB")
     elif mode in ("L", "RGB") and image.has_transparency_data:  # a tRNS colour that viewers show transparent
         image = image.convert(mode + "A")
+    elif mode.startswith("I") and image.has_transparency_data:  # Pillow has no 16-bit grey+alpha mode
+        raise N2NError(f"{path}: 16-bit greyscale with a transparent colour (tRNS) is not supported (its "
+                       "transparency would be lost); save it as 16-bit TIFF with an alpha channel")
     elif mode in ("1", "La", "RGBa", "RGBX", "CMYK", "YCbCr", "HSV"):
         # 1-bit -> 0/255 grey; CMYK (JPEG: Adobe-inverted, YCCK decoded by libjpeg) -> RGB
         image = image.convert({"1": "L", "La": "LA", "RGBa": "RGBA"}.get(mode, "RGB"))
@@ -258,7 +299,7 @@ def _read_tiff(path: Path) -> ImageStack:
                            f"({orientation}) is not supported; save it upright or as RGB")
         if data is None:
             with Image.open(path) as image:
-                return ImageStack.of(_pillow_pixels(image, path))
+                return ImageStack.of(_pillow_pixels(image, path), _pillow_meta(image))
         axes = series.axes
         if "Y" not in axes or "X" not in axes:
             raise N2NError(f"{path}: TIFF axes {axes} have no Y and X; expected images")
@@ -273,8 +314,11 @@ def _read_tiff(path: Path) -> ImageStack:
         data = data.transpose(order)
         lead = data.shape[: len(axes) - (3 if "S" in axes else 2)]
         planes = data.reshape(-1, *data.shape[len(lead) :][:2], data.shape[-1] if "S" in axes else 1)
-        if "S" in axes and page.extrasamples and page.extrasamples[0] == tifffile.EXTRASAMPLE.UNSPECIFIED:
+        extra = page.extrasamples[0] if "S" in axes and page.extrasamples else None
+        if extra == tifffile.EXTRASAMPLE.UNSPECIFIED:
             planes = planes[..., : planes.shape[-1] - len(page.extrasamples)]  # padding (RGBX), not alpha
+        elif extra == tifffile.EXTRASAMPLE.ASSOCALPHA and planes.shape[-1] in (2, 4):
+            planes = _premultiplied(planes, undo=True)  # viewers show colour / alpha
         if page.photometric == tifffile.PHOTOMETRIC.MINISWHITE:  # 0 is white: show it as viewers do
             if planes.dtype.kind == "f":
                 raise N2NError(f"{path}: float TIFF with 'min-is-white' photometric is not supported")
@@ -282,12 +326,51 @@ def _read_tiff(path: Path) -> ImageStack:
         if planes.dtype == bool:  # 1-bit
             planes = planes.astype(np.uint8) * 255
         planes = _ORIENT.get(orientation, lambda a: a)(planes)
-        tiff: dict = {"imagej": tif.is_imagej, "ome": tif.is_ome and not tif.is_imagej}
-        if tif.is_imagej:
-            tiff["metadata"] = {k: v for k, v in (tif.imagej_metadata or {}).items() if k in _IMAGEJ_KEYS}
-        if 282 in page.tags and 283 in page.tags:  # XResolution, YResolution: pixel size
-            tiff["resolution"], tiff["resolutionunit"] = page.resolution, page.resolutionunit
-    return ImageStack(np.ascontiguousarray(planes), axes, tuple(lead), order, tiff)
+        meta = _tiff_meta(tif, page, orientation)
+        meta["assoc_alpha"] = extra == tifffile.EXTRASAMPLE.ASSOCALPHA
+    return ImageStack(np.ascontiguousarray(planes), axes, tuple(lead), order, meta)
+
+
+def _tiff_meta(tif, page, orientation: int) -> dict:
+    """What a TIFF read by tifffile carries beside its pixels (``ImageStack.meta``)."""
+    import tifffile
+
+    meta: dict = {"imagej": tif.is_imagej, "ome": tif.is_ome and not tif.is_imagej,
+                  "compressed": page.compression != tifffile.COMPRESSION.NONE}
+    if tif.is_imagej:
+        meta["imagej_metadata"] = {k: v for k, v in (tif.imagej_metadata or {}).items() if k in _IMAGEJ_KEYS}
+    if meta["ome"]:
+        try:
+            image = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]
+            pixels = (image[0] if isinstance(image, list) else image)["Pixels"]
+            meta["ome_pixels"] = {k: v for k, v in pixels.items() if k.startswith(_OME_PIXEL_KEYS)}
+        except (KeyError, IndexError, TypeError, ValueError):  # OME-XML without sizes: axes are kept all the same
+            pass
+    icc = page.tags.get(34675)  # InterColorProfile
+    if icc is not None and isinstance(icc.value, bytes):
+        meta["icc"] = icc.value
+    if 282 in page.tags and 283 in page.tags:  # XResolution, YResolution: pixel size
+        resolution, unit = _turned(page.resolution, orientation), page.resolutionunit
+        meta["resolution"], meta["resolutionunit"] = resolution, unit
+        per_inch = {tifffile.RESUNIT.INCH: 1.0, tifffile.RESUNIT.CENTIMETER: 2.54}.get(unit)
+        if per_inch and all(r > 0 for r in resolution):
+            meta["dpi"] = (resolution[0] * per_inch, resolution[1] * per_inch)
+    return meta
+
+
+def _premultiplied(planes: np.ndarray, undo: bool = False) -> np.ndarray:
+    """Colour times alpha (premultiplied, TIFF 'associated alpha'), or with ``undo`` colour
+    divided by alpha (straight, as viewers show it; 0 where alpha is 0). Alpha runs to the
+    type's maximum for integers, to 1 for floats."""
+    top = float(np.iinfo(planes.dtype).max) if planes.dtype.kind in "iu" else 1.0
+    colour, alpha = planes[..., :-1].astype(np.float64), planes[..., -1:].astype(np.float64)
+    if undo:
+        colour = np.divide(colour * top, alpha, out=np.zeros_like(colour), where=alpha > 0)
+    else:
+        colour = colour * alpha / top
+    if planes.dtype.kind in "iu":
+        colour = np.clip(np.round(colour), 0, top)
+    return np.concatenate([colour.astype(planes.dtype), planes[..., -1:]], axis=-1)
 
 
 def check_writable(path: str | Path, stack: ImageStack) -> None:
@@ -322,32 +405,55 @@ def write_image(path: str | Path, image: np.ndarray | ImageStack) -> Path:
 
     pixels = stack.planes[0]
     pixels = pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
+    options = dict(_SAVE_OPTIONS.get(Path(path).suffix.lower(), {}))
+    if _icc(stack):
+        options["icc_profile"] = _icc(stack)
+    # EXIF: not in BMP; a JPEG holds at most 64 KiB of it (a long one from a TIFF or PNG is dropped)
+    suffix = Path(path).suffix.lower()
+    if "exif" in stack.meta and suffix != ".bmp" and (suffix == ".png" or len(stack.meta["exif"]) < 65_000):
+        options["exif"] = stack.meta["exif"]
+    if "dpi" in stack.meta:
+        options["dpi"] = stack.meta["dpi"]
     try:
-        return atomic_write(path, lambda tmp: iio.imwrite(tmp, pixels, extension=Path(path).suffix,
-                                                          **_SAVE_OPTIONS.get(Path(path).suffix.lower(), {})))
+        return atomic_write(path, lambda tmp: iio.imwrite(tmp, pixels, extension=Path(path).suffix, **options))
     except (OSError, TypeError, ValueError) as exc:  # a mode a format refuses that _WRITABLE missed
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise N2NError(f"{path}: cannot write this {stack.describe()} ({reason}); TIFF (.tif) takes every "
                        "bit depth and alpha") from None
 
 
+def _icc(stack: ImageStack) -> bytes | None:
+    """The source's ICC profile where it describes these pixels: a CMYK profile (of a CMYK
+    source read as RGB) or an RGB profile on grey pixels would make viewers show wrong colours."""
+    icc = stack.meta.get("icc")
+    fits = icc and stack.planes.shape[3] in _ICC_CHANNELS.get(bytes(icc[16:20]), ())
+    return icc if fits else None
+
+
 def _write_tiff(tmp: Path, stack: ImageStack) -> None:
     import tifffile
 
-    tiff = dict(stack.tiff or {})
+    meta = stack.meta
     channels = stack.planes.shape[3]
-    options: dict = {"photometric": "rgb" if channels >= 3 else "minisblack"}
+    options: dict = {"photometric": "rgb" if channels >= 3 else "minisblack", "iccprofile": _icc(stack)}
+    if meta.get("compressed"):
+        options["compression"] = "zlib"  # lossless and needs no codec package, whatever the source used
     if channels > 1:
         options["planarconfig"] = "contig" if stack.axes.endswith("S") else "separate"
         if channels in (2, 4):
-            options["extrasamples"] = ["unassalpha"]
-    if "resolution" in tiff:
-        options["resolution"], options["resolutionunit"] = tiff["resolution"], tiff["resolutionunit"]
-    imagej = tiff.get("imagej") and stack.planes.dtype in (np.uint8, np.uint16, np.float32) and channels != 4
+            options["extrasamples"] = ["assocalpha" if meta.get("assoc_alpha") else "unassalpha"]
+            if meta.get("assoc_alpha"):
+                stack = stack.with_planes(_premultiplied(stack.planes))
+    if "resolution" in meta:
+        options["resolution"], options["resolutionunit"] = meta["resolution"], meta["resolutionunit"]
+    elif "dpi" in meta:
+        options["resolution"], options["resolutionunit"] = meta["dpi"], tifffile.RESUNIT.INCH
+    imagej = meta.get("imagej") and np.dtype(stack.dtype or stack.planes.dtype) in (np.uint8, np.uint16, np.float32) \
+        and channels != 4
     if imagej:
-        options.update(imagej=True, metadata={**tiff.get("metadata", {}), "axes": stack.axes})
-    elif tiff.get("ome"):
-        options.update(ome=True, metadata={"axes": stack.axes})
+        options.update(imagej=True, metadata={**meta.get("imagej_metadata", {}), "axes": stack.axes})
+    elif meta.get("ome"):
+        options.update(ome=True, metadata={**meta.get("ome_pixels", {}), "axes": stack.axes})
     elif stack.lead_shape:
         options["metadata"] = {"axes": stack.axes}
     else:

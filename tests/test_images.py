@@ -512,3 +512,88 @@ def test_image_stack_of_one_image_round_trips_through_every_format(tmp_path, pho
         assert decoded.shape[:2] == image.shape[:2] and decoded.dtype == image.dtype
         if name != "b.jpg":
             np.testing.assert_array_equal(decoded.reshape(image.shape), image)
+
+
+def _srgb_profile(space: bytes = b"RGB ") -> bytes:
+    from PIL import ImageCms
+
+    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    profile[16:20] = space  # the header's colour space: what the profile describes
+    return bytes(profile)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".tif"])
+def test_a_phone_photo_keeps_its_colour_profile_camera_exif_and_dpi_when_denoised(tmp_path, suffix):
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "Canon"  # stored sideways, by this camera
+    exif.get_ifd(0x8769)[0x829A] = (1, 100)  # exposure time, in the Exif sub-IFD
+    photo = skimage.data.astronaut()[:24, :40]
+    Image.fromarray(photo).save(tmp_path / "photo.jpg", exif=exif.tobytes(), icc_profile=_srgb_profile(),
+                                dpi=(300, 200))
+    [written] = denoise_files(Recording(3), [tmp_path / "photo.jpg"], tmp_path / f"out{suffix}", progress=False)
+    with Image.open(written) as out:
+        assert out.size == (24, 40)  # upright
+        assert out.info.get("icc_profile") == _srgb_profile()
+        assert np.allclose(out.info["dpi"], (200, 300), atol=0.01)  # turned with the pixels
+        if suffix != ".tif":  # tifffile writes no EXIF sub-IFD
+            kept = out.getexif()
+            assert kept[0x010F] == "Canon" and 0x0112 not in kept  # no orientation: the pixels are upright
+            assert kept.get_ifd(0x8769)[0x829A] == (1, 100)
+
+
+def test_a_colour_profile_that_does_not_describe_the_output_pixels_is_dropped(tmp_path):
+    rng = np.random.default_rng(0)
+    cmyk = Image.fromarray(rng.integers(0, 256, (8, 8, 4), dtype=np.uint8), "CMYK")
+    cmyk.save(tmp_path / "print.jpg", icc_profile=_srgb_profile(b"CMYK"))  # read as RGB: a CMYK profile is wrong
+    grey = Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8))
+    grey.save(tmp_path / "grey.tif", icc_profile=_srgb_profile())  # an RGB profile on grey pixels
+    for name in ("print.jpg", "grey.tif"):
+        assert "icc" in read_stack(tmp_path / name).meta
+        write_image(tmp_path / f"out-{name}", read_stack(tmp_path / name))
+        with Image.open(tmp_path / f"out-{name}") as out:
+            assert "icc_profile" not in out.info
+
+
+def test_a_premultiplied_alpha_tiff_is_read_straight_and_written_back_premultiplied(tmp_path):
+    rng = np.random.default_rng(1)
+    alpha = rng.integers(0, 256, (9, 7, 1), dtype=np.uint8)
+    colour = rng.integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    stored = np.concatenate([np.round(colour * (alpha / 255.0)).astype(np.uint8), alpha], axis=-1)
+    tifffile.imwrite(tmp_path / "sprite.tif", stored, photometric="rgb", extrasamples=["assocalpha"])
+    straight = read_image(tmp_path / "sprite.tif")
+    opaque_enough = alpha[..., 0] >= 64  # where 8-bit premultiplied colour keeps enough precision
+    assert np.abs(straight[..., :3].astype(int) - colour)[opaque_enough].max() <= 2  # what viewers show
+    [tif, png] = [denoise_files(Recording(3), [tmp_path / "sprite.tif"], tmp_path / f"out{suffix}", progress=False)[0]
+                  for suffix in (".tif", ".png")]
+    with tifffile.TiffFile(tif) as out:
+        assert out.pages[0].extrasamples == (tifffile.EXTRASAMPLE.ASSOCALPHA,)
+        assert np.abs(out.asarray().astype(int) - stored).max() <= 1
+    assert np.abs(iio.imread(png).astype(int) - straight).max() <= 1  # PNG alpha is straight
+
+
+@pytest.mark.parametrize("dtype", ["int16", "int32", "uint32"])
+def test_integer_tiffs_come_back_in_their_own_pixel_type(tmp_path, dtype):
+    data = np.random.default_rng(2).integers(0, 4000, (11, 13)).astype(dtype)
+    tifffile.imwrite(tmp_path / "frame.tif", data)
+    [written] = denoise_files(Recording(1), [tmp_path / "frame.tif"], tmp_path / "out", progress=False)
+    out = tifffile.imread(written)
+    assert out.dtype == np.dtype(dtype) and np.abs(out.astype(int) - data).max() <= 1
+
+
+def test_an_ome_stack_keeps_its_physical_sizes_and_a_compressed_tiff_stays_compressed(tmp_path):
+    data = np.random.default_rng(3).integers(100, 4000, (3, 10, 12), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "cells.ome.tif", data, ome=True, compression="zlib",
+                     metadata={"axes": "ZYX", "PhysicalSizeX": 0.25, "PhysicalSizeXUnit": "µm",
+                               "PhysicalSizeY": 0.25, "PhysicalSizeZ": 1.5})
+    [written] = denoise_files(Recording(1), [tmp_path / "cells.ome.tif"], tmp_path / "out", progress=False)
+    with tifffile.TiffFile(written) as out:
+        assert out.is_ome and out.series[0].axes == "ZYX"
+        assert out.pages[0].compression == tifffile.COMPRESSION.ADOBE_DEFLATE
+        pixels = tifffile.xml2dict(out.ome_metadata)["OME"]["Image"]["Pixels"]
+        assert (pixels["PhysicalSizeX"], pixels["PhysicalSizeXUnit"], pixels["PhysicalSizeZ"]) == (0.25, "µm", 1.5)
+
+
+def test_a_16_bit_grey_png_with_a_transparent_colour_is_refused_rather_than_made_opaque(tmp_path):
+    Image.fromarray(np.full((6, 6), 900, np.uint16)).save(tmp_path / "scan.png", transparency=900)
+    with pytest.raises(N2NError, match="scan.png: 16-bit greyscale with a transparent colour"):
+        read_stack(tmp_path / "scan.png")
