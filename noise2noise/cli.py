@@ -152,10 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "the rest (train) or all (default: val for embedded, all for a folder)")
     evaluate.add_argument("--val-fraction", type=float, default=None, help="held-out share of --split "
                           "(default: the --model run's val_fraction, else 0.15)")
-    evaluate.add_argument("--noise", default="gaussian", help="noise model (default: gaussian)")
+    evaluate.add_argument("--noise", default=None, help="noise model (default: gaussian)")
     evaluate.add_argument("--noise-level", default=None, help="noise level, e.g. 25 "
                           "(default: the noise's own: gaussian 25)")
-    evaluate.add_argument("--seed", type=int, default=0, help="seed of the added noise (default: 0)")
+    evaluate.add_argument("--seed", type=int, default=None, help="seed of the added noise (default: 0)")
     evaluate.add_argument("--max-images", type=_positive_int, default=None, help="evaluate at most N images")
     evaluate.add_argument("--out", type=_path, help="write results.json and samples.png here")
     evaluate.add_argument("--overwrite", action="store_true", help="replace results.json/samples.png in --out")
@@ -298,6 +298,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     from noise2noise.outputs import check_out_folder, check_outputs, write_json
     from noise2noise.zoo import resolve_model
 
+    # options that choose images of a folder and the noise added to them: a course tensor file
+    # holds its own (noisy, clean) pairs, and would silently ignore them
+    image_options = ("split", "val_fraction", "noise", "noise_level", "seed")
+    if is_course_file(args.data) and (given := [f"--{n.replace('_', '-')}" for n in image_options
+                                                if getattr(args, n) is not None]):
+        raise N2NError(f"{args.data}: a course tensor file holds its own noisy and clean images, so "
+                       f"{', '.join(given)} would not be used; leave {'it' if len(given) == 1 else 'them'} out, "
+                       "or evaluate a folder of clean images (--data FOLDER)")
+    args.noise, args.seed = args.noise or "gaussian", args.seed if args.seed is not None else 0
     if args.out:
         model_path = resolve_model(args.model) if args.model else None  # a name or a path
         inputs = [p for p in (Path(args.data), model_path, args.clean_model) if p is not None and p.exists()]

@@ -353,10 +353,36 @@ def split_by_image(items: list, val_fraction: float, seed: int = 0) -> tuple[lis
     return [items[i] for i in sorted(order[n_val:])], [items[i] for i in val]
 
 
+def _refuse_embedded_folder() -> None:
+    """'embedded' beside a folder of that name: the user may mean either, and training on the
+    wrong photos would exit 0."""
+    if Path("embedded").is_dir():
+        raise N2NError("'embedded' names the photos bundled with scikit-image, and a folder 'embedded' is "
+                       "here too: write ./embedded for the folder, or run from another folder for the bundled "
+                       "photos")
+
+
+def check_sources(cfg: TrainConfig) -> None:
+    """Refuse cheaply, without decoding any image, the ``data`` or ``val_data`` of a config that
+    cannot be read: a missing file or folder, a folder without images, 'embedded' beside a
+    folder of that name (a sweep checks every run's so before its first run)."""
+    for source in (cfg.data, cfg.val_data):
+        if source is None:
+            continue
+        if source == "embedded":
+            _refuse_embedded_folder()
+        elif is_course_file(source):
+            if not Path(source).is_file():
+                raise N2NError(f"{source}: no such file")
+        else:
+            list_images(source)
+
+
 def clean_images(source: str, val_fraction: float, channels: str = "auto") -> tuple[list, list]:
     """(train, held-out) clean images of 'embedded' or a folder, split by file: the
     images of one stack stay on one side. ``channels``: see ``images.common_channels``."""
     if source == "embedded":
+        _refuse_embedded_folder()
         return embedded_images("train", channels), embedded_images("test", channels)
     files = list_images(source)
     train_files, val_files = split_by_image(files, val_fraction)

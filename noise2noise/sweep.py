@@ -293,11 +293,14 @@ def run_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = pr
     folder is locked meanwhile, and holds one study: another study's folder is refused.
     ``jobs`` > 1 trains that many runs at a time, each in its own process with an equal
     share of the CPU cores; this process alone writes runs.jsonl."""
+    from noise2noise.data import check_sources
     from noise2noise.rundir import config_inputs, locked
 
     if jobs < 1:
         raise N2NError(f"--jobs {jobs}: runs trained at the same time must be 1 or more")
     out_dir = Path(out_dir)
+    for cfg in {(cfg.data, cfg.val_data): cfg for cfg, _ in study.runs().values()}.values():
+        check_sources(cfg)  # before any run: a bad folder in the last table would otherwise stop it hours in
     inputs = [study.path, *{p for cfg, _ in study.runs().values() for p in config_inputs(cfg)}]
     with locked(out_dir, inputs):
         _refuse_other_study(study, out_dir)

@@ -51,6 +51,19 @@ def test_evaluate_prints_a_table_and_writes_results(trained, photo_folder, tmp_p
     assert (tmp_path / "eval" / "samples.png").stat().st_size > 0
 
 
+def test_evaluate_takes_a_course_file_of_noisy_and_clean_images_as_they_are(trained, tmp_path, capsys):
+    clean = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    noisy = (clean.float() + 40 * torch.randn(clean.shape)).clamp(0, 255).to(torch.uint8)
+    torch.save((noisy, clean), tmp_path / "val_data.pkl")
+    code, stdout, err = run(capsys, "evaluate", "--model", trained[0] / "checkpoint.pt", "--data",
+                            tmp_path / "val_data.pkl", "--methods", "noisy", "--out", tmp_path / "eval")
+    assert code == 0, err
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert results["noise"] is None and len(results["images"]) == 3
+    mse = ((noisy.float() - clean.float()) ** 2).mean(dim=(1, 2, 3))
+    assert results["table"][0]["psnr_db"] == pytest.approx(float((10 * torch.log10(255**2 / mse)).mean()), abs=0.01)
+
+
 def test_evaluate_compares_methods_on_the_held_out_split_of_training(trained, photo_folder, tmp_path, capsys):
     out, _ = trained  # trained with --val-fraction 0.4: two of the five photos held out
     code, stdout, err = run(capsys, "evaluate", "--model", out / "checkpoint.pt", "--clean-model",

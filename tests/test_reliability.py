@@ -331,6 +331,10 @@ CASES = [
                  id="seed-negative"),
     pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", p, "--seed=-1"],
                  "seed=-1 must be an integer in 0..", id="evaluate-seed-negative"),
+    pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", pkl(t, pair((4, 3, 32, 32)), "val_data.pkl"),
+                                  "--noise-level", "50", "--split", "val"],
+                 "val_data.pkl: a course tensor file holds its own noisy and clean images, so --split, --noise-level "
+                 "would not be used; leave them out", id="evaluate-pkl-with-noise-options"),
     pytest.param(lambda t, p, m: train(t, "--data", p, "--init-weights", t / "nope.pt"),
                  "nope.pt: no such checkpoint file, nor a shipped model of that name", id="init-weights-missing"),
     pytest.param(lambda t, p, m: train(t, "--data", p, "--width", "4", "--init-weights", m),
@@ -531,6 +535,10 @@ CASES = [
                  and ["sweep", study_file(t, p), "--out", t / "notes"],
                  "notes: holds 2 file(s) or folder(s) (such as runs.csv) and no study.json, so it is not a study's "
                  "folder", id="sweep-out-holds-other-files"),
+    pytest.param(lambda t, p, m: text(t / "two.toml", f'[base]\nwidth = 8\n[tables.a]\naxes = {{ data = ["{p}"] }}\n'
+                                                   f'[tables.b]\naxes = {{ data = ["{t / "gone"}"] }}\n')
+                 and ["sweep", t / "two.toml", "--out", t / "study"],
+                 "gone: no such file or folder", id="sweep-a-later-table-data-missing"),
 ]
 
 
@@ -553,6 +561,19 @@ def test_bad_input_gets_one_line_a_nonzero_exit_and_leaves_no_trace(build, messa
     assert len(lines) == 1 and "Traceback" not in err and "unexpected error" not in err, err
     assert message in lines[0]
     assert snapshot(tmp_path) == before  # nothing half-made, nothing deleted, no pickled code ran
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_data_embedded_beside_a_folder_named_embedded_is_refused_as_ambiguous(command, tmp_path, photo_folder,
+                                                                                model_file, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(photo_folder, tmp_path / "embedded")  # the user's own photos, in a folder of that name
+    argv = train(tmp_path, "--data", "embedded") if command == "train" else \
+        ["evaluate", "--model", model_file, "--data", "embedded"]
+    before = snapshot(tmp_path)
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "write ./embedded for the folder" in one_line(err), err
+    assert snapshot(tmp_path) == before
 
 
 def test_the_catalogue_is_large_enough():
