@@ -218,14 +218,18 @@ def _read_pillow(path: Path) -> ImageStack:
 
 def _pillow_meta(image, orientation: int = 1) -> dict:
     """What a Pillow image carries beside its pixels (``ImageStack.meta``): ICC profile,
-    EXIF without its orientation (the pixels are upright now), DPI (turned with the pixels)."""
-    meta = {}
+    EXIF without its orientation (the pixels are upright now), DPI (turned with the pixels);
+    for a TIFF page, whether it was compressed."""
+    meta: dict = {}
     if image.info.get("icc_profile"):
         meta["icc"] = image.info["icc_profile"]
-    exif = image.getexif()
-    exif.pop(_ORIENTATION, None)
-    if len(exif):
-        meta["exif"] = exif.tobytes()
+    if image.format == "TIFF":  # its "EXIF" is the page's own tags (strip offsets, sizes): not carried
+        meta["compressed"] = image.info.get("compression", "raw") != "raw"
+    else:
+        exif = image.getexif()
+        exif.pop(_ORIENTATION, None)
+        if len(exif):
+            meta["exif"] = exif.tobytes()
     dpi = image.info.get("dpi")
     if dpi and all(float(d) > 0 for d in dpi):
         meta["dpi"] = _turned((float(dpi[0]), float(dpi[1])), orientation)

@@ -597,3 +597,14 @@ def test_a_16_bit_grey_png_with_a_transparent_colour_is_refused_rather_than_made
     Image.fromarray(np.full((6, 6), 900, np.uint16)).save(tmp_path / "scan.png", transparency=900)
     with pytest.raises(N2NError, match="scan.png: 16-bit greyscale with a transparent colour"):
         read_stack(tmp_path / "scan.png")
+
+
+def test_a_tiff_read_through_pillow_gives_no_tags_as_exif_and_stays_compressed(tmp_path):
+    palette = Image.fromarray(skimage.data.astronaut()[:20, :30]).convert("P")
+    palette.save(tmp_path / "map.tif", compression="tiff_lzw", dpi=(72, 72))  # LZW: Pillow reads it
+    write_image(tmp_path / "out.jpg", read_stack(tmp_path / "map.tif"))
+    write_image(tmp_path / "out.tif", read_stack(tmp_path / "map.tif"))
+    with Image.open(tmp_path / "out.jpg") as out:
+        assert len(out.getexif()) == 0 and out.info["dpi"] == (72, 72)  # not the page's strip offsets
+    with tifffile.TiffFile(tmp_path / "out.tif") as out:
+        assert out.pages[0].compression == tifffile.COMPRESSION.ADOBE_DEFLATE
