@@ -454,6 +454,17 @@ def _close_progress_bars() -> None:
         bar.close()
 
 
+def _during_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised by, or while handling, a Ctrl-C or SIGTERM."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     import contextlib
     import os
@@ -492,6 +503,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         _close_progress_bars()
+        if _during_interrupt(exc):  # e.g. a library that turned Ctrl-C inside its lazy import into an error
+            print(f"n2n {args.command}: interrupted", file=sys.stderr)
+            return 128 + signal.SIGINT
         user_error = resource_error(exc, _SAVE_MEMORY[args.command])
         if user_error is not None:
             print(f"n2n {args.command}: error: {user_error}", file=sys.stderr)

@@ -761,6 +761,23 @@ def test_a_second_ctrl_c_stops_at_once_and_an_interrupt_without_a_step_or_a_fold
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_an_error_raised_while_handling_ctrl_c_exits_130_as_an_interrupt(capsys, monkeypatch):
+    import noise2noise.cli
+
+    def import_cut_short(args):  # as a library may turn Ctrl-C inside its lazy import into its own error
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise ImportError("cannot import name 'JpegImagePlugin' (partially initialized module)") from None
+
+    monkeypatch.setattr(noise2noise.cli, "_cmd_models", import_cut_short)
+    code, _, err = run(capsys, "models")
+    assert code == 130 and err.strip() == "n2n models: interrupted"
+    monkeypatch.setattr(noise2noise.cli, "_cmd_models", lambda args: 1 / 0)
+    code, _, err = run(capsys, "models")
+    assert code == 1 and "unexpected error: ZeroDivisionError" in err  # a bug stays a bug
+
+
 def test_a_new_run_interrupted_before_its_first_step_leaves_no_folder(tmp_path, photo_folder, monkeypatch,
                                                                      python_sigint):
     import noise2noise.train
