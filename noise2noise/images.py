@@ -3,6 +3,7 @@ back in their own format, dtype and stack layout; and the embedded photographs."
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import warnings
 from dataclasses import dataclass
@@ -78,6 +79,8 @@ _ORIENT = {2: lambda a: a[:, :, ::-1], 3: lambda a: a[:, ::-1, ::-1], 4: lambda 
 _ORIENTATION = 0x0112  # the EXIF and TIFF tag
 # OME Pixels attributes written back (physical pixel and plane spacing, frame interval, with units)
 _OME_PIXEL_KEYS = ("PhysicalSizeX", "PhysicalSizeY", "PhysicalSizeZ", "TimeIncrement")
+_OME_X_Y = {"PhysicalSizeX": "PhysicalSizeY", "PhysicalSizeY": "PhysicalSizeX",
+            "PhysicalSizeXUnit": "PhysicalSizeYUnit", "PhysicalSizeYUnit": "PhysicalSizeXUnit"}
 # ICC profile colour spaces (header bytes 16..20) and the channel counts they describe
 _ICC_CHANNELS = {b"RGB ": (3, 4), b"GRAY": (1, 2)}
 _IMAGEJ_KEYS = ("spacing", "unit", "finterval", "fps", "loop", "mode", "min", "max")
@@ -202,38 +205,73 @@ def _read_pillow(path: Path) -> ImageStack:
             # Pillow warns above its pixel limit (89 MP) and refuses above twice it (179 MP); a file it
             # decodes is decoded, without a Python warning that tells the user nothing to do
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", UserWarning)  # "Corrupt EXIF data": the pixels are still read
             with Image.open(path) as image:
                 frames = getattr(image, "n_frames", 1)
                 # MPO: phone JPEGs carrying a preview or depth map as extra frames; the first is the photo
                 if frames > 1 and image.format != "MPO":
                     raise N2NError(f"{path}: {image.format} with {frames} frames (animated or multi-page); n2n "
                                    "reads still images and TIFF stacks: save the frames as a multi-page TIFF")
-                orientation = image.getexif().get(_ORIENTATION, 1)
-                image = ImageOps.exif_transpose(image)  # phone photos: pixels stored sideways, upright in viewers
+                orientation, fmt = (_exif(image) or {}).get(_ORIENTATION, 1), image.format
+                try:
+                    image = ImageOps.exif_transpose(image)  # phone photos: pixels stored sideways, upright in viewers
+                except Exception:  # an EXIF block Pillow cannot parse: no viewer reads an orientation from it
+                    image.load()
     except Image.DecompressionBombError as exc:
         raise N2NError(f"{path}: too large for Pillow to decode safely ({exc}); if the image is genuine, save it "
                        "as TIFF, which n2n reads without that limit") from None
-    return ImageStack.of(_pillow_pixels(image, path), _pillow_meta(image, orientation))
+    return ImageStack.of(_pillow_pixels(image, path), _pillow_meta(image, fmt, orientation))
 
 
-def _pillow_meta(image, orientation: int = 1) -> dict:
-    """What a Pillow image carries beside its pixels (``ImageStack.meta``): ICC profile,
-    EXIF without its orientation (the pixels are upright now), DPI (turned with the pixels);
-    for a TIFF page, whether it was compressed."""
+def _pillow_meta(image, fmt: str, orientation: int = 1) -> dict:
+    """What a Pillow image of format ``fmt`` ('JPEG', 'PNG', 'TIFF', ...: a turned copy has
+    none) carries beside its pixels (``ImageStack.meta``): ICC profile, EXIF without its
+    orientation (the pixels are upright now), DPI (turned with the pixels); for a TIFF page,
+    whether it was compressed."""
     meta: dict = {}
     if image.info.get("icc_profile"):
         meta["icc"] = image.info["icc_profile"]
-    if image.format == "TIFF":  # its "EXIF" is the page's own tags (strip offsets, sizes): not carried
+    if fmt == "TIFF":  # its "EXIF" is the page's own tags (strip offsets, sizes): not carried
         meta["compressed"] = image.info.get("compression", "raw") != "raw"
-    else:
-        exif = image.getexif()
-        exif.pop(_ORIENTATION, None)
-        if len(exif):
-            meta["exif"] = exif.tobytes()
+    exif = _exif(image) if fmt != "TIFF" else None
     dpi = image.info.get("dpi")
-    if dpi and all(float(d) > 0 for d in dpi):
-        meta["dpi"] = _turned((float(dpi[0]), float(dpi[1])), orientation)
+    if fmt == "TIFF" and 282 not in image.tag_v2:
+        dpi = None  # Pillow says 1 dpi for a page without XResolution
+    elif fmt in ("JPEG", "MPO") and image.info.get("jfif_unit") not in (1, 2) and 0x011A not in (exif or {}):
+        dpi = None  # Pillow says 72 dpi for a JPEG that gives none
+    try:
+        if dpi and all(np.isfinite(float(d)) and float(d) > 0 for d in dpi):
+            meta["dpi"] = _turned((float(dpi[0]), float(dpi[1])), orientation)
+        if exif is not None:
+            exif.pop(_ORIENTATION, None)
+            if orientation in (5, 6, 7, 8):  # the sizes it records change places with the pixels
+                _swap(exif, 0x011A, 0x011B)  # XResolution, YResolution
+                _swap(exif.get_ifd(0x8769), 0xA002, 0xA003)  # PixelXDimension, PixelYDimension
+            if len(exif):
+                meta["exif"] = exif.tobytes()
+    except Exception:  # EXIF or DPI values Pillow read but cannot write back: the pixels are what matter
+        meta.pop("exif", None)
     return meta
+
+
+def _exif(image):
+    """The image's EXIF (Pillow's ``Exif``), or None where Pillow cannot parse it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Corrupt EXIF data", "Metadata Warning, tag ... had too many entries"
+            return image.getexif()
+    except Exception:  # SyntaxError, struct.error, ValueError...: an EXIF block no viewer reads either
+        return None
+
+
+def _swap(tags, a: int, b: int) -> None:
+    """Exchange the values of two tags of a Pillow ``Exif`` (or one of its IFDs), where present."""
+    values = tags.get(a), tags.get(b)
+    for tag, value in zip((a, b), values[::-1]):
+        if value is None:
+            tags.pop(tag, None)
+        else:
+            tags[tag] = value
 
 
 def _turned(pair: tuple, orientation: int) -> tuple:
@@ -272,11 +310,11 @@ def _read_tiff(path: Path) -> ImageStack:
     import tifffile
     from PIL import Image
 
-    with tifffile.TiffFile(path) as tif:
+    with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
         series = [s for s in tif.series if s.kind != "reduced" and not s.keyframe.is_reduced]
         if len(series) != 1:
-            raise N2NError(f"{path}: holds {len(series)} image series of different sizes or types; save each "
-                           "as its own TIFF")
+            raise N2NError(f"{path}: holds {len(series)} image series (as an OME file of several images, or "
+                           "pages of different sizes or types); save each as its own TIFF")
         series = series[0]
         page, data = series.keyframe, None
         if page.photometric in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.MINISWHITE,
@@ -286,10 +324,12 @@ def _read_tiff(path: Path) -> ImageStack:
             except ValueError as exc:  # e.g. "<COMPRESSION.LZW: 5> requires the 'imagecodecs' package"
                 if "imagecodecs" not in str(exc):
                     raise
-                # Pillow reads one page, and 16-bit colour as 8-bit: a stack or deep colour would be lost
-                if len(series.pages) > 1 or (page.bitspersample > 8 and page.samplesperpixel > 1):
+                # Pillow reads one page, and 16-bit colour as 8-bit: a stack or deep colour would be lost;
+                # and Pillow 13 turns a page with an orientation tag the wrong way (5-8: unrotated)
+                oriented = page.tags.get(274) is not None and page.tags.get(274).value != 1
+                if len(series.pages) > 1 or (page.bitspersample > 8 and page.samplesperpixel > 1) or oriented:
                     kind = f"{len(series.pages)} pages" if len(series.pages) > 1 else \
-                        f"{page.bitspersample}-bit colour"
+                        f"{page.bitspersample}-bit colour" if not oriented else "pixels with an orientation tag"
                     raise N2NError(f"{path}: {page.compression.name}-compressed TIFF of {kind}, which needs the "
                                    "imagecodecs package to be read whole: pip install imagecodecs, or save it "
                                    "uncompressed or with deflate (zlib)") from None
@@ -303,7 +343,7 @@ def _read_tiff(path: Path) -> ImageStack:
                            f"({orientation}) is not supported; save it upright or as RGB")
         if data is None:
             with Image.open(path) as image:
-                return ImageStack.of(_pillow_pixels(image, path), _pillow_meta(image))
+                return ImageStack.of(_pillow_pixels(image, path), _pillow_meta(image, "TIFF"))
         axes = series.axes
         if "Y" not in axes or "X" not in axes:
             raise N2NError(f"{path}: TIFF axes {axes} have no Y and X; expected images")
@@ -330,43 +370,66 @@ def _read_tiff(path: Path) -> ImageStack:
         if planes.dtype == bool:  # 1-bit
             planes = planes.astype(np.uint8) * 255
         planes = _ORIENT.get(orientation, lambda a: a)(planes)
-        meta = _tiff_meta(tif, page, orientation)
-        meta["assoc_alpha"] = extra == tifffile.EXTRASAMPLE.ASSOCALPHA
+        meta = _tiff_meta(tif, series, orientation)
+        meta["assoc_alpha"] = extra == tifffile.EXTRASAMPLE.ASSOCALPHA and planes.shape[-1] in (2, 4)
     return ImageStack(np.ascontiguousarray(planes), axes, tuple(lead), order, meta)
 
 
-def _tiff_meta(tif, page, orientation: int) -> dict:
-    """What a TIFF read by tifffile carries beside its pixels (``ImageStack.meta``)."""
+def _tiff_meta(tif, series, orientation: int) -> dict:
+    """What a TIFF read by tifffile carries beside its pixels (``ImageStack.meta``). ImageJ and
+    OME go by the series tifffile made of it: a file whose OME-XML does not parse is read as
+    plain pages, and written back so."""
     import tifffile
 
-    meta: dict = {"imagej": tif.is_imagej, "ome": tif.is_ome and not tif.is_imagej,
+    page = series.keyframe
+    meta: dict = {"imagej": series.kind == "imagej", "ome": series.kind == "ome",
                   "compressed": page.compression != tifffile.COMPRESSION.NONE}
-    if tif.is_imagej:
+    if meta["imagej"]:
         meta["imagej_metadata"] = {k: v for k, v in (tif.imagej_metadata or {}).items() if k in _IMAGEJ_KEYS}
     if meta["ome"]:
         try:
             image = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]
             pixels = (image[0] if isinstance(image, list) else image)["Pixels"]
             meta["ome_pixels"] = {k: v for k, v in pixels.items() if k.startswith(_OME_PIXEL_KEYS)}
-        except (KeyError, IndexError, TypeError, ValueError):  # OME-XML without sizes: axes are kept all the same
+        except Exception:  # malformed OME-XML (tifffile read the pages without it) or no sizes: none kept
             pass
+        if orientation in (5, 6, 7, 8) and "ome_pixels" in meta:  # X and Y changed places with the pixels
+            meta["ome_pixels"] = {_OME_X_Y.get(k, k): v for k, v in meta["ome_pixels"].items()}
     icc = page.tags.get(34675)  # InterColorProfile
     if icc is not None and isinstance(icc.value, bytes):
         meta["icc"] = icc.value
-    if 282 in page.tags and 283 in page.tags:  # XResolution, YResolution: pixel size
-        resolution, unit = _turned(page.resolution, orientation), page.resolutionunit
+    try:  # XResolution, YResolution: pixel size; a unit tifffile does not know, or a value <= 0, is dropped
+        resolution, unit = _turned(page.resolution, orientation), tifffile.RESUNIT(page.resolutionunit)
+    except (ValueError, TypeError, ZeroDivisionError, OverflowError):
+        return meta
+    if 282 in page.tags and 283 in page.tags and all(np.isfinite(r) and r > 0 for r in resolution):
         meta["resolution"], meta["resolutionunit"] = resolution, unit
         per_inch = {tifffile.RESUNIT.INCH: 1.0, tifffile.RESUNIT.CENTIMETER: 2.54}.get(unit)
-        if per_inch and all(r > 0 for r in resolution):
+        if per_inch:
             meta["dpi"] = (resolution[0] * per_inch, resolution[1] * per_inch)
     return meta
 
 
-def _premultiplied(planes: np.ndarray, undo: bool = False) -> np.ndarray:
+@contextlib.contextmanager
+def _quiet_tifffile():
+    """tifffile logs what it repairs or skips in a file (a bad tag, malformed OME-XML) to
+    stderr; what matters of it reaches the user as a refusal or a dropped field instead."""
+    import logging
+
+    logger = logging.getLogger("tifffile")
+    level, logger.level = logger.level, logging.CRITICAL + 1
+    try:
+        yield
+    finally:
+        logger.level = level
+
+
+def _premultiplied(planes: np.ndarray, undo: bool = False, file_dtype: np.dtype | None = None) -> np.ndarray:
     """Colour times alpha (premultiplied, TIFF 'associated alpha'), or with ``undo`` colour
     divided by alpha (straight, as viewers show it; 0 where alpha is 0). Alpha runs to the
-    type's maximum for integers, to 1 for floats."""
-    top = float(np.iinfo(planes.dtype).max) if planes.dtype.kind in "iu" else 1.0
+    maximum of ``file_dtype`` (default the planes') for integers, to 1 for floats."""
+    file_dtype = np.dtype(file_dtype or planes.dtype)
+    top = float(np.iinfo(file_dtype).max) if file_dtype.kind in "iu" else 1.0
     colour, alpha = planes[..., :-1].astype(np.float64), planes[..., -1:].astype(np.float64)
     if undo:
         colour = np.divide(colour * top, alpha, out=np.zeros_like(colour), where=alpha > 0)
@@ -396,31 +459,35 @@ def check_writable(path: str | Path, stack: ImageStack) -> None:
 # Pillow writes JPEG at quality 75 unless told: a denoised photo lost detail its input (often
 # saved at 90-95 by cameras and editors) had kept
 _SAVE_OPTIONS = {".jpg": {"quality": 95}, ".jpeg": {"quality": 95}}
+# the largest DPI each format stores: JFIF density is 16 bits; PNG pHYs and BMP hold pixels per metre
+# in 32 bits (BMP's signed)
+_MAX_DPI = {".jpg": 65535, ".jpeg": 65535, ".png": (2**32 - 1) * 0.0254, ".bmp": (2**31 - 1) * 0.0254}
 
 
 def write_image(path: str | Path, image: np.ndarray | ImageStack) -> Path:
     """Write an H×W×C image or an ``ImageStack`` atomically; the suffix picks the format
-    (TIFF stacks keep their axes and ImageJ/OME metadata)."""
+    (TIFF stacks keep their axes and ImageJ/OME metadata; ``ImageStack.meta`` is written
+    where the format holds it)."""
     stack = image if isinstance(image, ImageStack) else ImageStack.of(image)
     check_writable(path, stack)
-    if Path(path).suffix.lower() in (".tif", ".tiff"):
+    suffix = Path(path).suffix.lower()
+    if suffix in (".tif", ".tiff"):
         return atomic_write(path, lambda tmp: _write_tiff(tmp, stack))
     import imageio.v3 as iio
 
     pixels = stack.planes[0]
     pixels = pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
-    options = dict(_SAVE_OPTIONS.get(Path(path).suffix.lower(), {}))
+    options, meta = dict(_SAVE_OPTIONS.get(suffix, {})), stack.meta
     if _icc(stack):
         options["icc_profile"] = _icc(stack)
-    # EXIF: not in BMP; a JPEG holds at most 64 KiB of it (a long one from a TIFF or PNG is dropped)
-    suffix = Path(path).suffix.lower()
-    if "exif" in stack.meta and suffix != ".bmp" and (suffix == ".png" or len(stack.meta["exif"]) < 65_000):
-        options["exif"] = stack.meta["exif"]
-    if "dpi" in stack.meta:
-        options["dpi"] = stack.meta["dpi"]
+    # EXIF: not in BMP; a JPEG holds at most 64 KiB of it (a long one from a PNG is dropped)
+    if "exif" in meta and suffix != ".bmp" and (suffix == ".png" or len(meta["exif"]) < 65_000):
+        options["exif"] = meta["exif"]
+    if "dpi" in meta and max(meta["dpi"]) <= _MAX_DPI.get(suffix, 0) and min(meta["dpi"]) >= 0.5:
+        options["dpi"] = meta["dpi"]  # else dropped: a value the format cannot hold would be written wrapped
     try:
-        return atomic_write(path, lambda tmp: iio.imwrite(tmp, pixels, extension=Path(path).suffix, **options))
-    except (OSError, TypeError, ValueError) as exc:  # a mode a format refuses that _WRITABLE missed
+        return atomic_write(path, lambda tmp: iio.imwrite(tmp, pixels, extension=suffix, **options))
+    except (OSError, TypeError, ValueError, OverflowError) as exc:  # a mode a format refuses that _WRITABLE missed
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise N2NError(f"{path}: cannot write this {stack.describe()} ({reason}); TIFF (.tif) takes every "
                        "bit depth and alpha") from None
@@ -447,13 +514,13 @@ def _write_tiff(tmp: Path, stack: ImageStack) -> None:
         if channels in (2, 4):
             options["extrasamples"] = ["assocalpha" if meta.get("assoc_alpha") else "unassalpha"]
             if meta.get("assoc_alpha"):
-                stack = stack.with_planes(_premultiplied(stack.planes))
+                stack = stack.with_planes(_premultiplied(stack.planes, file_dtype=stack.dtype))
     if "resolution" in meta:
         options["resolution"], options["resolutionunit"] = meta["resolution"], meta["resolutionunit"]
     elif "dpi" in meta:
         options["resolution"], options["resolutionunit"] = meta["dpi"], tifffile.RESUNIT.INCH
-    imagej = meta.get("imagej") and np.dtype(stack.dtype or stack.planes.dtype) in (np.uint8, np.uint16, np.float32) \
-        and channels != 4
+    imagej = meta.get("imagej") and channels != 4 \
+        and np.dtype(stack.dtype or stack.planes.dtype) in (np.uint8, np.uint16, np.int16, np.float32)
     if imagej:
         options.update(imagej=True, metadata={**meta.get("imagej_metadata", {}), "axes": stack.axes})
     elif meta.get("ome"):

@@ -3,6 +3,7 @@ and writing them back: property tests over modes, dtypes, shapes and orientation
 
 import importlib.util
 import io
+import warnings
 
 import imageio.v3 as iio
 import numpy as np
@@ -527,6 +528,7 @@ def test_a_phone_photo_keeps_its_colour_profile_camera_exif_and_dpi_when_denoise
     exif = Image.Exif()
     exif[0x0112], exif[0x010F] = 6, "Canon"  # stored sideways, by this camera
     exif.get_ifd(0x8769)[0x829A] = (1, 100)  # exposure time, in the Exif sub-IFD
+    exif.get_ifd(0x8769)[0xA002], exif.get_ifd(0x8769)[0xA003] = 40, 24  # PixelX/YDimension, as stored
     photo = skimage.data.astronaut()[:24, :40]
     Image.fromarray(photo).save(tmp_path / "photo.jpg", exif=exif.tobytes(), icc_profile=_srgb_profile(),
                                 dpi=(300, 200))
@@ -539,6 +541,7 @@ def test_a_phone_photo_keeps_its_colour_profile_camera_exif_and_dpi_when_denoise
             kept = out.getexif()
             assert kept[0x010F] == "Canon" and 0x0112 not in kept  # no orientation: the pixels are upright
             assert kept.get_ifd(0x8769)[0x829A] == (1, 100)
+            assert (kept.get_ifd(0x8769)[0xA002], kept.get_ifd(0x8769)[0xA003]) == (24, 40)  # upright
 
 
 def test_a_colour_profile_that_does_not_describe_the_output_pixels_is_dropped(tmp_path):
@@ -608,3 +611,75 @@ def test_a_tiff_read_through_pillow_gives_no_tags_as_exif_and_stays_compressed(t
         assert len(out.getexif()) == 0 and out.info["dpi"] == (72, 72)  # not the page's strip offsets
     with tifffile.TiffFile(tmp_path / "out.tif") as out:
         assert out.pages[0].compression == tifffile.COMPRESSION.ADOBE_DEFLATE
+
+
+def _jpeg_with_unparseable_exif(path):
+    buffer = io.BytesIO()
+    Image.fromarray(skimage.data.astronaut()[:20, :30]).save(buffer, "JPEG")
+    jpeg, payload = buffer.getvalue(), b"Exif\x00\x00" + b"\x13\x37" * 20  # no TIFF header after "Exif"
+    path.write_bytes(jpeg[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[2:])
+
+
+def _tiff_with_resolution_unit_7(path):
+    tifffile.imwrite(path, skimage.data.camera()[:20, :30], resolution=(72.0, 72.0), resolutionunit="INCH")
+    with tifffile.TiffFile(path) as tif:
+        offset = tif.pages[0].tags[296].valueoffset
+    content = bytearray(path.read_bytes())
+    content[offset : offset + 2] = (7).to_bytes(2, "little")  # no such ResolutionUnit
+    path.write_bytes(bytes(content))
+
+
+def _ome_with_malformed_xml(path):
+    tifffile.imwrite(path, skimage.data.camera()[:60, :30].reshape(3, 20, 30), ome=True, metadata={"axes": "ZYX"})
+    with tifffile.TiffFile(path) as tif:
+        xml = tif.pages[0].description
+    tifffile.tiffcomment(path, xml.replace("<Pixels ", "<Pixels << "))
+
+
+def _jpeg_with_exif_but_no_resolution(path):
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    Image.fromarray(skimage.data.astronaut()[:20, :30]).save(path, exif=exif.tobytes())  # Pillow says 72 dpi
+
+
+# files whose metadata is broken or beyond what an output holds: each is read and written
+# with its pixels intact, the odd field dropped, and not a word of library noise on stderr
+ODD_METADATA = {  # case: (builds the file, its suffix, the output's, the output's shape, fields it must not have)
+    "jpeg-exif-unparseable": (_jpeg_with_unparseable_exif, ".jpg", ".png", (20, 30, 3), ("exif", "dpi")),
+    "tiff-resolution-unit-7": (_tiff_with_resolution_unit_7, ".tif", ".tif", (20, 30), ("dpi",)),
+    "ome-xml-malformed": (_ome_with_malformed_xml, ".tif", ".tif", (3, 20, 30), ("ome_pixels",)),
+    "tiff-0.1-micron-pixels-to-jpeg": (lambda p: tifffile.imwrite(p, skimage.data.camera()[:20, :30], resolution=(
+        1e5, 1e5), resolutionunit="CENTIMETER"), ".tif", ".jpg", (20, 30), ("dpi",)),  # 254,000 dpi: JFIF holds 65,535
+    "lzw-tiff-without-resolution": (lambda p: Image.fromarray(skimage.data.astronaut()[:20, :30]).save(
+        p, compression="tiff_lzw"), ".tif", ".png", (20, 30, 3), ("dpi",)),  # Pillow says 1 dpi
+    "jpeg-exif-without-resolution": (_jpeg_with_exif_but_no_resolution, ".jpg", ".png", (20, 30, 3), ("dpi",)),
+}
+
+
+@pytest.mark.parametrize("case", ODD_METADATA)
+def test_odd_metadata_is_dropped_and_the_image_still_comes_out_whole(case, tmp_path, capfd):
+    build, source_suffix, out_suffix, shape, dropped = ODD_METADATA[case]
+    build(tmp_path / f"in{source_suffix}")
+    capfd.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a library warning would reach the user's terminal
+        stack = read_stack(tmp_path / f"in{source_suffix}")
+        write_image(tmp_path / f"out{out_suffix}", stack)
+    assert capfd.readouterr().err == ""
+    written = read_stack(tmp_path / f"out{out_suffix}")
+    assert written.file_array().shape == shape and not set(dropped) & set(written.meta)
+    assert np.array_equal(written.planes, stack.planes) or out_suffix == ".jpg"
+
+
+def test_premultiplied_int16_and_an_int16_imagej_hyperstack_keep_their_values_and_layout(tmp_path):
+    rgba = np.zeros((6, 8, 4), np.int16)
+    rgba[..., :3], rgba[:, 4:, :3], rgba[..., 3] = 2000, 3000, 32767  # opaque: int16's alpha maximum
+    tifffile.imwrite(tmp_path / "p.tif", rgba, photometric="rgb", extrasamples=["assocalpha"])
+    write_image(tmp_path / "p-out.tif", read_stack(tmp_path / "p.tif"))
+    assert np.array_equal(tifffile.imread(tmp_path / "p-out.tif"), rgba)
+    stack = np.random.default_rng(4).integers(0, 3000, (2, 3, 2, 20, 30)).astype(np.int16)
+    tifffile.imwrite(tmp_path / "h.tif", stack, imagej=True, metadata={"axes": "TZCYX", "spacing": 2.5, "unit": "um"})
+    write_image(tmp_path / "h-out.tif", read_stack(tmp_path / "h.tif"))
+    with tifffile.TiffFile(tmp_path / "h-out.tif") as out:
+        assert out.is_imagej and out.series[0].axes == "TZCYX" and out.imagej_metadata["spacing"] == 2.5
+        assert np.array_equal(out.asarray(), stack)
