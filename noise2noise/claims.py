@@ -55,11 +55,13 @@ def load_claims(spec: Any, table_axes: dict[str, dict[str, list[Any]]], where: s
         if unknown or missing:
             raise N2NError(f"{here}: {'unknown key ' + repr(unknown[0]) if unknown else 'missing ' + missing[0]}; "
                            f"keys: {', '.join(sorted(_KEYS))}")
-        axes = table_axes.get(item["table"])
+        axes = table_axes.get(item["table"]) if isinstance(item["table"], str) else None
         if axes is None:
             raise N2NError(f"{here}: no table {item['table']!r}; tables: {', '.join(table_axes)}")
         for side in ("better", "worse"):
             check_setting(item[side], axes, f"{here}: {side}")
+        if item["better"] == item["worse"]:
+            raise N2NError(f"{here}: better and worse name the same cell {item['better']!r}; a claim compares two")
         margin = item.get("equal_within_db")
         if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float))
                                    or not 0 < margin < math.inf):

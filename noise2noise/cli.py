@@ -57,6 +57,13 @@ def _path(text: str) -> Path:
     return Path(text)
 
 
+def _source(text: str) -> str:
+    """An argparse type for image sources ('embedded' or a path): not empty, kept as typed
+    (./embedded is a folder of that name)."""
+    _path(text)
+    return text
+
+
 _positive_int = _int_at_least(1, "a positive integer")
 _non_negative_int = _int_at_least(0, "an integer >= 0")
 
@@ -145,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", default="auto", help=DEVICE_HELP)
     evaluate.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     evaluate.add_argument("--no-mean-match", dest="mean_match", action="store_false", help=MEAN_MATCH_HELP)
-    evaluate.add_argument("--data", default="embedded", help="'embedded' (bundled photos), a "
+    evaluate.add_argument("--data", default="embedded", type=_source, help="'embedded' (bundled photos), a "
                           "folder of clean images, or a course val_data.pkl (default: embedded)")
     evaluate.add_argument("--split", choices=("all", "train", "val"), default=None,
                           help="images of --data: the held-out share training kept for validation (val), "
@@ -224,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       description="Cut random crops from clean photos (split by image) "
                                       "and write noisy pairs as the course's train_data.pkl "
                                       "(noisy_1, noisy_2) and val_data.pkl (noisy, clean), uint8 N×C×H×W.")
-    export.add_argument("source", help="'embedded' or a folder of clean images")
+    export.add_argument("source", type=_source, help="'embedded' or a folder of clean images")
     export.add_argument("--out", type=_path, required=True, help="folder for the two .pkl files")
     export.add_argument("--overwrite", action="store_true", help="replace existing .pkl files in --out")
     export.add_argument("--pairs", type=int, default=50_000, help="training pairs (default: 50000)")
@@ -328,6 +335,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         run_configs.append(payload.get("config", {}))
     models = {name: model.to(device) for name, model in models.items()}
     methods = build_methods(names, models, args.precision, args.mean_match)
+    chosen = f"which --methods {','.join(names)} leaves out"
+    unused = [(option, why) for option, given, why in (  # an option no chosen method reads: refused, not dropped
+        ("--model", args.model is not None and "n2n" not in wanted, f"is for method n2n, {chosen}"),
+        ("--clean-model", args.clean_model is not None and "n2c" not in wanted, f"is for method n2c, {chosen}"),
+        ("--tta", args.tta and not wanted & {"n2n", "n2c"}, f"ensembles methods n2n and n2c, {chosen}"),
+        ("--val-fraction", args.val_fraction is not None and args.split == "all",
+         "sets the held-out share of --split val or train, and --split all takes every image")) if given]
+    if unused:
+        option, why = unused[0]
+        raise N2NError(f"{option} {why}: it would not be used; leave it out, or change the option it depends on")
     noise = split = level = None
     if not is_course_file(args.data):  # a course val_data.pkl holds its own (noisy, clean)
         split = args.split or ("val" if args.data == "embedded" else "all")
@@ -382,20 +399,13 @@ def _cmd_denoise(args: argparse.Namespace) -> None:
 
 def _cmd_sweep(args: argparse.Namespace) -> None:
     from noise2noise.devices import resolve_device
-    from noise2noise.rundir import locked
-    from noise2noise.sweep import load_study, run_sweep, write_report
+    from noise2noise.sweep import load_study, report_sweep, run_sweep
 
     if args.device:
         resolve_device(args.device)  # an absent device fails before any run starts
     study = load_study(args.study, budget=args.budget, device=args.device)
     out = args.out or Path("runs") / args.study.stem
-    if args.report_only and not (out / "runs.jsonl").is_file():
-        raise N2NError(f"{out}: no runs.jsonl to report on; run the sweep first (without --report-only)")
-    if args.report_only:
-        with locked(out):
-            tables = write_report(study, out)
-    else:
-        tables = run_sweep(study, out, jobs=args.jobs)
+    tables = report_sweep(study, out) if args.report_only else run_sweep(study, out, jobs=args.jobs)
     print(f"\n{tables.read_text()}\nwrote {tables}, {out / 'runs.csv'} and {out / 'curves.png'}")
 
 
@@ -454,6 +464,11 @@ def _close_progress_bars() -> None:
         bar.close()
 
 
+def _one_line(message: object) -> str:
+    """An error message on one line whatever it quotes (a path holding a newline)."""
+    return str(message).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _during_interrupt(exc: BaseException) -> bool:
     """Whether ``exc`` was raised by, or while handling, a Ctrl-C or SIGTERM."""
     seen: set[int] = set()
@@ -484,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         _close_progress_bars()
-        print(f"n2n {args.command}: error: {exc}", file=sys.stderr)
+        print(f"n2n {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `n2n models | head`: the reader has gone, so stop without a word
         with contextlib.suppress(OSError, ValueError, AttributeError):  # no second error at exit
@@ -508,9 +523,9 @@ def main(argv: list[str] | None = None) -> int:
             return 128 + signal.SIGINT
         user_error = resource_error(exc, _SAVE_MEMORY[args.command])
         if user_error is not None:
-            print(f"n2n {args.command}: error: {user_error}", file=sys.stderr)
+            print(f"n2n {args.command}: error: {_one_line(user_error)}", file=sys.stderr)
             return 2
-        print(f"n2n {args.command}: unexpected error: {type(exc).__name__}: {exc} "
+        print(f"n2n {args.command}: unexpected error: {type(exc).__name__}: {_one_line(exc)} "
               "(run with --debug for the traceback)", file=sys.stderr)
         return 1
     finally:

@@ -322,12 +322,19 @@ class TrainConfig:
                            f"(mode {takers}), got mode={self.mode!r}"
                            f"{', noisy_data=true' if self.noisy_data else ''}; use sigma_input = false")
 
+    def _check_paths(self) -> None:
+        for name in ("data", "val_data", "init_weights"):  # an empty path would mean the current folder
+            value = getattr(self, name)
+            if value is not None and not value.strip():
+                raise N2NError(f"config field {name}={value!r} is empty; give a path"
+                               + (" or 'embedded'" if name == "data" else f", or leave {name} out"))
+
     def _check_device(self) -> None:
         if not DEVICE_NAMES.fullmatch(self.device):
             raise N2NError(f"config field device={self.device!r}: use auto, cpu, cuda, cuda:N or mps")
 
-    _RULES = (_check_registered_names, _check_noise_level, _check_stop, _check_crop_even, _check_noisy_data,
-              _check_scales, _check_masks_and_augment, _check_loss_targets, _check_clip_targets,
+    _RULES = (_check_paths, _check_registered_names, _check_noise_level, _check_stop, _check_crop_even,
+              _check_noisy_data, _check_scales, _check_masks_and_augment, _check_loss_targets, _check_clip_targets,
               _check_sigma_input, _check_device)
 
     # ---- reading and writing ---------------------------------------------------------------
@@ -375,7 +382,15 @@ class TrainConfig:
             raise N2NError(f"{path}: not a valid config file ({exc})") from None
         values = _field_values(values, f"{path}: ")
         from_file = cls.from_dict(values, source=str(path))  # the file's own faults name the file
-        return cls.from_dict(values | dict(overrides)) if overrides else from_file
+        if not overrides:
+            return from_file
+        if "noise" in overrides and "noise_level" in values and "noise_level" not in overrides \
+                and overrides["noise"] != from_file.noise:
+            raise N2NError(f"{path}: noise_level={list(from_file.noise_level)} is in the units of its noise "
+                           f"{from_file.noise!r}, which --noise {overrides['noise']} replaces; give --noise-level "
+                           "too")
+        options = ", ".join("--" + name.replace("_", "-") for name in overrides)
+        return cls.from_dict(values | dict(overrides), source=f"{path} with {options}")
 
 
 def _field_values(values: Any, where: str) -> dict[str, Any]:

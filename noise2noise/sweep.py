@@ -173,7 +173,7 @@ def _load_figures(spec: Any, table_axes: dict[str, dict[str, list[Any]]], where:
     for i, item in enumerate(spec):
         here = f"{where} [[figures]] #{i + 1}"
         _check_keys(item, _FIGURE_KEYS, here)
-        axes = table_axes.get(item.get("table"))
+        axes = table_axes.get(item.get("table")) if isinstance(item.get("table"), str) else None
         if axes is None:
             raise N2NError(f"{here}: table = {item.get('table')!r} must name one of the study's tables: "
                            f"{', '.join(table_axes)}")
@@ -208,11 +208,13 @@ def _load_table(path: Path, name: str, spec: Any, base: dict[str, Any], seeds: l
     axes, fixed = spec.get("axes"), spec.get("set", {})
     if not isinstance(axes, dict) or not axes or not all(isinstance(v, list) and v for v in axes.values()):
         raise N2NError(f"{where}: axes must map config fields to non-empty lists of values")
+    if not isinstance(fixed, dict):
+        raise N2NError(f"{where}: set must be a table of config fields, e.g. set = {{ lr = 0.001 }}")
     for axis, values in axes.items():  # a repeated value would train one run and show it as two rows
         repeated = next((v for i, v in enumerate(values) if v in values[:i]), None)
         if repeated is not None:
             raise N2NError(f"{where}: axis {axis!r} lists {repeated!r} more than once; give each value once")
-    overlap = sorted(set(axes) & set(fixed) if isinstance(fixed, dict) else ())
+    overlap = sorted(set(axes) & set(fixed))
     if overlap:
         raise N2NError(f"{where}: {overlap[0]!r} is both an axis and in set; give it in one of them")
     for axis in ("seed", "time_budget", "time_budget_s"):
@@ -228,6 +230,12 @@ def _load_table(path: Path, name: str, spec: Any, base: dict[str, Any], seeds: l
             message = str(exc)
             raise N2NError(message if message.startswith(where) else f"{where}: {message}") from None
         cells.append(Cell(setting, configs))
+    runs: dict[str, dict[str, Any]] = {}
+    for cell in cells:  # values written two ways ([25, "25"]), or differing in a field runs do not use
+        same = runs.setdefault(run_key(cell.configs[0]), cell.setting)
+        if same is not cell.setting:
+            raise N2NError(f"{where}: the cells {same} and {cell.setting} are the same run once read (or differ "
+                           f"only in {', '.join(('device', *_NOT_IN_RUN_KEY))}, which runs do not use); keep one")
     baselines = spec.get("baselines", [])
     if not isinstance(baselines, list) or not all(isinstance(b, str) for b in baselines) \
             or len(set(baselines)) < len(baselines):
@@ -293,18 +301,51 @@ def run_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = pr
     folder is locked meanwhile, and holds one study: another study's folder is refused.
     ``jobs`` > 1 trains that many runs at a time, each in its own process with an equal
     share of the CPU cores; this process alone writes runs.jsonl."""
-    from noise2noise.data import check_sources
     from noise2noise.rundir import config_inputs, locked
 
     if jobs < 1:
         raise N2NError(f"--jobs {jobs}: runs trained at the same time must be 1 or more")
     out_dir = Path(out_dir)
-    for cfg in {(cfg.data, cfg.val_data): cfg for cfg, _ in study.runs().values()}.values():
-        check_sources(cfg)  # before any run: a bad folder in the last table would otherwise stop it hours in
+    _preflight(study)
     inputs = [study.path, *{p for cfg, _ in study.runs().values() for p in config_inputs(cfg)}]
     with locked(out_dir, inputs):
         _refuse_other_study(study, out_dir)
         return _run_sweep(study, out_dir, say, jobs)
+
+
+def report_sweep(study: Study, out_dir: str | Path) -> Path:
+    """Rewrite a study folder's reports from its runs.jsonl, training nothing; returns tables.md.
+    A folder of another study is refused, as ``run_sweep`` refuses it."""
+    from noise2noise.rundir import locked
+
+    out_dir = Path(out_dir)
+    if not (out_dir / "runs.jsonl").is_file():
+        raise N2NError(f"{out_dir}: no runs.jsonl to report on; run the sweep first (without --report-only)")
+    with locked(out_dir):
+        _refuse_other_study(study, out_dir)
+        return write_report(study, out_dir)
+
+
+_NEEDS_VALIDATION = "a study needs validation data (val_data, or clean images to hold out with val_fraction > 0)"
+
+
+def _preflight(study: Study) -> None:
+    """What a sweep checks before it makes its folder or trains a run, cheaply: every run's
+    data and validation (a bad folder in the last table would otherwise stop the sweep hours
+    in), and the optional packages its runs and baselines need."""
+    from noise2noise.data import check_sources
+
+    configs = [cfg for cfg, _ in study.runs().values()]
+    for cfg in {(cfg.data, cfg.val_data, cfg.val_fraction): cfg for cfg in configs}.values():
+        check_sources(cfg)
+        if cfg.val_data is None and cfg.val_fraction == 0:
+            raise N2NError(f"{cfg.data}: {_NEEDS_VALIDATION}")
+    if any(cfg.tensorboard for cfg in configs):
+        require_tensorboard()
+    if any(table.baselines for table in study.tables):
+        from noise2noise.evaluate import require_methods
+
+        require_methods([m for table in study.tables for m in table.baselines])  # bm3d: an extra
 
 
 def _refuse_other_study(study: Study, out_dir: Path) -> None:
@@ -343,12 +384,6 @@ def _run_sweep(study: Study, out_dir: Path, say: Callable[[str], None], jobs: in
         f"{len(todo)} to train at {budget} each")
     version = checkpoint.code_version()
     varying = _varying_fields([cfg for cfg, _ in runs.values()])
-    if any(runs[key][0].tensorboard for key in todo):
-        require_tensorboard()  # before the first run, not after it
-    if any(table.baselines for table in study.tables):
-        from noise2noise.evaluate import require_methods
-
-        require_methods([m for table in study.tables for m in table.baselines])  # bm3d: an extra
     write_json(out_dir / "study.json", {"study": str(study.path), "title": study.title, "seeds": study.seeds,
                                         "time_budget": study.time_budget, "code_version": version})
     best_db = max((r["psnr_db"] for k, r in done.items() if k in runs and r["status"] == "ok"), default=-math.inf)
@@ -427,8 +462,7 @@ def _load_data(cfg: TrainConfig, say: Callable[[str], None] | None = None) -> tu
     started = time.perf_counter()
     source, val = build_training_data(cfg)
     if val is None:
-        raise N2NError(f"{cfg.data}: a study needs validation data (val_data, or clean images "
-                       "to hold out with val_fraction > 0)")
+        raise N2NError(f"{cfg.data}: {_NEEDS_VALIDATION}")
     if say is not None:
         say(f"loaded {cfg.data}: {len(source)} pairs per epoch, {val[0].shape[0]} validation crops "
             f"({time.perf_counter() - started:.1f} s)")

@@ -217,7 +217,8 @@ def resolve_model(name_or_path: str | Path | None = None, option: str = "--model
             raise N2NError(f"shipped model {model.name!r} is not trained yet; train it with "
                            f"`{model.train_command}` and pass {option} {model.run_checkpoint}")
         return model.weights
-    if not isinstance(name_or_path, (str, os.PathLike)):
+    if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
+        # an empty one would be the current folder, and a run folder there would be taken unasked
         raise N2NError(f"model {name_or_path!r}: expected a shipped model's name or a checkpoint file's path")
     path = Path(name_or_path)
     if path.is_dir() and (path / "checkpoint.pt").is_file():  # a run folder (n2n train --out) stands for its checkpoint

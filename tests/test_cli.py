@@ -55,8 +55,8 @@ def test_evaluate_takes_a_course_file_of_noisy_and_clean_images_as_they_are(trai
     clean = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
     noisy = (clean.float() + 40 * torch.randn(clean.shape)).clamp(0, 255).to(torch.uint8)
     torch.save((noisy, clean), tmp_path / "val_data.pkl")
-    code, stdout, err = run(capsys, "evaluate", "--model", trained[0] / "checkpoint.pt", "--data",
-                            tmp_path / "val_data.pkl", "--methods", "noisy", "--out", tmp_path / "eval")
+    code, stdout, err = run(capsys, "evaluate", "--data", tmp_path / "val_data.pkl", "--methods", "noisy", "--out",
+                            tmp_path / "eval")
     assert code == 0, err
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["noise"] is None and len(results["images"]) == 3

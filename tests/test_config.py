@@ -46,6 +46,9 @@ def test_time_budget_strings_are_parsed_and_noise_levels_normalised():
     ("train_scales", 0, "train_scales=0 must be an integer in 1..4"),
     ("train_scales", 5, "train_scales=5 must be an integer in 1..4"),
     ("device", "tpu", "device='tpu'"),
+    ("data", "", "data='' is empty; give a path or 'embedded'"),  # was the current folder, unchecked
+    ("val_data", " ", "val_data=' ' is empty; give a path, or leave val_data out"),
+    ("init_weights", "", "init_weights='' is empty"),
 ])
 def test_bad_values_fail_at_build_time_naming_the_field(field, value, message):
     with pytest.raises(N2NError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -369,3 +372,18 @@ def test_any_values_through_the_command_line(values):
     else:
         lines = stderr.getvalue().strip().splitlines()
         assert code == 2 and len(lines) == 1 and "Traceback" not in lines[0], stderr.getvalue()
+
+
+def test_options_beside_a_config_file_are_named_in_its_errors_and_a_new_noise_needs_its_level(tmp_path):
+    (tmp_path / "nb.toml").write_text('mode = "neighbor2neighbor"\nnoisy_data = true\n')
+    with pytest.raises(N2NError, match=r"nb.toml with --mode: config field noisy_data=true needs"):
+        TrainConfig.from_file(tmp_path / "nb.toml", overrides={"mode": "noise2noise"})
+    (tmp_path / "bern.toml").write_text('noise = "bernoulli"\nnoise_level = 0.5\n')
+    # sigma 0.5 on 0..255 would train on noise-free images with exit 0
+    with pytest.raises(N2NError, match=r"bern.toml: noise_level=\[0.5, 0.5\] is in the units of its noise "
+                                       r"'bernoulli', which --noise gaussian replaces; give --noise-level too"):
+        TrainConfig.from_file(tmp_path / "bern.toml", overrides={"noise": "gaussian"})
+    both = TrainConfig.from_file(tmp_path / "bern.toml", overrides={"noise": "gaussian", "noise_level": 25})
+    assert both.noise == "gaussian" and both.noise_level == (25.0, 25.0)
+    (tmp_path / "plain.toml").write_text('noise = "bernoulli"\n')  # no level: the new noise's default
+    assert TrainConfig.from_file(tmp_path / "plain.toml", overrides={"noise": "gaussian"}).noise_level == (25.0, 25.0)

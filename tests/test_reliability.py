@@ -335,6 +335,16 @@ CASES = [
                                   "--noise-level", "50", "--split", "val"],
                  "val_data.pkl: a course tensor file holds its own noisy and clean images, so --split, --noise-level "
                  "would not be used; leave them out", id="evaluate-pkl-with-noise-options"),
+    pytest.param(lambda t, p, m: ["evaluate", "--data", p, "--methods", "noisy", "--model", t / "nope.pt"],
+                 "--model is for method n2n, which --methods noisy leaves out: it would not be used",
+                 id="evaluate-model-unused"),
+    pytest.param(lambda t, p, m: ["evaluate", "--data", p, "--model", m, "--methods", "noisy,n2n", "--clean-model",
+                                  m], "--clean-model is for method n2c", id="evaluate-clean-model-unused"),
+    pytest.param(lambda t, p, m: ["evaluate", "--data", p, "--methods", "noisy", "--tta"],
+                 "--tta ensembles methods n2n and n2c", id="evaluate-tta-unused"),
+    pytest.param(lambda t, p, m: ["evaluate", "--data", p, "--model", m, "--split", "all", "--val-fraction", "0.5"],
+                 "--val-fraction sets the held-out share of --split val or train, and --split all takes every image",
+                 id="evaluate-val-fraction-unused"),
     pytest.param(lambda t, p, m: train(t, "--data", p, "--init-weights", t / "nope.pt"),
                  "nope.pt: no such checkpoint file, nor a shipped model of that name", id="init-weights-missing"),
     pytest.param(lambda t, p, m: train(t, "--data", p, "--width", "4", "--init-weights", m),
@@ -480,6 +490,19 @@ CASES = [
     pytest.param(lambda t, p, m: ["denoise", p, "-o", "", "--model", m],
                  "argument -o/--out: expected a path, got an empty string (an unset variable?)",
                  id="denoise-out-empty"),
+    # an empty data path was the current folder: a run folder landed inside the user's photos
+    pytest.param(lambda t, p, m: train(t, "--data", ""), "config field data='' is empty; give a path or 'embedded'",
+                 id="train-data-empty"),
+    pytest.param(lambda t, p, m: train(t, "--data", p, "--val-data", ""), "config field val_data='' is empty",
+                 id="train-val-data-empty"),
+    pytest.param(lambda t, p, m: ["evaluate", "--data", "", "--model", m],
+                 "argument --data: expected a path, got an empty string", id="evaluate-data-empty"),
+    pytest.param(lambda t, p, m: ["data", "export-course", "", "--out", t / "course"],
+                 "expected a path, got an empty string", id="export-course-source-empty"),
+    pytest.param(lambda t, p, m: ["denoise", p, "-o", t / "o", "--model", ""],
+                 "model '': expected a shipped model's name or a checkpoint file's path", id="denoise-model-empty"),
+    pytest.param(lambda t, p, m: ["denoise", t / "nope\nx.png", "-o", t / "o.png", "--model", m],
+                 "nope\\nx.png: no such file or folder", id="denoise-path-with-a-newline"),
     pytest.param(lambda t, p, m: ["denoise", p, "-o", t / "o", "--model", m, "--overwrite", "--skip-existing"],
                  "--overwrite replaces the outputs that exist and --skip-existing keeps them; pass one of them",
                  id="denoise-overwrite-and-skip-existing"),
@@ -539,6 +562,28 @@ CASES = [
                                                    f'[tables.b]\naxes = {{ data = ["{t / "gone"}"] }}\n')
                  and ["sweep", t / "two.toml", "--out", t / "study"],
                  "gone: no such file or folder", id="sweep-a-later-table-data-missing"),
+    pytest.param(lambda t, p, m: text(t / "s.toml", f'[base]\ndata = "{p}"\nval_fraction = 0.0\n'
+                                                 '[tables.a]\naxes = { lr = [0.001] }\n')
+                 and ["sweep", t / "s.toml", "--out", t / "study"],  # study.json was written first, and stayed
+                 "a study needs validation data", id="sweep-without-validation-data"),
+    pytest.param(lambda t, p, m: text(t / "s.toml", f'[base]\ndata = "{p}"\n[tables.a]\naxes = {{ lr = [0.001] }}\n'
+                                                 '[[claims]]\ntable = ["a"]\nclaim = "x"\nbetter = { lr = 0.001 }\n'
+                                                 'worse = { lr = 0.001 }\n')
+                 and ["sweep", t / "s.toml", "--out", t / "study"],  # was TypeError: unhashable type, exit 1
+                 "s.toml [[claims]] #1: no table ['a']", id="sweep-claim-table-is-a-list"),
+    pytest.param(lambda t, p, m: text(t / "s.toml", f'[base]\ndata = "{p}"\n[tables.a]\naxes = {{ lr = [0.001] }}\n'
+                                                 'set = "x"\n')
+                 and ["sweep", t / "s.toml", "--out", t / "study"],  # was TypeError, exit 1
+                 "[tables.a]: set must be a table of config fields", id="sweep-set-is-not-a-table"),
+    pytest.param(lambda t, p, m: text(t / "s.toml", f'[base]\ndata = "{p}"\n[tables.a]\n'
+                                                 'axes = { noise_level = [25, "25"] }\n')
+                 and ["sweep", t / "s.toml", "--out", t / "study"],  # one run, shown as two rows, exit 0
+                 "the cells {'noise_level': 25} and {'noise_level': '25'} are the same run once read",
+                 id="sweep-axis-values-give-the-same-run"),
+    pytest.param(lambda t, p, m: folder(t, "other", {"study.json": b'{"study": "other.toml"}', "runs.jsonl": b"",
+                                                     "tables.md": b"theirs"})
+                 and ["sweep", study_file(t, p), "--out", t / "other", "--report-only"],  # rewrote their tables.md
+                 "other: holds the results of study other.toml", id="sweep-report-only-into-another-study"),
 ]
 
 
@@ -561,6 +606,22 @@ def test_bad_input_gets_one_line_a_nonzero_exit_and_leaves_no_trace(build, messa
     assert len(lines) == 1 and "Traceback" not in err and "unexpected error" not in err, err
     assert message in lines[0]
     assert snapshot(tmp_path) == before  # nothing half-made, nothing deleted, no pickled code ran
+
+
+def test_a_sweep_that_needs_a_missing_extra_makes_no_folder(tmp_path, photo_folder, capsys, monkeypatch):
+    import noise2noise.tensorboard
+    from noise2noise.errors import N2NError
+
+    def missing() -> None:  # as without the tensorboard package, whether or not this machine has it
+        raise N2NError("config field tensorboard=true needs the tensorboard package")
+
+    monkeypatch.setattr(noise2noise.tensorboard, "require_tensorboard", missing)
+    monkeypatch.setattr("noise2noise.sweep.require_tensorboard", missing, raising=False)
+    study = text(tmp_path / "tb.toml", f'[base]\ndata = "{photo_folder}"\ntensorboard = true\n'
+                                       '[tables.a]\naxes = { lr = [0.001] }\n')
+    code, _, err = run(capsys, "sweep", study, "--out", tmp_path / "deep" / "study")
+    assert code == 2 and "needs the tensorboard package" in one_line(err)
+    assert not (tmp_path / "deep").exists()  # the folders were made before the check, and stayed
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate"])
