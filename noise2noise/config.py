@@ -508,8 +508,9 @@ def _limit_fault(value: Any, limits: Mapping[str, Any]) -> str | None:
 
 
 def _level_pair(value: Any) -> tuple[float, float] | None:
-    """noise_level from 25, '25', '0,50', '0-50', [0, 50] or (0, 50): a (lo, hi) pair of floats."""
-    if value is None:
+    """noise_level from 25, '25', '0,50', '0-50', [0, 50] or (0, 50): a (lo, hi) pair of floats;
+    None (or 'none', as every command line spells it) for the noise's default."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
         return None
     parts = value
     if isinstance(value, str):

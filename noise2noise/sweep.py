@@ -152,8 +152,13 @@ def load_study(path: str | Path, budget: str | float | None = None, device: str 
     if not isinstance(seeds, list) or not seeds or not all(type(s) is int for s in seeds) \
             or len(set(seeds)) != len(seeds):
         raise N2NError(f"{path}: seeds = {seeds!r} must be a list of distinct integers, e.g. [0, 1, 2]")
+    name = "--budget" if budget is not None else f"{path}: time_budget"  # who gave it, for the error line
     budget = budget if budget is not None else spec.get("time_budget")
-    budget = str(parse_budget(budget)) if budget is not None else None
+    if budget is not None:
+        parsed = parse_budget(budget, name)
+        if parsed.amount <= 0:
+            raise N2NError(f"{name}={budget!r} must be > 0, e.g. 10m or 3000 steps")
+        budget = str(parsed)
     base = spec.get("base", {})
     if not isinstance(base, dict) or not isinstance(spec.get("tables"), dict) or not spec["tables"]:
         raise N2NError(f"{path}: a study needs a [base] table of config fields and at least one "

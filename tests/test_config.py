@@ -387,3 +387,8 @@ def test_options_beside_a_config_file_are_named_in_its_errors_and_a_new_noise_ne
     assert both.noise == "gaussian" and both.noise_level == (25.0, 25.0)
     (tmp_path / "plain.toml").write_text('noise = "bernoulli"\n')  # no level: the new noise's default
     assert TrainConfig.from_file(tmp_path / "plain.toml", overrides={"noise": "gaussian"}).noise_level == (25.0, 25.0)
+
+
+def test_noise_level_none_spelled_as_text_means_the_noise_default_everywhere():
+    assert TrainConfig(noise_level=" None ").noise_level == TrainConfig().noise_level == (25.0, 25.0)
+    assert TrainConfig(noise="poisson", noise_level="none").noise_level == TrainConfig(noise="poisson").noise_level

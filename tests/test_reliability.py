@@ -562,6 +562,15 @@ CASES = [
                                                    f'[tables.b]\naxes = {{ data = ["{t / "gone"}"] }}\n')
                  and ["sweep", t / "two.toml", "--out", t / "study"],
                  "gone: no such file or folder", id="sweep-a-later-table-data-missing"),
+    pytest.param(lambda t, p, m: ["sweep", study_file(t, p), "--out", t / "study", "--budget", "0"],
+                 "--budget='0' must be > 0", id="sweep-budget-zero"),  # was blamed on [tables.t] time_budget
+    pytest.param(lambda t, p, m: text(t / "s.toml", f'time_budget = "forever"\n[base]\ndata = "{p}"\n'
+                                                 '[tables.a]\naxes = { lr = [0.001] }\n')
+                 and ["sweep", t / "s.toml", "--out", t / "study"],
+                 "s.toml: time_budget='forever' is neither a duration nor an amount of work",
+                 id="sweep-study-budget-invalid"),
+    pytest.param(lambda t, p, m: ["data", "export-course", p, "--out", t / "c", "--val-pairs", "0"],
+                 "argument --val-pairs: expected a positive integer", id="export-course-val-pairs-zero"),
     pytest.param(lambda t, p, m: text(t / "s.toml", f'[base]\ndata = "{p}"\nval_fraction = 0.0\n'
                                                  '[tables.a]\naxes = { lr = [0.001] }\n')
                  and ["sweep", t / "s.toml", "--out", t / "study"],  # study.json was written first, and stayed
