@@ -417,11 +417,12 @@ def _quiet_tifffile():
     import logging
 
     logger = logging.getLogger("tifffile")
-    level, logger.level = logger.level, logging.CRITICAL + 1
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)  # setLevel, not .level =: it clears the logger's cache
     try:
         yield
     finally:
-        logger.level = level
+        logger.setLevel(level)
 
 
 def _premultiplied(planes: np.ndarray, undo: bool = False, file_dtype: np.dtype | None = None) -> np.ndarray:
