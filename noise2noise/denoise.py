@@ -219,10 +219,12 @@ def tile_geometry(model: nn.Module, tile_px: int, overlap_px: int) -> tuple[int,
     """(tile side, stride) in px, both multiples of the model's 2**depth so that every tile
     keeps the pooling grid of whole-image inference; the overlap only grows by rounding."""
     multiple = getattr(model, "multiple_px", 1)
-    tile, stride = tile_px // multiple * multiple, (tile_px - overlap_px) // multiple * multiple
+    tile = tile_px // multiple * multiple
+    stride = (tile - overlap_px) // multiple * multiple  # from the rounded tile: else the overlap could vanish
     if overlap_px < 0 or stride < multiple:
-        raise N2NError(f"tile {tile_px} px with overlap {overlap_px} px leaves no stride: the overlap must be "
-                       f"≥ 0 and the tile at least {multiple} px (2**depth) longer than the overlap")
+        rounded = f" ({tile} px once rounded down to a multiple of {multiple})" if tile != tile_px else ""
+        raise N2NError(f"tile {tile_px} px{rounded} with overlap {overlap_px} px leaves no stride: the overlap must "
+                       f"be ≥ 0 and the tile at least {multiple} px (2**depth) longer than the overlap")
     return tile, stride
 
 

@@ -1,18 +1,29 @@
 """Denoising users' files: tiling with blending, bit depths, modes, folders, errors."""
 
 import re
+import types
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from noise2noise import checkpoint, denoise
 from noise2noise.augment import SYMMETRIES, symmetry, undo_symmetry
 from noise2noise.cli import main
 from noise2noise.config import TrainConfig
-from noise2noise.denoise import MIN_MATCH_PIXELS, denoise_files, denoise_image, denoise_tensor, match_means, tile_starts
+from noise2noise.denoise import (
+    MIN_MATCH_PIXELS,
+    denoise_files,
+    denoise_image,
+    denoise_tensor,
+    match_means,
+    tile_geometry,
+    tile_starts,
+)
 from noise2noise.errors import N2NError
 from noise2noise.metrics import psnr_db
 from noise2noise.unet import UNet, _pad_to_multiple
@@ -549,3 +560,21 @@ def test_cli_denoise_matches_means_unless_told_not_to(tmp_path, capsys, trained_
     expected = denoise_image(network, torch.from_numpy(big).permute(2, 0, 1).float(), mean_match=None)
     assert np.abs(raw - expected.permute(1, 2, 0).round().numpy()).max() <= 1
     assert np.abs((matched - raw).mean((0, 1))).max() > 0.05
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(tile_px=st.integers(1, 1100), overlap_px=st.integers(0, 600), depth=st.integers(1, 5))
+def test_tiles_overlap_at_least_as_asked_or_the_geometry_is_refused(tile_px, overlap_px, depth):
+    model = types.SimpleNamespace(multiple_px=2**depth)
+    try:
+        tile, stride = tile_geometry(model, tile_px, overlap_px)
+    except N2NError:
+        return
+    # --tile 63 --overlap 31 once gave a 32 px tile at a 32 px stride: no overlap, seams every tile
+    assert tile - stride >= overlap_px and tile % 2**depth == 0 and stride % 2**depth == 0 and stride > 0
+
+
+def test_a_tile_that_rounds_below_its_overlap_is_refused_naming_the_rounding():
+    with pytest.raises(N2NError, match=r"tile 63 px \(32 px once rounded down to a multiple of 32\) with overlap 31"):
+        tile_geometry(types.SimpleNamespace(multiple_px=32), 63, 31)
+    assert tile_geometry(types.SimpleNamespace(multiple_px=32), 80, 16) == (64, 32)  # 32 px of overlap, not 0
