@@ -359,11 +359,16 @@ def denoise_array(model: nn.Module, array, tile_px: int | None = DENOISE_TILE_PX
     ``denoise_tensor``; 8-bit images are taken as clipped, others (mapped by their span) not."""
     import numpy as np
 
-    from noise2noise.images import from_chw_255, intensity_span, scale_to_255, to_chw_255
+    from noise2noise.images import from_chw_255, intensity_span, is_grey, scale_to_255, to_chw_255
 
     if array.ndim == 4:
         return np.stack([denoise_array(model, plane, tile_px, overlap_px, batch_size, progress, tta, precision,
                                        noise_level, on_estimate, mean_match) for plane in array])
+    if getattr(model, "in_channels", 3) == 1 and array.shape[2] >= 3 and is_grey(array):
+        # a grey photo saved as RGB(A): one channel through the grey network, repeated back
+        grey = denoise_array(model, array[:, :, [0, *range(3, array.shape[2])]], tile_px, overlap_px, batch_size,
+                             progress, tta, precision, noise_level, on_estimate, mean_match)
+        return np.concatenate([np.repeat(grey[:, :, :1], 3, axis=2), grey[:, :, 1:]], axis=2)
 
     channels, colour_channels = check_model_takes(model, array.shape[2]), 3 if array.shape[2] >= 3 else 1
     span = intensity_span(array)  # one map there and back, and for the noise level
@@ -431,8 +436,9 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
     """Denoise image files and folders (recursively) into ``out`` (see ``output_paths``),
     keeping each image's size, bit depth, channels and format; a TIFF stack is denoised
     image by image into a stack of the same shape, dtype and axes. Existing files are
-    replaced only with ``overwrite``. Greyscale files go to ``grey_model`` when given (a
-    greyscale network); an RGB ``model`` alone keeps most of their noise, and a warning says so.
+    replaced only with ``overwrite``. Greyscale files, grey photos saved as RGB among them
+    (``images.is_grey``), go to ``grey_model`` when given (a greyscale network); an RGB
+    ``model`` alone keeps most of their noise, and a warning says so.
     ``noise_level``: see ``denoise_array`` (only networks told sigma use it); the levels
     estimated in its absence are said on stderr at the end (with ``progress``). ``mean_match``:
     see ``denoise_array``. ``skip_existing``: see ``output_paths``."""
@@ -440,12 +446,13 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
 
     from tqdm.auto import tqdm
 
-    from noise2noise.images import check_writable, read_stack, write_image
+    from noise2noise.images import check_writable, is_grey, read_stack, write_image
 
-    def model_for(image_channels: int) -> nn.Module:
+    def model_for(planes) -> nn.Module:
         # an RGB network tells noise from texture by its independence across channels: a grey
-        # image repeated into RGB keeps ~90% of its noise (benchmarks/passthrough.py --channel-correlation 1)
-        return grey_model if grey_model is not None and image_channels <= 2 else model
+        # image repeated into RGB keeps ~90% of its noise (benchmarks/passthrough.py --channel-correlation 1),
+        # so grey photos saved as RGB go to the grey network too
+        return grey_model if grey_model is not None and is_grey(planes) else model
 
     if batch_size < 1 or (tile_px or 0) < 0 or overlap_px < 0:
         raise N2NError(f"batch size {batch_size}, tile {tile_px} px, overlap {overlap_px} px: the batch size "
@@ -459,9 +466,9 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
     grey_through_rgb = []
     for source, target in jobs:  # every input read and checked, with its output format, before any denoising
         stack = read_stack(source)
-        chosen = model_for(stack.planes.shape[3])
+        chosen, grey = model_for(stack.planes), is_grey(stack.planes)
         try:
-            if check_model_takes(chosen, stack.planes.shape[3]) == 3 and stack.planes.shape[3] <= 2:
+            if check_model_takes(chosen, 1 if grey else stack.planes.shape[3]) == 3 and grey:
                 grey_through_rgb.append(source)
         except N2NError as exc:
             raise N2NError(f"{source}: {exc}") from None
@@ -479,7 +486,7 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
     for source, target in tqdm(jobs, desc="denoise", unit="file", disable=not progress):
         stack = read_stack(source)
         try:
-            result = denoise_array(model_for(stack.planes.shape[3]), stack.planes, tile_px, overlap_px, batch_size,
+            result = denoise_array(model_for(stack.planes), stack.planes, tile_px, overlap_px, batch_size,
                                    progress, tta, precision, noise_level,
                                    on_estimate=estimated.setdefault(source, []).append, mean_match=mean_match)
         except N2NError as exc:

@@ -541,6 +541,14 @@ def _is_16bit_colour_png(path: Path) -> bool:
     return len(header) == 26 and header[:8] == b"\x89PNG\r\n\x1a\n" and header[24] == 16 and header[25] in (2, 4, 6)
 
 
+def is_grey(planes: np.ndarray) -> bool:
+    """Whether ...×H×W×C images are greyscale: one channel (with or without alpha), or RGB(A)
+    whose three colour channels are equal everywhere (a grey photo saved as RGB)."""
+    if planes.shape[-1] <= 2:
+        return True
+    return bool(np.array_equal(planes[..., 0], planes[..., 1]) and np.array_equal(planes[..., 0], planes[..., 2]))
+
+
 def intensity_span(*images: np.ndarray) -> tuple[float, float]:
     """(lo, hi): the intensities mapped onto 0..255 for the network. 8-bit: (0, 255), as
     is. 16-bit and float: the colour channels' min and max over ``images`` (alpha aside),
