@@ -520,17 +520,20 @@ def _write_tiff(tmp: Path, stack: ImageStack) -> None:
         options["resolution"], options["resolutionunit"] = meta["resolution"], meta["resolutionunit"]
     elif "dpi" in meta:
         options["resolution"], options["resolutionunit"] = meta["dpi"], tifffile.RESUNIT.INCH
+    data, axes = stack.file_array(), stack.axes
+    if "S" in axes and channels == 1:  # grey samples whose padding sample was dropped: no sample axis left
+        data, axes = data.squeeze(axes.index("S")), axes.replace("S", "")
     imagej = meta.get("imagej") and channels != 4 \
         and np.dtype(stack.dtype or stack.planes.dtype) in (np.uint8, np.uint16, np.int16, np.float32)
     if imagej:
-        options.update(imagej=True, metadata={**meta.get("imagej_metadata", {}), "axes": stack.axes})
+        options.update(imagej=True, metadata={**meta.get("imagej_metadata", {}), "axes": axes})
     elif meta.get("ome"):
-        options.update(ome=True, metadata={**meta.get("ome_pixels", {}), "axes": stack.axes})
+        options.update(ome=True, metadata={**meta.get("ome_pixels", {}), "axes": axes})
     elif stack.lead_shape:
-        options["metadata"] = {"axes": stack.axes}
+        options["metadata"] = {"axes": axes}
     else:
         options["metadata"] = None  # a plain image: no shape description
-    tifffile.imwrite(tmp, stack.file_array(), **options)
+    tifffile.imwrite(tmp, data, **options)
 
 
 def _is_16bit_colour_png(path: Path) -> bool:

@@ -683,3 +683,14 @@ def test_premultiplied_int16_and_an_int16_imagej_hyperstack_keep_their_values_an
     with tifffile.TiffFile(tmp_path / "h-out.tif") as out:
         assert out.is_imagej and out.series[0].axes == "TZCYX" and out.imagej_metadata["spacing"] == 2.5
         assert np.array_equal(out.asarray(), stack)
+
+
+@pytest.mark.parametrize("shape", [(30, 40, 2), (3, 30, 40, 2)])
+def test_grey_samples_with_a_padding_sample_come_back_as_grey_images_not_strips(tmp_path, shape):
+    data = np.random.default_rng(5).integers(0, 4000, shape).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "gx.tif", data, photometric="minisblack", planarconfig="contig",
+                     extrasamples=["unspecified"], metadata={"axes": "YXS" if len(shape) == 3 else "ZYXS"})
+    write_image(tmp_path / "out.tif", read_stack(tmp_path / "gx.tif"))
+    with tifffile.TiffFile(tmp_path / "out.tif") as out:  # was 30 pages of 40x1 px
+        assert out.series[0].shape == shape[:-1] and np.array_equal(out.asarray(), data[..., 0])
+    assert read_stack(tmp_path / "out.tif").planes.shape == (1 if len(shape) == 3 else 3, 30, 40, 1)
