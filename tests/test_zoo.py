@@ -132,6 +132,18 @@ def test_cli_lists_models_and_takes_names(tmp_path, capsys, photo, only_gaussian
     assert code == 2 and "'poisson' is not trained yet" in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_shipped_name_beside_a_checkpoint_of_that_name_is_refused_as_ambiguous(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "gaussian").mkdir()  # the user's run folder (n2n train --out gaussian)
+    (tmp_path / "gaussian" / "checkpoint.pt").write_bytes(MODELS["gaussian"].weights.read_bytes())
+    with pytest.raises(N2NError, match=r"--model gaussian: names a shipped model, and ./gaussian here holds a "
+                                       r"checkpoint too; write ./gaussian for that one"):
+        resolve_model("gaussian")  # was: the shipped model, without a word
+    assert resolve_model("./gaussian") == Path("gaussian/checkpoint.pt")
+    (tmp_path / "gaussian" / "checkpoint.pt").unlink()  # a folder of denoised photos of that name is no model
+    assert resolve_model("gaussian") == MODELS["gaussian"].weights
+
+
 def test_fine_tuning_from_an_untrained_shipped_model_says_how_to_train_it(tmp_path, capsys, photo_folder,
                                                                           only_gaussian_shipped):
     code, _, err = run(capsys, "train", "--data", photo_folder, "--init-weights", "poisson", "--out",
