@@ -14,10 +14,11 @@ import numpy as np
 from noise2noise.errors import N2NError, say_once
 from noise2noise.outputs import atomic_write
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".jfif", ".jpe")  # .jfif: browsers' JPEGs
 # Image files a folder of photos often holds beside those (web formats, camera raw): a folder
 # run names them as skipped, so that none goes missing unnoticed.
-OTHER_IMAGE_SUFFIXES = (".webp", ".gif", ".heic", ".heif", ".avif", ".jp2", ".jxl", ".ppm", ".pgm", ".pnm",
+OTHER_IMAGE_SUFFIXES = (".webp", ".gif", ".heic", ".heif", ".avif", ".jp2", ".jxl", ".ppm", ".pgm", ".pnm", ".tga",
+                        ".exr", ".hdr", ".psd",
                         ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf")
 
 # Colour photographs inside the scikit-image wheel; split by image so that no test
@@ -49,6 +50,10 @@ def list_images(folder: str | Path) -> list[Path]:
     if skipped:
         say_once(f"note: {folder}: skipped {len(skipped)} image file(s) in other formats ({_some(skipped, folder)}); "
                  f"{formats}: convert them to PNG or TIFF to include them")
+    linked = sorted(p for p in folder.rglob("*") if p.is_symlink() and p.is_dir())  # rglob does not enter them
+    if linked:
+        say_once(f"note: {folder}: skipped {len(linked)} linked folder(s) ({_some(linked, folder)}): links to "
+                 "folders are not followed; copy the photos in, or give the linked folder as an input of its own")
     if hidden:
         say_once(f"note: {folder}: skipped {len(hidden)} hidden file(s) ({_some(hidden, folder)}): names starting "
                  "with '.' are macOS metadata, notebook checkpoints or temporary files")
@@ -67,6 +72,8 @@ _WRITABLE = {  # suffix -> (format, {dtype: channel counts it holds}, holds stac
     ".png": ("PNG", {"uint8": (1, 2, 3, 4), "uint16": (1,)}, False),
     ".jpg": ("JPEG", {"uint8": (1, 3)}, False),
     ".jpeg": ("JPEG", {"uint8": (1, 3)}, False),
+    ".jfif": ("JPEG", {"uint8": (1, 3)}, False),
+    ".jpe": ("JPEG", {"uint8": (1, 3)}, False),
     ".bmp": ("BMP", {"uint8": (1, 3)}, False),
     ".tif": ("TIFF", None, True),
     ".tiff": ("TIFF", None, True),
@@ -447,7 +454,8 @@ def check_writable(path: str | Path, stack: ImageStack) -> None:
     path = Path(path)
     fmt = _WRITABLE.get(path.suffix.lower())
     if fmt is None:
-        raise N2NError(f"{path}: cannot write '{path.suffix}' files; choose .tif, .png, .jpg or .bmp")
+        raise N2NError(f"{path}: cannot write '{path.suffix}' files; choose .tif, .png, .jpg (.jpeg, .jfif, .jpe) "
+                       "or .bmp")
     name, holds, holds_stacks = fmt
     planes = stack.planes
     if holds is not None and planes.shape[3] not in holds.get(str(planes.dtype), ()):
@@ -459,10 +467,11 @@ def check_writable(path: str | Path, stack: ImageStack) -> None:
 
 # Pillow writes JPEG at quality 75 unless told: a denoised photo lost detail its input (often
 # saved at 90-95 by cameras and editors) had kept
-_SAVE_OPTIONS = {".jpg": {"quality": 95}, ".jpeg": {"quality": 95}}
+_SAVE_OPTIONS = {suffix: {"quality": 95} for suffix in (".jpg", ".jpeg", ".jfif", ".jpe")}
 # the largest DPI each format stores: JFIF density is 16 bits; PNG pHYs and BMP hold pixels per metre
 # in 32 bits (BMP's signed)
-_MAX_DPI = {".jpg": 65535, ".jpeg": 65535, ".png": (2**32 - 1) * 0.0254, ".bmp": (2**31 - 1) * 0.0254}
+_MAX_DPI = {".jpg": 65535, ".jpeg": 65535, ".jfif": 65535, ".jpe": 65535, ".png": (2**32 - 1) * 0.0254,
+            ".bmp": (2**31 - 1) * 0.0254}
 
 
 def write_image(path: str | Path, image: np.ndarray | ImageStack) -> Path:

@@ -694,3 +694,24 @@ def test_grey_samples_with_a_padding_sample_come_back_as_grey_images_not_strips(
     with tifffile.TiffFile(tmp_path / "out.tif") as out:  # was 30 pages of 40x1 px
         assert out.series[0].shape == shape[:-1] and np.array_equal(out.asarray(), data[..., 0])
     assert read_stack(tmp_path / "out.tif").planes.shape == (1 if len(shape) == 3 else 3, 30, 40, 1)
+
+
+def test_browser_jpegs_are_read_and_linked_folders_and_other_formats_are_named(tmp_path, capsys):
+    from noise2noise.errors import say_once
+
+    photos, elsewhere = tmp_path / "photos", tmp_path / "elsewhere"
+    photos.mkdir(), elsewhere.mkdir()
+    photo = skimage.data.astronaut()[:16, :16]
+    for name in ("a.jfif", "b.jpe", "c.png"):  # .jfif: how browsers save a JPEG; once skipped without a word
+        Image.fromarray(photo).save(photos / name, format="PNG" if name.endswith(".png") else "JPEG")
+    Image.fromarray(photo).save(elsewhere / "d.png")
+    (photos / "e.tga").write_bytes(b"targa")
+    (photos / "linked").symlink_to(elsewhere, target_is_directory=True)
+    say_once.cache_clear()  # the notes are said once a process
+    assert [p.name for p in list_images(photos)] == ["a.jfif", "b.jpe", "c.png"]
+    err = capsys.readouterr().err
+    assert "skipped 1 image file(s) in other formats (e.tga)" in err
+    assert "skipped 1 linked folder(s) (linked): links to folders are not followed" in err
+    write_image(tmp_path / "out.jfif", read_image(photos / "a.jfif"))
+    with Image.open(tmp_path / "out.jfif") as out:
+        assert out.format == "JPEG" and out.size == (16, 16)

@@ -223,8 +223,8 @@ CASES = [
     pytest.param(lambda t, p, m: train(t, "--data", folder(t, "empty")), "empty: no images found",
                  id="folder-empty"),
     pytest.param(lambda t, p, m: train(t, "--data", folder(t, "web", {"a.webp": b"RIFF", "raw/b.CR2": b"II*"})),
-                 "web: no images found (n2n reads .png, .jpg, .jpeg, .tif, .tiff, .bmp from a folder; it holds 2 "
-                 "file(s) such as a.webp: convert them to PNG or TIFF)", id="folder-of-webp-and-raw-only"),
+                 "web: no images found (n2n reads .png, .jpg, .jpeg, .tif, .tiff, .bmp, .jfif, .jpe from a folder; it "
+                 "holds 2 file(s) such as a.webp: convert them to PNG or TIFF)", id="folder-of-webp-and-raw-only"),
     pytest.param(lambda t, p, m: train(t, "--data", folder(t, "notes", {"notes.png": b"not a picture"})),
                  "notes.png: not a readable image", id="image-not-an-image"),
     pytest.param(lambda t, p, m: train(t, "--data", folder(t, "cut", {"cut.png": png_bytes(t, p)[:300]})),
@@ -466,7 +466,7 @@ CASES = [
                                   "--out", t / "c", "--pairs", "8", "--val-pairs", "4"],
                  "need at least 2 images", id="export-single-image"),
     pytest.param(lambda t, p, m: ["data", "export-course", p, "--out", t / "c", "--pairs", "0"],
-                 "pairs_per_epoch=0 must be a positive integer", id="export-zero-pairs"),
+                 "argument --pairs: expected a positive integer, got '0'", id="export-zero-pairs"),
     # outputs: nothing replaced without --overwrite; nothing written over or inside the inputs
     pytest.param(lambda t, p, m: folder(t, "run") and copy(m, t / "run" / "checkpoint.pt")
                  and ["export", "--onnx", t / "run" / "checkpoint.pt", "--overwrite"],
