@@ -361,6 +361,20 @@ def denoise_array(model: nn.Module, array, tile_px: int | None = DENOISE_TILE_PX
 
     from noise2noise.images import from_chw_255, intensity_span, is_grey, scale_to_255, to_chw_255
 
+    array = np.asarray(array)
+    if array.ndim == 2:  # H×W: one grey image
+        return denoise_array(model, array[:, :, None], tile_px, overlap_px, batch_size, progress, tta, precision,
+                             noise_level, on_estimate, mean_match)[:, :, 0]
+    if array.ndim not in (3, 4) or array.shape[-1] not in (1, 2, 3, 4) or 0 in array.shape:
+        raise N2NError(f"expected an H×W×C image or an S×H×W×C stack with C = 1 (grey), 2 (grey+alpha), 3 (RGB) "
+                       f"or 4 (RGBA), got shape {array.shape}")
+    if array.dtype not in (np.uint8, np.uint16) and array.dtype.kind != "f":
+        raise N2NError(f"pixel type {array.dtype} is not taken; give uint8, uint16 or float pixels")
+    finite = array.dtype.kind != "f" or (np.isfinite(array).all()
+                                          and np.isfinite(float(array.max()) - float(array.min())))
+    if not finite:
+        raise N2NError("the image holds NaN or infinite values, or values too far apart for a float; replace or "
+                       "scale them first")
     if array.ndim == 4:
         return np.stack([denoise_array(model, plane, tile_px, overlap_px, batch_size, progress, tta, precision,
                                        noise_level, on_estimate, mean_match) for plane in array])

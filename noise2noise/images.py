@@ -174,6 +174,10 @@ def read_stack(path: str | Path) -> ImageStack:
             where = ", ".join(f"{a}={i}" for a, i in zip("SYXC", np.argwhere(bad)[0]))
             raise N2NError(f"{path}: {int(bad.sum())} pixel value(s) are NaN or infinite (the first at {where}); "
                            "replace them (e.g. with 0) before training or denoising")
+        low, high = float(planes.min()), float(planes.max())
+        if not np.isfinite(high - low):  # the map onto 0..255 divides by it: every pixel would come out NaN
+            raise N2NError(f"{path}: pixel values from {low:g} to {high:g} span more than a float can hold; "
+                           "scale them down (e.g. divide by 1e300) before training or denoising")
     elif planes.dtype.kind in "iu" and planes.dtype not in (np.uint8, np.uint16):
         # 16-bit PNG/PGM in some Pillow versions, int16/int32 TIFF: exact as 16-bit when they fit
         low, high = int(planes.min()), int(planes.max())

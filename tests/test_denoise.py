@@ -578,3 +578,19 @@ def test_a_tile_that_rounds_below_its_overlap_is_refused_naming_the_rounding():
     with pytest.raises(N2NError, match=r"tile 63 px \(32 px once rounded down to a multiple of 32\) with overlap 31"):
         tile_geometry(types.SimpleNamespace(multiple_px=32), 63, 31)
     assert tile_geometry(types.SimpleNamespace(multiple_px=32), 80, 16) == (64, 32)  # 32 px of overlap, not 0
+
+
+def test_denoise_array_takes_a_2d_grey_image_and_refuses_shapes_and_values_it_cannot_give_back():
+    from noise2noise.denoise import denoise_array
+
+    grey = np.random.default_rng(0).integers(0, 256, (9, 7)).astype(np.uint8)
+    out = denoise_array(identity(1), grey, tile_px=None)
+    assert out.shape == (9, 7) and out.dtype == np.uint8 and np.abs(out.astype(int) - grey).max() <= 1
+    for bad, message in ((np.zeros((4, 4, 5), np.uint8), "got shape \\(4, 4, 5\\)"),  # was cut to 3 channels
+                         (np.zeros((0, 4, 3), np.uint8), "got shape \\(0, 4, 3\\)"),
+                         (np.zeros((1, 2, 4, 4, 3), np.uint8), "got shape"),
+                         (np.zeros((4, 4, 3), np.int16), "pixel type int16 is not taken"),
+                         (np.full((4, 4, 3), np.nan, np.float32), "NaN or infinite"),
+                         (np.array([[[-1e308] * 3, [1e308] * 3]]), "too far apart")):  # was all NaN out
+        with pytest.raises(N2NError, match=message):
+            denoise_array(identity(3), bad, tile_px=None)

@@ -715,3 +715,9 @@ def test_browser_jpegs_are_read_and_linked_folders_and_other_formats_are_named(t
     write_image(tmp_path / "out.jfif", read_image(photos / "a.jfif"))
     with Image.open(tmp_path / "out.jfif") as out:
         assert out.format == "JPEG" and out.size == (16, 16)
+
+
+def test_a_float_image_whose_range_overflows_is_refused_rather_than_written_as_nan(tmp_path):
+    tifffile.imwrite(tmp_path / "h.tif", np.array([[-1e308, 1e308], [0.0, 1.0]]))
+    with pytest.raises(N2NError, match=r"h.tif: pixel values from -1e\+308 to 1e\+308 span more than a float can hold"):
+        read_stack(tmp_path / "h.tif")
