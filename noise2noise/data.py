@@ -87,7 +87,14 @@ class Generators:
 
     def set_state(self, state: tuple[torch.Tensor, torch.Tensor]) -> None:
         self.cpu.set_state(state[0])
-        self.device.set_state(state[1].to(self.device.get_state().device))
+        try:
+            self.device.set_state(state[1].to(self.device.get_state().device))
+        except RuntimeError:  # saved on another kind of device (a GPU run resumed on a CPU): another state format
+            import hashlib
+
+            self.device.manual_seed(int.from_bytes(hashlib.sha256(state[1].numpy().tobytes()).digest()[:8], "little"))
+            say_once("note: this run drew its noise on another kind of device; it goes on with a noise stream seeded "
+                     "from that one, so it is not bit-identical to a run that was never interrupted")
 
 
 def check_tensor(tensor: object, where: str, channels: tuple[int, ...] = (1, 3)) -> torch.Tensor:

@@ -205,6 +205,17 @@ def load_resume_state(out_dir: str | Path | None, extending: bool = False) -> di
     return state
 
 
+def check_resumable_folder(out_dir: Path) -> None:
+    """Refuse to resume a folder that an --overwrite run into was killed before finishing:
+    which of the two runs is meant is the user's to say."""
+    staging = staging_path(out_dir)
+    if staging.is_dir():
+        refuse_if_locked(staging)
+        raise N2NError(f"{out_dir}: an --overwrite run into it was killed before it finished; the previous "
+                       f"run is unchanged. Pass --overwrite to start the new run again, or delete {staging} "
+                       "to resume the previous one")
+
+
 class RunFolder:
     """A run folder held by this process. ``path`` is where the run writes: ``out_dir``,
     or for a run replacing another the staging folder that ``finish`` swaps in."""
@@ -259,12 +270,7 @@ class RunFolder:
         of writes cut short go, and metrics logged after the checkpoint are dropped so the
         resumed run has one history."""
         out_dir = Path(out_dir)
-        staging = staging_path(out_dir)
-        if staging.is_dir():
-            refuse_if_locked(staging)
-            raise N2NError(f"{out_dir}: an --overwrite run into it was killed before it finished; the previous "
-                           f"run is unchanged. Pass --overwrite to start the new run again, or delete {staging} "
-                           "to resume the previous one")
+        check_resumable_folder(out_dir)
         lock = FolderLock(out_dir).acquire()
         for stale in out_dir.glob(".*.tmp*"):
             stale.unlink()
@@ -346,10 +352,12 @@ def _rewind_log(path: Path, step: int) -> None:
     """Drop metrics logged after the checkpoint, so a resumed run has one history."""
     def logged_step(row: str) -> float:
         try:
-            return json.loads(row).get("step", 0)
-        except ValueError:  # a line cut short by the kill
+            logged = json.loads(row).get("step", 0)
+            return float(logged) if not isinstance(logged, bool) else math.inf
+        except (ValueError, TypeError, AttributeError):  # a line cut short by the kill, or not a row of ours
             return math.inf
 
     if path.is_file():
-        kept = [row + "\n" for row in path.read_text().splitlines() if logged_step(row) <= step]
+        rows = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        kept = [row + "\n" for row in rows if logged_step(row) <= step]
         atomic_write(path, lambda tmp: tmp.write_text("".join(kept)))

@@ -523,15 +523,11 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
         if extend:
             cfg = extended_config(cfg, extend, state, out_dir)
     run = None
-    if out_dir is not None and ranks.is_main:  # rank 0 alone writes the run folder
+    if out_dir is not None and ranks.is_main:  # rank 0 alone writes the run folder; checked before the data are read
         if resume:
-            run = rundir.RunFolder.reopen(out_dir, state["step"])
-            if extend:
-                write_json(run.path / "config.json", {**cfg.to_dict(), "code_version": checkpoint.code_version()})
-            else:
-                _restore_config_json(run.path / "config.json", cfg)
+            rundir.check_resumable_folder(Path(out_dir))
         else:
-            rundir.check_new_run(Path(out_dir), overwrite, rundir.config_inputs(cfg))  # before the data are read
+            rundir.check_new_run(Path(out_dir), overwrite, rundir.config_inputs(cfg))
     if cfg.init_weights is not None and not resume:
         zoo.resolve_model(cfg.init_weights, "--init-weights")  # a missing file fails before the data are read
     if cfg.tensorboard and out_dir is not None and ranks.is_main:
@@ -539,6 +535,14 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
     result = None
     try:
         source, val = build_training_data(cfg)  # bad data fail here, before the folder is touched
+        if state is not None:
+            _check_resumable(cfg, state, source.channels)  # so does a checkpoint edited or from another run
+        if out_dir is not None and ranks.is_main and resume:
+            run = rundir.RunFolder.reopen(out_dir, state["step"])
+            if extend:
+                write_json(run.path / "config.json", {**cfg.to_dict(), "code_version": checkpoint.code_version()})
+            else:
+                _restore_config_json(run.path / "config.json", cfg)
         if out_dir is not None and ranks.is_main and not resume:
             run = rundir.RunFolder.create(out_dir, overwrite, rundir.config_inputs(cfg))
             write_json(run.path / "config.json", {**cfg.to_dict(), "code_version": checkpoint.code_version()})
@@ -568,6 +572,17 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
         run.finish()  # outside the clean-up above: a finished run is never removed
     result.out_dir = run.out_dir if run is not None else None
     return result
+
+
+def _check_resumable(cfg: TrainConfig, payload: dict[str, Any], channels: int) -> None:
+    """Load a checkpoint into a fresh state on the CPU, so that one that does not match its own
+    config (edited, or another run's copied in) fails in one line before the run folder is touched."""
+    try:
+        TrainState.start(cfg, channels, torch.device("cpu")).load(payload, random_streams=False)
+    except (RuntimeError, KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise N2NError(f"the checkpoint to resume does not match its own config ({type(exc).__name__}: {reason}); "
+                       "it was edited or comes from another run: start the run again with --overwrite") from None
 
 
 def _restore_config_json(path: Path, cfg: TrainConfig) -> None:

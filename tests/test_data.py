@@ -394,3 +394,19 @@ def test_sigma_jitter_moves_only_the_told_sigma_of_training_inputs_and_not_valid
     val, plain = pairs.validation(16), SyntheticPairs([("flat", image)], GaussianNoise((5.0, 50.0)), 8, 64,
                                                       sigma_input=True).validation(16)
     assert torch.equal(val.noisy, plain.noisy) and torch.equal(val.sigma_255, plain.sigma_255)
+
+
+def test_a_noise_stream_saved_on_another_kind_of_device_goes_on_seeded_from_it(capsys):
+    from noise2noise.data import Generators
+    from noise2noise.errors import say_once
+
+    say_once.cache_clear()
+    gens = Generators.seeded(0, torch.device("cpu"))
+    cpu_state = gens.cpu.get_state()
+    cuda_like = torch.arange(16, dtype=torch.uint8)  # a CUDA generator's state: 16 bytes, not the CPU's 5056
+    gens.set_state((cpu_state, cuda_like))  # was RuntimeError: exit 1 when a GPU run was resumed on a CPU
+    first = torch.rand(3, generator=gens.device)
+    again = Generators.seeded(5, torch.device("cpu"))
+    again.set_state((cpu_state, cuda_like))
+    assert torch.equal(first, torch.rand(3, generator=again.device))  # the same stream from the same state
+    assert "drew its noise on another kind of device" in capsys.readouterr().err

@@ -541,6 +541,14 @@ CASES = [
     pytest.param(lambda t, p, m: run_folder(t, finished_state(m)) and text(t / "run" / "results.json", "{}")
                  and train(t, "--data", p), "holds a finished run; pass --overwrite to replace it",
                  id="out-holds-a-finished-run"),
+    pytest.param(lambda t, p, m: run_folder(t, {**resumable(m), "config": {**resumable(m)["config"],
+                                                                           "data": str(t / "gone")}})
+                 and text(t / "run" / "config.json", "{}") and text(t / "run" / "metrics.jsonl", '{"step": 99}\n')
+                 and ["train", "--resume", "--out", t / "run"],  # config.json and the log were rewritten first
+                 "gone: no such file or folder", id="resume-that-fails-leaves-the-folder-as-it-was"),
+    pytest.param(lambda t, p, m: run_folder(t, {**resumable(m), "optimizer": {"state": {}, "param_groups": []}})
+                 and ["train", "--resume", "--out", t / "run"],  # was ValueError, exit 1
+                 "the checkpoint to resume does not match its own config (ValueError", id="resume-checkpoint-mismatch"),
     pytest.param(lambda t, p, m: ["train", "--resume", "--overwrite", "--out", t / "run"],
                  "--resume continues the run in --out and --overwrite replaces it; pass one of them",
                  id="resume-and-overwrite"),
@@ -846,6 +854,16 @@ def test_an_error_raised_while_handling_ctrl_c_exits_130_as_an_interrupt(capsys,
     monkeypatch.setattr(noise2noise.cli, "_cmd_models", lambda args: 1 / 0)
     code, _, err = run(capsys, "models")
     assert code == 1 and "unexpected error: ZeroDivisionError" in err  # a bug stays a bug
+
+
+def test_a_garbled_metrics_log_is_rewound_to_the_checkpoint_not_a_crash(tmp_path):
+    from noise2noise.rundir import _rewind_log
+
+    log = tmp_path / "metrics.jsonl"  # rows of ours, then lines of other shapes (once TypeError, exit 1)
+    log.write_bytes(b'{"kind": "train", "step": 5}\n{"kind": "train", "step": 12}\n{"step": "x"}\n[1, 2]\n'
+                    b'\xff\xfe\n{"kind": "val", "step": 10}\n')
+    _rewind_log(log, 10)
+    assert [json.loads(row)["step"] for row in log.read_text().splitlines()] == [5, 10]
 
 
 def test_a_new_run_interrupted_before_its_first_step_leaves_no_folder(tmp_path, photo_folder, monkeypatch,
