@@ -206,8 +206,9 @@ def load_resume_state(out_dir: str | Path | None, extending: bool = False) -> di
 
 
 def check_resumable_folder(out_dir: Path) -> None:
-    """Refuse to resume a folder that an --overwrite run into was killed before finishing:
-    which of the two runs is meant is the user's to say."""
+    """Refuse to resume a folder that another run holds, or that an --overwrite run into was
+    killed before finishing (which of the two runs is meant is the user's to say)."""
+    refuse_if_locked(out_dir)
     staging = staging_path(out_dir)
     if staging.is_dir():
         refuse_if_locked(staging)
