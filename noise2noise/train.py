@@ -611,6 +611,12 @@ def extended_config(cfg: TrainConfig, extend: dict[str, Any], state: dict[str, A
         raise N2NError(f"a resumed run keeps its config; only {', '.join(EXTENDABLE)} may change, not {unknown[0]}")
     new = TrainConfig.from_dict({**cfg.to_dict(), **extend})
     old_budget, new_budget = cfg.budget, new.budget
+    limits = {"time_budget": cfg.time_budget, "epochs": cfg.epochs}
+    added = [name for name in extend if limits.get(name) is None and getattr(new, name) is not None]
+    if added:  # a limit the run did not have may be reached already: nothing would train, with exit 0
+        given = " and ".join(f"{name}={value!r}" for name, value in limits.items() if value is not None)
+        option = "--" + next(name for name, value in limits.items() if value is not None).replace("_", "-")
+        raise N2NError(f"{out_dir} trains to {given} and no {added[0]}; to train it on, give a larger {option}")
     if "time_budget" in extend and old_budget is not None and new_budget is not None:
         if new_budget.unit != old_budget.unit:
             raise N2NError(f"{out_dir} trains to a budget in {old_budget.unit}; give the larger budget in "

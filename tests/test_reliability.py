@@ -776,6 +776,11 @@ def test_a_finished_run_trains_on_with_a_larger_budget_as_if_given_it_from_the_s
                             ("1h", "trains to a budget in steps; give the larger budget in steps too")):
         code, _, err = run(capsys, "train", "--out", tmp_path / "run", "--resume", "--time-budget", budget)
         assert code == 2 and message in one_line(err), err
+    before = snapshot(tmp_path / "run")  # a limit of another kind may be spent already: exit 0, 0 steps, once
+    code, _, err = run(capsys, "train", "--out", tmp_path / "run", "--resume", "--epochs", "1")
+    assert code == 2 and "trains to time_budget='7 steps' and no epochs; to train it on, give a larger " \
+        "--time-budget" in one_line(err), err
+    assert snapshot(tmp_path / "run") == before
 
 
 def test_a_run_from_init_weights_resumes_without_them(tmp_path, photo_folder, model_file):
