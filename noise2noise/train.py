@@ -541,6 +541,9 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
             run = rundir.RunFolder.reopen(out_dir, state["step"])
             if extend:
                 write_json(run.path / "config.json", {**cfg.to_dict(), "code_version": checkpoint.code_version()})
+                # the finished run's results no longer describe the folder: an interrupted extension
+                # is a run to resume, not a finished one to replace
+                (run.path / "results.json").unlink(missing_ok=True)
             else:
                 _restore_config_json(run.path / "config.json", cfg)
         if out_dir is not None and ranks.is_main and not resume:

@@ -783,6 +783,25 @@ def test_a_finished_run_trains_on_with_a_larger_budget_as_if_given_it_from_the_s
     assert snapshot(tmp_path / "run") == before
 
 
+
+def test_an_interrupted_extension_is_a_run_to_resume_not_a_finished_one(tmp_path, photo_folder, capsys,
+                                                                        monkeypatch):
+    import noise2noise.train
+
+    common = ["--data", photo_folder, "--crop-px", "32", "--pairs-per-epoch", "24", "--val-whole-images", "0"]
+    assert run(capsys, *train(tmp_path, *common, "--time-budget", "2 steps"))[0] == 0
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(noise2noise.train, "fit", interrupted)
+    code, _, _ = run(capsys, "train", "--out", tmp_path / "run", "--resume", "--time-budget", "9 steps")
+    assert code == 130 and not (tmp_path / "run" / "results.json").exists()  # it described the 2-step run
+    monkeypatch.undo()
+    code, _, err = run(capsys, *train(tmp_path, *common, "--time-budget", "9 steps"))
+    assert code == 2 and "use --resume to continue that run" in one_line(err)  # was: "holds a finished run"
+
+
 def test_a_run_from_init_weights_resumes_without_them(tmp_path, photo_folder, model_file):
     """The resumed run holds its own weights: the file it started from may be gone."""
     images = load_folder(photo_folder)
