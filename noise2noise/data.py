@@ -372,7 +372,8 @@ def _refuse_embedded_folder() -> None:
 def check_sources(cfg: TrainConfig) -> None:
     """Refuse cheaply, without decoding any image, the ``data`` or ``val_data`` of a config that
     cannot be read: a missing file or folder, a folder without images, 'embedded' beside a
-    folder of that name (a sweep checks every run's so before its first run)."""
+    folder of that name, validation data that overlaps the training data or is not clean
+    (a sweep checks every run's so before its first run, ``build_training_data`` at its start)."""
     for source in (cfg.data, cfg.val_data):
         if source is None:
             continue
@@ -383,6 +384,17 @@ def check_sources(cfg: TrainConfig) -> None:
                 raise N2NError(f"{source}: no such file")
         else:
             list_images(source)
+    if cfg.val_data is None:
+        return
+    data, val = Path(cfg.data).resolve(), Path(cfg.val_data).resolve()
+    if cfg.data != "embedded" and (data == val or val.is_relative_to(data) or data.is_relative_to(val)):
+        raise N2NError(f"{cfg.val_data}: the validation data overlap the training data {cfg.data}, so validation "
+                       "would score images the network trained on; give held-out images, or leave --val-data out "
+                       "to hold some of --data out")
+    if not is_course_file(cfg.val_data) and paired_files(cfg.val_data) is not None:
+        raise N2NError(f"{cfg.val_data}: holds pairs of noisy shots, but --val-data takes clean images (a folder) "
+                       "or a course val_data.pkl of (noisy, clean); a noisy shot as the clean reference scores "
+                       "nothing")
 
 
 def clean_images(source: str, val_fraction: float, channels: str = "auto") -> tuple[list, list]:
@@ -454,9 +466,19 @@ def paired_files(folder: str | Path) -> list[tuple[Path, Path]] | None:
             raise N2NError(f"{folder / have / name}: no partner {folder / lack / name}; A/ and B/ must "
                            "hold the same file names")
         return [(shots[0][name], shots[1][name]) for name in sorted(shots[0])]
+    nested = sorted(a.parent for a in folder.rglob("A") if a.is_dir() and (a.parent / "B").is_dir())
+    if nested:  # read as clean photos, each noisy shot would get noise added
+        raise N2NError(f"{nested[0]}: holds A/ and B/ pairs inside {folder}; give --data {nested[0]} to train on "
+                       "those pairs, or move them out to train on the rest as clean photos")
     files = list_images(folder)
     matches = [_SHOT.fullmatch(f.stem) for f in files]
     if not all(matches):
+        if 2 <= sum(map(bool, matches)) and 2 * sum(map(bool, matches)) >= len(files):  # mostly pairs: ambiguous
+            others = [f for f, match in zip(files, matches) if not match]
+            raise N2NError(f"{folder}: {len(files) - len(others)} file(s) named name_1.*/name_2.* and "
+                           f"{len(others)} other(s) such as {others[0].name}: pairs of noisy shots or clean "
+                           "photos? Move the others out to train on the pairs, or rename the pairs to train on "
+                           "clean photos")
         return None
     scenes: dict[tuple[Path, str], dict[str, Path]] = {}
     for f, match in zip(files, matches):
@@ -538,6 +560,7 @@ def held_out_images(cfg: TrainConfig) -> list:
 def build_training_data(cfg: TrainConfig):
     """(pair source, validation (noisy, clean) in 0..255 or None) for a config. Validation
     draws its levels uniformly whatever noise_level_power, so runs that differ in it compare."""
+    check_sources(cfg)
     noise = build_noise(cfg.noise, cfg.noise_level, cfg.clip, cfg.noise_level_power)
     val_noise = build_noise(cfg.noise, cfg.noise_level, cfg.clip)
     held_out: list = []

@@ -247,6 +247,19 @@ CASES = [
     pytest.param(lambda t, p, m: train(t, "--data", folder(t, "pairs", {
         "A/x.png": np.zeros((40, 40, 3), np.uint8), "B/x.png": np.zeros((40, 40), np.uint8)})),
                  "x.png: a uint8 greyscale image, but its partner", id="pairs-channels-differ"),
+    pytest.param(lambda t, p, m: train(t, "--data", folder(t, "shots", {
+        **{f"{scene}_{shot}.png": np.zeros((40, 40, 3), np.uint8) for scene in "xy" for shot in "12"},
+        "single.png": np.zeros((40, 40, 3), np.uint8)})),  # trained as 5 clean photos with noise added, exit 0
+                 "shots: 4 file(s) named name_1.*/name_2.* and 1 other(s) such as single.png: pairs of noisy shots "
+                 "or clean photos?", id="pairs-folder-with-a-stray-file"),
+    pytest.param(lambda t, p, m: train(t, "--data", folder(t, "outer", {
+        "inner/A/x.png": np.zeros((40, 40, 3), np.uint8), "inner/B/x.png": np.zeros((40, 40, 3), np.uint8)})),
+                 "inner: holds A/ and B/ pairs inside", id="pairs-folder-one-level-down"),
+    pytest.param(lambda t, p, m: train(t, "--data", p, "--val-data", p),  # validation scored training images
+                 "the validation data overlap the training data", id="val-data-is-the-training-data"),
+    pytest.param(lambda t, p, m: train(t, "--data", p, "--val-data", folder(t, "ab", {
+        "A/x.png": np.zeros((40, 40, 3), np.uint8), "B/x.png": np.zeros((40, 40, 3), np.uint8)})),
+                 "ab: holds pairs of noisy shots, but --val-data takes clean images", id="val-data-is-a-pairs-folder"),
     pytest.param(lambda t, p, m: train(t, "--data", folder(t, "pairs", {
         "x_1.png": np.zeros((40, 40), np.uint8), "x_2.png": np.zeros((40, 40), np.uint16)})),
                  "x_2.png: a uint16 greyscale image, but its partner", id="pairs-bit-depth-differ"),
