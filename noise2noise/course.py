@@ -66,9 +66,10 @@ class Model:
         if self.state is None:
             self.device = resolve_device(self.config.device)
             self.state = TrainState.start(self.config, 3, self.device, self.model)
-        # the epochs count from the first call, so the schedule goes on where it stopped
-        epochs_done = math.ceil(self.state.step / math.ceil(len(pairs) / self.config.batch_size))
-        fit(self.config.replace(epochs=epochs_done + int(num_epochs)), pairs, state=self.state)
+        # this call's passes over this call's pairs, as steps on from the step count of the calls
+        # before (counted in epochs of the new pairs, a call with more pairs after fewer trained too long)
+        steps = int(num_epochs) * math.ceil(len(pairs) / self.config.batch_size)
+        fit(self.config.replace(epochs=None, time_budget=f"{self.state.step + steps} steps"), pairs, state=self.state)
 
     @property
     def network(self) -> nn.Module:

@@ -58,6 +58,15 @@ def test_training_goes_on_across_calls_n_calls_of_one_epoch_equal_one_of_n(cours
         torch.testing.assert_close(thrice.model.state_dict()[name], tensor, rtol=0, atol=1e-6)
 
 
+def test_each_call_trains_its_own_epochs_whatever_the_calls_before_held(course_pairs):
+    model = _course_model()
+    model.train(course_pairs[0][:12], course_pairs[1][:12], num_epochs=1)  # 12 pairs, batch 8: 2 steps
+    model.train(*course_pairs, num_epochs=1)  # 20 pairs: 3 more (2 + ceil(2/3) epochs = 4 steps, before)
+    assert model.state.step == 5
+    model.train(course_pairs[0][:4], course_pairs[1][:4], num_epochs=2)  # 4 pairs: 2 more
+    assert model.state.step == 7
+
+
 def test_predict_uses_the_weight_average(course_pairs):
     model = _course_model(ema=0.5)
     model.train(*course_pairs, num_epochs=1)
