@@ -48,7 +48,7 @@ _UNIT_S = {None: 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 _WORK = re.compile(rf"^\s*{_NUMBER}\s*([km]?)\s*(images?|img|steps?|iterations?|its?)\s*$", re.IGNORECASE)
 _BUDGET_EXAMPLES = "write e.g. 90s, 10m, 1h, 300k images or 3000 steps"
 # keys the tool writes beside the fields (a run's config.json): accepted and ignored when read back
-_WRITTEN_BESIDE = frozenset({"code_version"})
+_WRITTEN_BESIDE = frozenset({"code_version", "data_fingerprint"})
 _RENAMED = {"time_budget_s": "time_budget"}  # configs written before 0.2
 
 

@@ -369,6 +369,27 @@ def _refuse_embedded_folder() -> None:
                        "photos")
 
 
+def data_fingerprint(cfg: TrainConfig) -> str | None:
+    """A short hash of the names and sizes of the image and tensor files of ``data`` and
+    ``val_data`` (None for the embedded photos): a resumed run checks its data against it,
+    since other files would change what it trains on and which images its validation holds."""
+    import hashlib
+    import json
+
+    from noise2noise.images import IMAGE_SUFFIXES
+
+    listed = []
+    for source in (cfg.data, cfg.val_data):
+        if source is None or source == "embedded" or not Path(source).exists():
+            continue
+        root = Path(source)
+        files = [root] if root.is_file() else sorted(
+            p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(root).parts))
+        listed += [[p.name if p == root else p.relative_to(root).as_posix(), p.stat().st_size] for p in files]
+    return hashlib.sha256(json.dumps(listed).encode()).hexdigest()[:16] if listed else None
+
+
 def check_sources(cfg: TrainConfig) -> None:
     """Refuse cheaply, without decoding any image, the ``data`` or ``val_data`` of a config that
     cannot be read: a missing file or folder, a folder without images, 'embedded' beside a

@@ -28,7 +28,15 @@ from torch.optim.swa_utils import AveragedModel
 from noise2noise import checkpoint, distributed, rundir, zoo
 from noise2noise.augment import AUGMENTS
 from noise2noise.config import Budget, TrainConfig
-from noise2noise.data import VAL_SEED, Batch, Generators, Validation, build_training_data, held_out_images
+from noise2noise.data import (
+    VAL_SEED,
+    Batch,
+    Generators,
+    Validation,
+    build_training_data,
+    data_fingerprint,
+    held_out_images,
+)
 from noise2noise.denoise import denoise_tensor
 from noise2noise.devices import autocast, resolve_device
 from noise2noise.errors import N2NError, say_once
@@ -535,20 +543,24 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
     result = None
     try:
         source, val = build_training_data(cfg)  # bad data fail here, before the folder is touched
+        fingerprint = data_fingerprint(cfg)
         if state is not None:
             _check_resumable(cfg, state, source.channels)  # so does a checkpoint edited or from another run
+            _check_same_data(Path(out_dir) / "config.json", fingerprint, cfg)  # and data that changed since
         if out_dir is not None and ranks.is_main and resume:
             run = rundir.RunFolder.reopen(out_dir, state["step"])
             if extend:
-                write_json(run.path / "config.json", {**cfg.to_dict(), "code_version": checkpoint.code_version()})
+                write_json(run.path / "config.json", {**cfg.to_dict(), "code_version": checkpoint.code_version(),
+                                                      "data_fingerprint": fingerprint})
                 # the finished run's results no longer describe the folder: an interrupted extension
                 # is a run to resume, not a finished one to replace
                 (run.path / "results.json").unlink(missing_ok=True)
             else:
-                _restore_config_json(run.path / "config.json", cfg)
+                _restore_config_json(run.path / "config.json", cfg, fingerprint)
         if out_dir is not None and ranks.is_main and not resume:
             run = rundir.RunFolder.create(out_dir, overwrite, rundir.config_inputs(cfg))
-            write_json(run.path / "config.json", {**cfg.to_dict(), "code_version": checkpoint.code_version()})
+            write_json(run.path / "config.json", {**cfg.to_dict(), "code_version": checkpoint.code_version(),
+                                                  "data_fingerprint": fingerprint})
         result = fit(cfg, source, val, run.path if run else None, resume=state, progress=progress)
         if ranks.is_main:
             result.validation_whole = validate_whole_images(cfg, result.model)
@@ -588,22 +600,40 @@ def _check_resumable(cfg: TrainConfig, payload: dict[str, Any], channels: int) -
                        "it was edited or comes from another run: start the run again with --overwrite") from None
 
 
-def _restore_config_json(path: Path, cfg: TrainConfig) -> None:
-    """A resumed run goes on with its checkpoint's config: a config.json that says otherwise
-    (edited, broken or deleted) is written back from it, with one note, so that the folder
-    does not claim a run it does not hold."""
+def _recorded_config(path: Path) -> dict[str, Any] | None:
+    """A run folder's config.json as a table, or None: missing, not JSON, or not a table."""
     try:
         recorded = json.loads(path.read_text())
     except (OSError, ValueError):
-        recorded = None
-    if not isinstance(recorded, dict):  # missing, not JSON, or JSON that is not a table of fields
-        recorded = None
+        return None
+    return recorded if isinstance(recorded, dict) else None
+
+
+def _check_same_data(path: Path, fingerprint: str | None, cfg: TrainConfig) -> None:
+    """Refuse to resume on data other than the run started with (``data.data_fingerprint``
+    recorded in its config.json; runs from before it are not checked): it would train on other
+    images, and hold out others for validation, some of which it trained on."""
+    recorded = (_recorded_config(path) or {}).get("data_fingerprint")
+    if recorded is not None and recorded != fingerprint:
+        raise N2NError(f"{cfg.data}: its files are not those the run in {path.parent} started with (names or sizes "
+                       "differ, or a relative path now points elsewhere); restore them, or start a new run "
+                       "(--overwrite, or another --out)")
+
+
+def _restore_config_json(path: Path, cfg: TrainConfig, fingerprint: str | None) -> None:
+    """A resumed run goes on with its checkpoint's config: a config.json that says otherwise
+    (edited, broken or deleted) is written back from it, with one note, so that the folder
+    does not claim a run it does not hold."""
+    recorded = _recorded_config(path)
     code = recorded.pop("code_version", None) if recorded is not None else None
+    if recorded is not None:
+        recorded.pop("data_fingerprint", None)
     if recorded == json.loads(json.dumps(cfg.to_dict())):
         return
     say_once(f"note: {path}: {'differed from' if recorded is not None else 'could not be read as'} the config "
              "in checkpoint.pt, which the run goes on with; written back from the checkpoint")
-    write_json(path, {**cfg.to_dict(), "code_version": code or checkpoint.code_version()})
+    write_json(path, {**cfg.to_dict(), "code_version": code or checkpoint.code_version(),
+                      "data_fingerprint": fingerprint})
 
 
 def extended_config(cfg: TrainConfig, extend: dict[str, Any], state: dict[str, Any], out_dir) -> TrainConfig:

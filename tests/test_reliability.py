@@ -1213,3 +1213,20 @@ def test_a_killed_overwrite_run_leaves_the_old_run_and_the_next_overwrite_clears
     assert code == 0, err
     assert json.loads((run_dir / "config.json").read_text())["seed"] == 2
     assert sorted(os.listdir(tmp_path)) == ["photos", "run"]
+
+
+def test_a_run_resumes_only_on_the_data_it_started_with(tmp_path, photo_folder, capsys, monkeypatch):
+    photos = tmp_path / "mine"
+    shutil.copytree(photo_folder, photos)
+    common = ["--crop-px", "32", "--pairs-per-epoch", "24", "--val-whole-images", "0", "--time-budget"]
+    monkeypatch.chdir(tmp_path)  # "mine" is relative: a resume from another folder would read another one
+    assert run(capsys, *train(tmp_path, "--data", "mine", *common, "2 steps"))[0] == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert len(config["data_fingerprint"]) == 16 and TrainConfig.from_dict(config).data == "mine"
+    sorted(photos.iterdir())[0].unlink()  # once trained on with exit 0, and a validation split that moved
+    before = snapshot(tmp_path / "run")
+    code, _, err = run(capsys, "train", "--out", tmp_path / "run", "--resume", "--time-budget", "4 steps")
+    assert code == 2 and "mine: its files are not those the run in" in one_line(err), err
+    assert snapshot(tmp_path / "run") == before
+    shutil.copytree(photo_folder, photos, dirs_exist_ok=True)  # the same files again: it goes on
+    assert run(capsys, "train", "--out", tmp_path / "run", "--resume", "--time-budget", "4 steps")[0] == 0

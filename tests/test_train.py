@@ -376,13 +376,14 @@ def test_resume_writes_back_a_config_json_that_no_longer_says_what_the_checkpoin
     cfg, path = TrainConfig(width=8, depth=2, lr=0.002), tmp_path / "config.json"
     path.write_text(json.dumps({**cfg.to_dict(), "code_version": "abc123"}))
     before = path.read_text()
-    _restore_config_json(path, cfg)  # as written by the run: left alone
+    _restore_config_json(path, cfg, "f00d")  # as written by the run: left alone
     assert path.read_text() == before and capsys.readouterr().err == ""
     for edited in (json.dumps({**cfg.to_dict(), "width": 16, "code_version": "abc123"}), "{broken", "[1, 2]"):
         errors.say_once.cache_clear()
         path.write_text(edited)
-        _restore_config_json(path, cfg)
+        _restore_config_json(path, cfg, "f00d")
         restored = json.loads(path.read_text())
         assert restored.pop("code_version") in ("abc123", checkpoint.code_version())
+        assert restored["data_fingerprint"] == "f00d"  # what the resumed run checks its data against
         assert TrainConfig.from_dict(restored) == cfg
         assert "written back from the checkpoint" in capsys.readouterr().err
