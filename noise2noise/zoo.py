@@ -210,11 +210,12 @@ def resolve_model(name_or_path: str | Path | None = None, option: str = "--model
     folder: its checkpoint.pt); None: the default shipped model. A name with a checkpoint or a
     run folder of the same name in the current folder is refused as ambiguous (./gaussian is
     the file). ``option`` is what the error messages tell the user to pass."""
+    named = name_or_path is not None  # the default is the shipped model, whatever the folder holds
     if name_or_path is None:
         name_or_path = DEFAULT_MODEL
     if isinstance(name_or_path, str) and name_or_path in MODELS:
         here = Path(name_or_path)
-        if here.is_file() or (here / "checkpoint.pt").is_file():  # the user may mean either: refuse, not guess
+        if named and (here.is_file() or (here / "checkpoint.pt").is_file()):  # either may be meant: refuse
             raise N2NError(f"{option} {name_or_path}: names a shipped model, and ./{name_or_path} here holds a "
                            f"checkpoint too; write ./{name_or_path} for that one, or run from another folder for the "
                            "shipped model")

@@ -140,6 +140,7 @@ def test_a_shipped_name_beside_a_checkpoint_of_that_name_is_refused_as_ambiguous
                                        r"checkpoint too; write ./gaussian for that one"):
         resolve_model("gaussian")  # was: the shipped model, without a word
     assert resolve_model("./gaussian") == Path("gaussian/checkpoint.pt")
+    assert resolve_model(None) == MODELS["gaussian"].weights  # no name given: the shipped default
     (tmp_path / "gaussian" / "checkpoint.pt").unlink()  # a folder of denoised photos of that name is no model
     assert resolve_model("gaussian") == MODELS["gaussian"].weights
 
