@@ -578,6 +578,32 @@ def held_out_images(cfg: TrainConfig) -> list:
     return split_images(cfg.data, "val", held_out_share(cfg), cfg.channels)
 
 
+def _refuse_unused_settings(cfg: TrainConfig, pairs) -> None:
+    """Refuse a setting changed from its default that these data would not use, so that no
+    config.json records a run it was not (``pairs``: the real pairs ``load_pairs`` found, or None).
+    A setting left at its default is not checked: it changes nothing either way."""
+    default = TrainConfig()
+    changed = lambda *names: any(getattr(cfg, n) != getattr(default, n) for n in names)  # noqa: E731
+    unused = [(where, why) for where, asked, why in (
+        (cfg.data, isinstance(pairs, TensorPairs) and changed("crop_px", "pairs_per_epoch"),
+         f"tensor pairs are trained on whole, each once an epoch, so crop_px={cfg.crop_px} and "
+         f"pairs_per_epoch={cfg.pairs_per_epoch} would not be used"),
+        (cfg.data, (pairs is not None or cfg.noisy_data) and cfg.val_data is None and changed("val_fraction"),
+         f"noisy images have no clean ones to hold out, so val_fraction={cfg.val_fraction} would not be used; "
+         "give clean validation images (--val-data)"),
+        (cfg.data, cfg.noisy_data and cfg.val_data is None and changed("noise", "noise_level", "clip"),
+         f"single noisy images are used as they are and, with no --val-data, nothing adds noise, so "
+         f"noise={cfg.noise!r}, noise_level={list(cfg.noise_level)} and clip={str(cfg.clip).lower()} would not "
+         "be used"),
+        (cfg.val_data, cfg.val_data is not None and changed("val_fraction"),
+         f"--val-data is the validation, so val_fraction={cfg.val_fraction} (a share of --data held out) would "
+         "not be used"),
+    ) if asked]
+    if unused:
+        where, why = unused[0]
+        raise N2NError(f"{where}: {why}; leave it out")
+
+
 def build_training_data(cfg: TrainConfig):
     """(pair source, validation (noisy, clean) in 0..255 or None) for a config. Validation
     draws its levels uniformly whatever noise_level_power, so runs that differ in it compare."""
@@ -608,6 +634,7 @@ def build_training_data(cfg: TrainConfig):
         if isinstance(source, FolderPairs):  # a folder is read as pairs by its file names alone: say so
             say_once(f"note: {cfg.data}: read as {len(source.images)} pair(s) of noisy shots (files named name_1.* "
                      "and name_2.*, or A/ and B/), trained on as they are with no noise added")
+    _refuse_unused_settings(cfg, source)
     if source is None:
         # single noisy images have no clean ones to hold out for validation
         train, held_out = clean_images(cfg.data, held_out_share(cfg), cfg.channels)

@@ -260,6 +260,20 @@ CASES = [
     pytest.param(lambda t, p, m: train(t, "--data", p, "--val-data", folder(t, "ab", {
         "A/x.png": np.zeros((40, 40, 3), np.uint8), "B/x.png": np.zeros((40, 40, 3), np.uint8)})),
                  "ab: holds pairs of noisy shots, but --val-data takes clean images", id="val-data-is-a-pairs-folder"),
+    # settings these data would not use: trained with exit 0 while config.json recorded them
+    pytest.param(lambda t, p, m: train(t, "--data", pkl(t, pair((4, 3, 32, 32))), "--crop-px", "16"),
+                 "tensor pairs are trained on whole, each once an epoch, so crop_px=16",
+                 id="tensor-pairs-with-crop-px"),
+    pytest.param(lambda t, p, m: train(t, "--data", pkl(t, pair((4, 3, 32, 32))), "--val-fraction", "0.5"),
+                 "noisy images have no clean ones to hold out, so val_fraction=0.5 would not be used",
+                 id="pairs-with-val-fraction"),
+    pytest.param(lambda t, p, m: train(t, "--data", p, "--noisy-data", "--mode", "neighbor2neighbor",
+                                       "--noise-level", "50"),
+                 "single noisy images are used as they are and, with no --val-data, nothing adds noise",
+                 id="noisy-data-with-noise-options"),
+    pytest.param(lambda t, p, m: train(t, "--data", p, "--val-fraction", "0.3", "--val-data", folder(t, "val", {
+        "v.png": np.zeros((40, 40, 3), np.uint8)})),
+                 "--val-data is the validation, so val_fraction=0.3", id="val-data-with-val-fraction"),
     pytest.param(lambda t, p, m: train(t, "--data", folder(t, "pairs", {
         "x_1.png": np.zeros((40, 40), np.uint8), "x_2.png": np.zeros((40, 40), np.uint16)})),
                  "x_2.png: a uint16 greyscale image, but its partner", id="pairs-bit-depth-differ"),

@@ -125,8 +125,10 @@ def test_a_run_validates_on_whole_held_out_images_at_the_end(tmp_path, photo_fol
 
 @pytest.mark.parametrize("changes", [
     dict(val_whole_images=0),  # off
-    dict(noisy_data=True, mode="neighbor2neighbor"),  # noisy images: no clean ones to compare with
-    dict(data="pairs.pt"),  # tensor pairs: no whole images
+    # noisy images: no clean ones to compare with (and none to hold out: val_fraction left at its default)
+    dict(noisy_data=True, mode="neighbor2neighbor", val_fraction=TrainConfig.val_fraction),
+    # tensor pairs: no whole images (trained on whole, each once an epoch)
+    dict(data="pairs.pt", val_fraction=TrainConfig.val_fraction, pairs_per_epoch=TrainConfig.pairs_per_epoch),
 ])
 def test_whole_image_validation_is_skipped_where_there_are_no_clean_held_out_images(
         tmp_path, photo_folder, course_pairs, changes):
