@@ -96,6 +96,9 @@ def parse_budget(text: str | float | int, name: str = "time_budget") -> Budget:
         raise N2NError(f"{name}={_shown(text)} is neither a duration nor an amount of work; {_BUDGET_EXAMPLES}")
     if not (math.isfinite(budget.amount) and budget.amount >= 0):
         raise N2NError(f"{name}={_shown(text)} must be a finite duration or amount of work >= 0; {_BUDGET_EXAMPLES}")
+    if budget.unit != "s" and budget.amount != int(budget.amount):  # '0.5 steps' trained one step
+        raise N2NError(f"{name}={_shown(text)} is {_number_text(budget.amount)} {budget.unit}; a number of "
+                       f"{budget.unit} is whole, e.g. {max(1, round(budget.amount))} {budget.unit}")
     return budget
 
 
@@ -377,7 +380,8 @@ class TrainConfig:
         path = Path(path)
         text = read_text_file(path, "config")
         try:
-            values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+            values = json.loads(text, object_pairs_hook=_unique_keys) if path.suffix.lower() == ".json" \
+                else tomllib.loads(text)
         except (ValueError, RecursionError) as exc:  # TOMLDecodeError is a ValueError
             raise N2NError(f"{path}: not a valid config file ({exc})") from None
         values = _field_values(values, f"{path}: ")
@@ -391,6 +395,16 @@ class TrainConfig:
                            "too")
         options = ", ".join("--" + name.replace("_", "-") for name in overrides)
         return cls.from_dict(values | dict(overrides), source=f"{path} with {options}")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different (json keeps the last of a repeated key without a
+    word; TOML refuses it, and so does this)."""
+    keys = [key for key, _ in pairs]
+    repeated = next((key for i, key in enumerate(keys) if key in keys[:i]), None)
+    if repeated is not None:
+        raise ValueError(f"key {repeated!r} is given twice")
+    return dict(pairs)
 
 
 def _field_values(values: Any, where: str) -> dict[str, Any]:

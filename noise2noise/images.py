@@ -323,6 +323,8 @@ def _read_tiff(path: Path) -> ImageStack:
 
     with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
         series = [s for s in tif.series if s.kind != "reduced" and not s.keyframe.is_reduced]
+        if not series or not series[0].shape or 0 in series[0].shape:
+            raise N2NError(f"{path}: a TIFF that holds no image")
         if len(series) != 1:
             raise N2NError(f"{path}: holds {len(series)} image series (as an OME file of several images, or "
                            "pages of different sizes or types); save each as its own TIFF")

@@ -392,3 +392,14 @@ def test_options_beside_a_config_file_are_named_in_its_errors_and_a_new_noise_ne
 def test_noise_level_none_spelled_as_text_means_the_noise_default_everywhere():
     assert TrainConfig(noise_level=" None ").noise_level == TrainConfig().noise_level == (25.0, 25.0)
     assert TrainConfig(noise="poisson", noise_level="none").noise_level == TrainConfig(noise="poisson").noise_level
+
+
+def test_a_json_config_with_a_repeated_key_or_an_upper_case_suffix_and_fractional_work_budgets(tmp_path):
+    (tmp_path / "run.json").write_text('{"lr": 0.1, "lr": 0.001}')  # json kept the last one without a word
+    with pytest.raises(N2NError, match=r"run.json: not a valid config file \(key 'lr' is given twice\)"):
+        TrainConfig.from_file(tmp_path / "run.json")
+    (tmp_path / "RUN.JSON").write_text('{"lr": 0.002}')  # was read as TOML
+    assert TrainConfig.from_file(tmp_path / "RUN.JSON").lr == 0.002
+    with pytest.raises(N2NError, match=r"time_budget='0.5 steps' is 0.5 steps; a number of steps is whole"):
+        TrainConfig(time_budget="0.5 steps")  # trained one step
+    assert TrainConfig(time_budget="1.5k images").budget.amount == 1500

@@ -721,3 +721,9 @@ def test_a_float_image_whose_range_overflows_is_refused_rather_than_written_as_n
     tifffile.imwrite(tmp_path / "h.tif", np.array([[-1e308, 1e308], [0.0, 1.0]]))
     with pytest.raises(N2NError, match=r"h.tif: pixel values from -1e\+308 to 1e\+308 span more than a float can hold"):
         read_stack(tmp_path / "h.tif")
+
+
+def test_a_tiff_without_an_image_says_so(tmp_path):
+    (tmp_path / "empty.tif").write_bytes(b"II*\x00\x08\x00\x00\x00" + bytes(6))  # a header and an empty IFD
+    with pytest.raises(N2NError, match="empty.tif: a TIFF that holds no image"):  # was "TIFF axes  have no Y and X"
+        read_stack(tmp_path / "empty.tif")
