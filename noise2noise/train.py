@@ -593,6 +593,11 @@ def _check_resumable(cfg: TrainConfig, payload: dict[str, Any], channels: int) -
     """Load a checkpoint into a fresh state on the CPU, so that one that does not match its own
     config (edited, or another run's copied in) fails in one line before the run folder is touched."""
     try:
+        counts = {name: payload[name] for name in ("step", "images", "train_time_s")}
+        wrong = next((name for name, value in counts.items()
+                      if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0), None)
+        if wrong is not None:
+            raise TypeError(f"{wrong}={counts[wrong]!r} is not a count")
         TrainState.start(cfg, channels, torch.device("cpu")).load(payload, random_streams=False)
     except (RuntimeError, KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__

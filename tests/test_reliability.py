@@ -576,6 +576,10 @@ CASES = [
     pytest.param(lambda t, p, m: run_folder(t, {**resumable(m), "optimizer": {"state": {}, "param_groups": []}})
                  and ["train", "--resume", "--out", t / "run"],  # was ValueError, exit 1
                  "the checkpoint to resume does not match its own config (ValueError", id="resume-checkpoint-mismatch"),
+    pytest.param(lambda t, p, m: run_folder(t, {**resumable(m), "step": "x"})
+                 and ["train", "--resume", "--out", t / "run"],  # was TypeError, exit 1, mid-run
+                 "the checkpoint to resume does not match its own config (TypeError: step='x' is not a count)",
+                 id="resume-checkpoint-step-not-a-count"),
     pytest.param(lambda t, p, m: ["train", "--resume", "--overwrite", "--out", t / "run"],
                  "--resume continues the run in --out and --overwrite replaces it; pass one of them",
                  id="resume-and-overwrite"),
