@@ -537,7 +537,10 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
         else:
             rundir.check_new_run(Path(out_dir), overwrite, rundir.config_inputs(cfg))
     if cfg.init_weights is not None and not resume:
-        zoo.resolve_model(cfg.init_weights, "--init-weights")  # a missing file fails before the data are read
+        start = zoo.resolve_model(cfg.init_weights, "--init-weights")  # a missing file fails before the data are read
+        if overwrite and out_dir is not None and start.resolve().is_relative_to(Path(out_dir).resolve()):
+            raise N2NError(f"--init-weights {cfg.init_weights} is inside {out_dir}, which --overwrite replaces: the "
+                           "new run's config.json would name a start that is gone; copy the checkpoint elsewhere first")
     if cfg.tensorboard and out_dir is not None and ranks.is_main:
         require_tensorboard()  # before the data are read, not after the training
     result = None

@@ -576,6 +576,10 @@ CASES = [
     pytest.param(lambda t, p, m: run_folder(t, {**resumable(m), "optimizer": {"state": {}, "param_groups": []}})
                  and ["train", "--resume", "--out", t / "run"],  # was ValueError, exit 1
                  "the checkpoint to resume does not match its own config (ValueError", id="resume-checkpoint-mismatch"),
+    pytest.param(lambda t, p, m: run_folder(t, finished_state(m)) and text(t / "run" / "results.json", "{}")
+                 and train(t, "--data", p, "--overwrite", "--init-weights", t / "run"),  # the record named itself
+                 "run, which --overwrite replaces: the new run's config.json would name a start that is gone",
+                 id="overwrite-a-run-starting-from-itself"),
     pytest.param(lambda t, p, m: run_folder(t, {**resumable(m), "step": "x"})
                  and ["train", "--resume", "--out", t / "run"],  # was TypeError, exit 1, mid-run
                  "the checkpoint to resume does not match its own config (TypeError: step='x' is not a count)",
