@@ -60,6 +60,9 @@ def save(path: str | Path, model: nn.Module, config: TrainConfig, **state: Any) 
 def safe_load(path: Path, what: str) -> Any:
     """``torch.load`` of tensors and plain data only (``weights_only``): a file whose
     unpickling would run code, or a damaged one, raises one line calling it not a ``what``."""
+    kind = _not_torch(path)
+    if kind is not None:  # the unpickler's words ("Unsupported operand 8") would not tell what the file is
+        raise N2NError(f"{path}: not a {what}: {kind}; give a file that torch.save wrote (.pt, .pth, a course .pkl)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about the pickle protocol before refusing
@@ -68,6 +71,25 @@ def safe_load(path: Path, what: str) -> Any:
         detail = str(exc).split("WeightsUnpickler error:")[-1].strip().splitlines() or [type(exc).__name__]
         reason = detail[0].split(". ")[0][:160]  # the cause, not torch's hint on how to load it unsafely
         raise N2NError(f"{path}: not a {what}, refused to load ({reason})") from None
+
+
+def _not_torch(path: Path) -> str | None:
+    """What a file is when torch.save did not write it (None when it may have): torch.save
+    writes a zip archive holding a data.pkl, or, before torch 1.6, a bare pickle."""
+    import zipfile
+
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:1] == b"\x80":  # a pickle: its protocol byte
+        return None
+    if head != b"PK\x03\x04":
+        return "its first bytes are no zip archive or pickle (an ONNX model, an image?)"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return "a damaged zip archive"
+    return None if any(n.endswith("data.pkl") for n in names) else "a zip archive without data.pkl (a NumPy .npz?)"
 
 
 def load(path: str | Path) -> dict[str, Any]:

@@ -425,7 +425,8 @@ CASES = [
     pytest.param(lambda t, p, m: folder(t, "run") and malicious(t / "run", "checkpoint.pt")
                  and ["train", "--resume", "--out", t / "run"], "refused to load", id="resume-malicious-checkpoint"),
     pytest.param(lambda t, p, m: run_folder(t, finished_state(m)) and truncated(t / "run" / "checkpoint.pt")
-                 and ["train", "--resume", "--out", t / "run"], "refused to load", id="resume-truncated-checkpoint"),
+                 and ["train", "--resume", "--out", t / "run"], "a damaged zip archive",
+                 id="resume-truncated-checkpoint"),
     pytest.param(lambda t, p, m: ["train", "--resume", "--out", t / "run", "--lr", "0.1"],
                  "drop --lr", id="resume-with-new-options"),
     # checkpoints given to evaluate and denoise
@@ -576,6 +577,10 @@ CASES = [
     pytest.param(lambda t, p, m: run_folder(t, {**resumable(m), "optimizer": {"state": {}, "param_groups": []}})
                  and ["train", "--resume", "--out", t / "run"],  # was ValueError, exit 1
                  "the checkpoint to resume does not match its own config (ValueError", id="resume-checkpoint-mismatch"),
+    pytest.param(lambda t, p, m: text(t / "model.onnx", "\x08\x07\x12\x07pytorch")
+                 and train(t, "--data", p, "--init-weights", t / "model.onnx"),  # was "Unsupported operand 8"
+                 "model.onnx: not a safe noise2noise checkpoint: its first bytes are no zip archive or pickle",
+                 id="init-weights-an-onnx-file"),
     pytest.param(lambda t, p, m: run_folder(t, finished_state(m)) and text(t / "run" / "results.json", "{}")
                  and train(t, "--data", p, "--overwrite", "--init-weights", t / "run"),  # the record named itself
                  "run, which --overwrite replaces: the new run's config.json would name a start that is gone",

@@ -232,3 +232,14 @@ def test_a_grey_photo_saved_as_rgb_goes_to_the_greyscale_model_and_comes_back_rg
     code, _, err = run(capsys, "denoise", tmp_path / "grey-rgb.png", "-o", tmp_path / "rgb.png", "--model",
                        "gaussian", "--quiet")
     assert code == 0 and "grey-rgb.png: greyscale through an RGB model" in err
+
+
+def test_a_numpy_archive_given_as_a_model_says_what_it_is(tmp_path):
+    import numpy as np
+
+    from noise2noise import checkpoint
+
+    np.savez(tmp_path / "weights.npz", w=np.zeros(3))
+    with pytest.raises(N2NError, match=r"weights.npz: not a safe noise2noise checkpoint: a zip archive without "
+                                       r"data.pkl \(a NumPy .npz\?\)"):
+        checkpoint.load(tmp_path / "weights.npz")
