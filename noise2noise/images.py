@@ -330,6 +330,8 @@ def _read_tiff(path: Path) -> ImageStack:
                            "pages of different sizes or types); save each as its own TIFF")
         series = series[0]
         page, data = series.keyframe, None
+        orientation = page.tags.get(274)
+        orientation = orientation.value if orientation else 1
         if page.photometric in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.MINISWHITE,
                                 tifffile.PHOTOMETRIC.RGB):
             try:
@@ -339,7 +341,7 @@ def _read_tiff(path: Path) -> ImageStack:
                     raise
                 # Pillow reads one page, and 16-bit colour as 8-bit: a stack or deep colour would be lost;
                 # and Pillow 13 turns a page with an orientation tag the wrong way (5-8: unrotated)
-                oriented = page.tags.get(274) is not None and page.tags.get(274).value != 1
+                oriented = orientation != 1
                 if len(series.pages) > 1 or (page.bitspersample > 8 and page.samplesperpixel > 1) or oriented:
                     kind = f"{len(series.pages)} pages" if len(series.pages) > 1 else \
                         f"{page.bitspersample}-bit colour" if not oriented else "pixels with an orientation tag"
@@ -349,8 +351,6 @@ def _read_tiff(path: Path) -> ImageStack:
         if data is None and len(series.pages) > 1:
             raise N2NError(f"{path}: multi-page TIFF of {page.photometric.name} pixels is not supported; save it "
                            "as greyscale or RGB pages")
-        orientation = page.tags.get(274)
-        orientation = orientation.value if orientation else 1
         if data is None and orientation != 1:  # Pillow 13 turns such pages the wrong way (5-8: unrotated)
             raise N2NError(f"{path}: TIFF of {page.photometric.name} pixels with an orientation tag "
                            f"({orientation}) is not supported; save it upright or as RGB")
