@@ -223,7 +223,7 @@ def _read_pillow(path: Path) -> ImageStack:
                 if frames > 1 and image.format != "MPO":
                     raise N2NError(f"{path}: {image.format} with {frames} frames (animated or multi-page); n2n "
                                    "reads still images and TIFF stacks: save the frames as a multi-page TIFF")
-                orientation, fmt = (_exif(image) or {}).get(_ORIENTATION, 1), image.format
+                exif, fmt = _exif(image), image.format  # parsed once: the turned copy would parse it again
                 try:
                     image = ImageOps.exif_transpose(image)  # phone photos: pixels stored sideways, upright in viewers
                 except Exception:  # an EXIF block Pillow cannot parse: no viewer reads an orientation from it
@@ -231,20 +231,20 @@ def _read_pillow(path: Path) -> ImageStack:
     except Image.DecompressionBombError as exc:
         raise N2NError(f"{path}: too large for Pillow to decode safely ({exc}); if the image is genuine, save it "
                        "as TIFF, which n2n reads without that limit") from None
-    return ImageStack.of(_pillow_pixels(image, path), _pillow_meta(image, fmt, orientation))
+    return ImageStack.of(_pillow_pixels(image, path), _pillow_meta(image, fmt, exif))
 
 
-def _pillow_meta(image, fmt: str, orientation: int = 1) -> dict:
+def _pillow_meta(image, fmt: str, exif=None) -> dict:
     """What a Pillow image of format ``fmt`` ('JPEG', 'PNG', 'TIFF', ...: a turned copy has
-    none) carries beside its pixels (``ImageStack.meta``): ICC profile, EXIF without its
-    orientation (the pixels are upright now), DPI (turned with the pixels); for a TIFF page,
-    whether it was compressed."""
+    none) carries beside its pixels (``ImageStack.meta``): ICC profile, EXIF (``exif``, as
+    parsed from the file before turning) without its orientation (the pixels are upright now),
+    DPI (turned with the pixels); for a TIFF page, whether it was compressed."""
     meta: dict = {}
     if image.info.get("icc_profile"):
         meta["icc"] = image.info["icc_profile"]
     if fmt == "TIFF":  # its "EXIF" is the page's own tags (strip offsets, sizes): not carried
         meta["compressed"] = image.info.get("compression", "raw") != "raw"
-    exif = _exif(image) if fmt != "TIFF" else None
+    orientation = exif.get(_ORIENTATION, 1) if exif is not None else 1
     dpi = image.info.get("dpi")
     if fmt == "TIFF" and 282 not in image.tag_v2:
         dpi = None  # Pillow says 1 dpi for a page without XResolution
