@@ -462,11 +462,11 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
 
     from noise2noise.images import check_writable, is_grey, read_stack, write_image
 
-    def model_for(planes) -> nn.Module:
+    def model_for(grey: bool) -> nn.Module:
         # an RGB network tells noise from texture by its independence across channels: a grey
         # image repeated into RGB keeps ~90% of its noise (benchmarks/passthrough.py --channel-correlation 1),
-        # so grey photos saved as RGB go to the grey network too
-        return grey_model if grey_model is not None and is_grey(planes) else model
+        # so grey photos saved as RGB (images.is_grey) go to the grey network too
+        return grey_model if grey_model is not None and grey else model
 
     if batch_size < 1 or (tile_px or 0) < 0 or overlap_px < 0:
         raise N2NError(f"batch size {batch_size}, tile {tile_px} px, overlap {overlap_px} px: the batch size "
@@ -480,7 +480,8 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
     grey_through_rgb = []
     for source, target in jobs:  # every input read and checked, with its output format, before any denoising
         stack = read_stack(source)
-        chosen, grey = model_for(stack.planes), is_grey(stack.planes)
+        grey = is_grey(stack.planes)
+        chosen = model_for(grey)
         try:
             if check_model_takes(chosen, 1 if grey else stack.planes.shape[3]) == 3 and grey:
                 grey_through_rgb.append(source)
@@ -500,7 +501,7 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
     for source, target in tqdm(jobs, desc="denoise", unit="file", disable=not progress):
         stack = read_stack(source)
         try:
-            result = denoise_array(model_for(stack.planes), stack.planes, tile_px, overlap_px, batch_size,
+            result = denoise_array(model_for(is_grey(stack.planes)), stack.planes, tile_px, overlap_px, batch_size,
                                    progress, tta, precision, noise_level,
                                    on_estimate=estimated.setdefault(source, []).append, mean_match=mean_match)
         except N2NError as exc:

@@ -493,9 +493,9 @@ def write_image(path: str | Path, image: np.ndarray | ImageStack) -> Path:
 
     pixels = stack.planes[0]
     pixels = pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
-    options, meta = dict(_SAVE_OPTIONS.get(suffix, {})), stack.meta
-    if _icc(stack):
-        options["icc_profile"] = _icc(stack)
+    options, meta, icc = dict(_SAVE_OPTIONS.get(suffix, {})), stack.meta, _icc(stack)
+    if icc:
+        options["icc_profile"] = icc
     # EXIF: not in BMP; a JPEG holds at most 64 KiB of it (a long one from a PNG is dropped)
     if "exif" in meta and suffix != ".bmp" and (suffix == ".png" or len(meta["exif"]) < 65_000):
         options["exif"] = meta["exif"]
