@@ -376,16 +376,12 @@ def data_fingerprint(cfg: TrainConfig) -> str | None:
     import hashlib
     import json
 
-    from noise2noise.images import IMAGE_SUFFIXES
-
     listed = []
     for source in (cfg.data, cfg.val_data):
         if source is None or source == "embedded" or not Path(source).exists():
             continue
         root = Path(source)
-        files = [root] if root.is_file() else sorted(
-            p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-            and not any(part.startswith(".") for part in p.relative_to(root).parts))
+        files = [root] if root.is_file() else list_images(root)  # the files a run reads, as it reads them
         listed += [[p.name if p == root else p.relative_to(root).as_posix(), p.stat().st_size] for p in files]
     return hashlib.sha256(json.dumps(listed).encode()).hexdigest()[:16] if listed else None
 
