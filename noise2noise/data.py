@@ -21,7 +21,7 @@ import torch
 from noise2noise import neighbor
 from noise2noise.checkpoint import safe_load
 from noise2noise.config import TrainConfig
-from noise2noise.errors import N2NError, say_once
+from noise2noise.errors import N2NError, first_line, say_once
 from noise2noise.images import (
     CHANNELS,
     common_channels,
@@ -160,8 +160,7 @@ def load_tensor_pairs(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
                                f"found {len(names)}: {', '.join(names) or 'none'}")
             first, second = (torch.from_numpy(arrays[name]) for name in names)
     except (OSError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise N2NError(f"{path}: not a readable .npz of two arrays ({reason})") from None
+        raise N2NError(f"{path}: not a readable .npz of two arrays ({first_line(exc, 160)})") from None
     return check_pair(first, second, str(path))
 
 

@@ -27,6 +27,13 @@ def say_once(line: str) -> None:
     print(line, file=sys.stderr)
 
 
+def first_line(exc: BaseException, limit: int | None = None) -> str:
+    """A library exception's own message for a one-line error: its first line (at most
+    ``limit`` characters), or its type's name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """torch.OutOfMemoryError, MemoryError, or a RuntimeError in which an allocator gave up."""
     if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from noise2noise.errors import N2NError, say_once
+from noise2noise.errors import N2NError, first_line, say_once
 from noise2noise.outputs import atomic_write
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".jfif", ".jpe")  # .jfif: browsers' JPEGs
@@ -160,8 +160,7 @@ def read_stack(path: str | Path) -> ImageStack:
     except N2NError:
         raise
     except Exception as exc:  # Pillow and tifffile raise many types for bad files
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise N2NError(f"{path}: not a readable image ({reason})") from None
+        raise N2NError(f"{path}: not a readable image ({first_line(exc)})") from None
     planes = stack.planes
     if not planes.dtype.isnative:  # big-endian TIFF: the same values in this machine's byte order
         stack = stack.with_planes(planes := planes.astype(planes.dtype.newbyteorder("=")))
@@ -504,8 +503,7 @@ def write_image(path: str | Path, image: np.ndarray | ImageStack) -> Path:
     try:
         return atomic_write(path, lambda tmp: iio.imwrite(tmp, pixels, extension=suffix, **options))
     except (OSError, TypeError, ValueError, OverflowError) as exc:  # a mode a format refuses that _WRITABLE missed
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise N2NError(f"{path}: cannot write this {stack.describe()} ({reason}); TIFF (.tif) takes every "
+        raise N2NError(f"{path}: cannot write this {stack.describe()} ({first_line(exc)}); TIFF (.tif) takes every "
                        "bit depth and alpha") from None
 
 

@@ -39,7 +39,7 @@ from noise2noise.data import (
 )
 from noise2noise.denoise import denoise_tensor
 from noise2noise.devices import autocast, resolve_device
-from noise2noise.errors import N2NError, say_once
+from noise2noise.errors import N2NError, first_line, say_once
 from noise2noise.evaluate import METHODS, add_noise, compare_methods, evaluate_pairs, known_noise, model_method
 from noise2noise.figures import sample_figure
 from noise2noise.inits import INITS
@@ -603,9 +603,9 @@ def _check_resumable(cfg: TrainConfig, payload: dict[str, Any], channels: int) -
             raise TypeError(f"{wrong}={counts[wrong]!r} is not a count")
         TrainState.start(cfg, channels, torch.device("cpu")).load(payload, random_streams=False)
     except (RuntimeError, KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise N2NError(f"the checkpoint to resume does not match its own config ({type(exc).__name__}: {reason}); "
-                       "it was edited or comes from another run: start the run again with --overwrite") from None
+        raise N2NError(f"the checkpoint to resume does not match its own config ({type(exc).__name__}: "
+                       f"{first_line(exc, 200)}); it was edited or comes from another run: start the run again "
+                       "with --overwrite") from None
 
 
 def _recorded_config(path: Path) -> dict[str, Any] | None:
