@@ -579,7 +579,8 @@ def _refuse_unused_settings(cfg: TrainConfig, pairs) -> None:
     A setting left at its default is not checked: it changes nothing either way."""
     default = TrainConfig()
     changed = lambda *names: any(getattr(cfg, n) != getattr(default, n) for n in names)  # noqa: E731
-    unused = [(where, why) for where, asked, why in (
+    count = len(pairs) if isinstance(pairs, TensorPairs) else cfg.pairs_per_epoch  # pairs in an epoch
+    unused = [(where, why if "; use " in why else why + "; leave it out") for where, asked, why in (
         (cfg.data, isinstance(pairs, TensorPairs) and changed("crop_px", "pairs_per_epoch"),
          f"tensor pairs are trained on whole, each once an epoch, so crop_px={cfg.crop_px} and "
          f"pairs_per_epoch={cfg.pairs_per_epoch} would not be used"),
@@ -590,13 +591,17 @@ def _refuse_unused_settings(cfg: TrainConfig, pairs) -> None:
          f"single noisy images are used as they are and, with no --val-data, nothing adds noise, so "
          f"noise={cfg.noise!r}, noise_level={list(cfg.noise_level)} and clip={str(cfg.clip).lower()} would not "
          "be used"),
+        (cfg.data, changed("batch_size") and cfg.batch_size > count,
+         f"an epoch holds {count} pairs, so batch_size={cfg.batch_size} would not be used (every step would train "
+         f"on at most {count}); use --batch-size {count} or fewer"
+         + ("" if isinstance(pairs, TensorPairs) else f" or --pairs-per-epoch {cfg.batch_size} or more")),
         (cfg.val_data, cfg.val_data is not None and changed("val_fraction"),
          f"--val-data is the validation, so val_fraction={cfg.val_fraction} (a share of --data held out) would "
          "not be used"),
     ) if asked]
     if unused:
         where, why = unused[0]
-        raise N2NError(f"{where}: {why}; leave it out")
+        raise N2NError(f"{where}: {why}")
 
 
 def build_training_data(cfg: TrainConfig):

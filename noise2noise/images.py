@@ -371,6 +371,10 @@ def _read_tiff(path: Path) -> ImageStack:
         lead = data.shape[: len(axes) - (3 if "S" in axes else 2)]
         planes = data.reshape(-1, *data.shape[len(lead) :][:2], data.shape[-1] if "S" in axes else 1)
         extra = page.extrasamples[0] if "S" in axes and page.extrasamples else None
+        conversion = "premultiplied alpha" if extra == tifffile.EXTRASAMPLE.ASSOCALPHA and planes.shape[-1] in (2, 4) \
+            else "min-is-white" if page.photometric == tifffile.PHOTOMETRIC.MINISWHITE else None
+        wide = planes.dtype.kind in "iu" and planes.dtype not in (np.uint8, np.uint16)
+        stored = (int(planes.min()), int(planes.max())) if conversion and wide else None
         if extra == tifffile.EXTRASAMPLE.UNSPECIFIED:
             planes = planes[..., : planes.shape[-1] - len(page.extrasamples)]  # padding (RGBX), not alpha
         elif extra == tifffile.EXTRASAMPLE.ASSOCALPHA and planes.shape[-1] in (2, 4):
@@ -379,6 +383,10 @@ def _read_tiff(path: Path) -> ImageStack:
             if planes.dtype.kind == "f":
                 raise N2NError(f"{path}: float TIFF with 'min-is-white' photometric is not supported")
             planes = ~planes if planes.dtype == bool else np.iinfo(planes.dtype).max - planes
+        if stored and (planes.min() < 0 or planes.max() > 65535):  # the file's values, then what they became
+            raise N2NError(f"{path}: {planes.dtype} pixels stored from {stored[0]} to {stored[1]} read as "
+                           f"{int(planes.min())} to {int(planes.max())} ({conversion}), which do not fit 16 bits; "
+                           "save it as 16-bit or float32 TIFF")
         if planes.dtype == bool:  # 1-bit
             planes = planes.astype(np.uint8) * 255
         planes = _ORIENT.get(orientation, lambda a: a)(planes)

@@ -583,6 +583,22 @@ def test_integer_tiffs_come_back_in_their_own_pixel_type(tmp_path, dtype):
     assert out.dtype == np.dtype(dtype) and np.abs(out.astype(int) - data).max() <= 1
 
 
+@pytest.mark.parametrize("kind", ["min-is-white", "premultiplied alpha"])
+def test_a_wide_integer_tiff_that_its_conversion_takes_past_16_bits_is_refused_naming_the_stored_values(
+        tmp_path, kind):
+    if kind == "min-is-white":  # 0 is white: read as uint32's maximum minus the stored value
+        tifffile.imwrite(tmp_path / "scan.tif", np.arange(100, dtype=np.uint32).reshape(10, 10),
+                         photometric="miniswhite")
+    else:  # colour 50 under alpha 100 of 2**32 - 1: straight colour near 2**31
+        rgba = np.zeros((6, 8, 4), np.uint32)
+        rgba[..., :3], rgba[..., 3] = 50, 100
+        tifffile.imwrite(tmp_path / "scan.tif", rgba, photometric="rgb", extrasamples=["assocalpha"])
+    stored = "0 to 99" if kind == "min-is-white" else "50 to 100"
+    with pytest.raises(N2NError, match=rf"scan.tif: uint32 pixels stored from {stored} read as \d+ to \d+ "
+                                       rf"\({kind}\), which do not fit 16 bits"):
+        read_stack(tmp_path / "scan.tif")
+
+
 def test_an_ome_stack_keeps_its_physical_sizes_and_a_compressed_tiff_stays_compressed(tmp_path):
     data = np.random.default_rng(3).integers(100, 4000, (3, 10, 12), dtype=np.uint16)
     tifffile.imwrite(tmp_path / "cells.ome.tif", data, ome=True, compression="zlib",

@@ -214,7 +214,7 @@ CASES = [
     pytest.param(lambda t, p, m: train(t, "--data", malicious(t, "train_data.pkl")),
                  "refused to load", id="pkl-malicious-pickle"),
     pytest.param(lambda t, p, m: train(t, "--data", t / "nope.pkl"), "nope.pkl: no such file", id="pkl-missing"),
-    pytest.param(lambda t, p, m: train(t, "--data", pkl(t, pair((4, 3, 32, 32))),
+    pytest.param(lambda t, p, m: train(t, "--data", pkl(t, pair((8, 3, 32, 32))),
                                        "--val-data", pkl(t, pair((4, 1, 32, 32)), "val_data.pkl")),
                  "validation data has 1 channels but training data has 3", id="pkl-val-channels-differ"),
     # folders of clean images
@@ -267,6 +267,11 @@ CASES = [
     pytest.param(lambda t, p, m: train(t, "--data", pkl(t, pair((4, 3, 32, 32))), "--val-fraction", "0.5"),
                  "noisy images have no clean ones to hold out, so val_fraction=0.5 would not be used",
                  id="pairs-with-val-fraction"),
+    pytest.param(lambda t, p, m: train(t, "--data", pkl(t, pair((6, 3, 32, 32))), "--batch-size", "7"),
+                 "an epoch holds 6 pairs, so batch_size=7 would not be used (every step would train on at most 6); "
+                 "use --batch-size 6 or fewer", id="tensor-pairs-fewer-than-a-batch"),
+    pytest.param(lambda t, p, m: train(t, "--data", p, "--pairs-per-epoch", "5"),
+                 "an epoch holds 5 pairs, so batch_size=8 would not be used", id="pairs-per-epoch-below-batch"),
     pytest.param(lambda t, p, m: train(t, "--data", p, "--noisy-data", "--mode", "neighbor2neighbor",
                                        "--noise-level", "50"),
                  "single noisy images are used as they are and, with no --val-data, nothing adds noise",
