@@ -21,6 +21,7 @@ from noise2noise.errors import N2NError
 from noise2noise.outputs import atomic_write
 from noise2noise.registry import NOISES
 from noise2noise.unet import build_model
+from noise2noise.zoo import resolve_model
 
 FORMAT = "noise2noise-checkpoint-v1"
 
@@ -104,7 +105,9 @@ def load(path: str | Path) -> dict[str, Any]:
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the network of a checkpoint on the CPU, in eval mode."""
+    """Rebuild the network of a checkpoint on the CPU, in eval mode: a checkpoint file, a run
+    folder, or a shipped model's name (``zoo.resolve_model``)."""
+    path = resolve_model(path, "load_model")
     payload = load(path)
     try:
         model = build_model(**payload["model_args"])

@@ -193,7 +193,8 @@ class TrainConfig:
     # model
     arch: str = field(default="unet", metadata=_help("network architecture"))
     width: int = field(default=48, metadata=_help("encoder channels (paper: 48)", gt=0))
-    depth: int = field(default=5, metadata=_help("number of 2x2 pools (paper: 5)", gt=0))
+    depth: int = field(default=5, metadata=_help(
+        "number of 2x2 pools (paper: 5); inputs are padded to a multiple of 2**depth px", gt=0, le=8))
     init: str = field(default="xavier_normal", metadata=_help(
         "weight initialisation (Xavier, the seed study's best; the paper used kaiming_normal)"))
     init_weights: str | None = field(default=None, metadata=_help(
@@ -458,14 +459,17 @@ def _finite_float(value: int | float) -> float:
 
 def _requirement(kind: type, optional: bool, limits: Mapping[str, Any]) -> str:
     """What a field takes, in words: 'a positive integer', 'a number in [0, 1)' ..."""
-    gt, ge, lt = limits.get("gt"), limits.get("ge"), limits.get("lt")
+    gt, ge, lt, le = limits.get("gt"), limits.get("ge"), limits.get("lt"), limits.get("le")
     if kind is bool:
         text = "true or false"
     elif kind is int:
-        most = limits.get("le", INT64_MAX)
-        text = "a positive integer" if gt == 0 else f"an integer in {ge}..{most}" if ge is not None else "an integer"
-    elif kind is float:
-        text = f"a number in [{ge:g}, {lt:g})" if ge is not None and lt is not None else \
+        text = "a positive integer" if gt == 0 and le is None else \
+            f"an integer in {ge if ge is not None else gt + 1}..{le or INT64_MAX}" if ge is not None or gt is not None \
+            else "an integer"
+    elif kind is float:  # the whole interval where there is an upper limit: a message names what was broken
+        low = f"[{ge:g}" if ge is not None else f"({gt:g}" if gt is not None else None
+        high = f"{lt:g})" if lt is not None else f"{le:g}]" if le is not None else None
+        text = f"a number in {low}, {high}" if low and high else \
             f"a finite number > {gt:g}" if gt is not None else \
             f"a finite number >= {ge:g}" if ge is not None else "a finite number"
     elif "choices" in limits:

@@ -10,11 +10,11 @@ import torch
 from torch import nn
 
 from noise2noise import checkpoint
-from noise2noise.config import TrainConfig
+from noise2noise.config import INT64_MAX, TrainConfig
 from noise2noise.data import TensorPairs, check_tensor
-from noise2noise.denoise import denoise_tensor
+from noise2noise.denoise import run_network
 from noise2noise.devices import resolve_device
-from noise2noise.errors import N2NError
+from noise2noise.errors import N2NError, say_once
 from noise2noise.inits import INITS
 from noise2noise.train import TrainState, fit
 from noise2noise.unet import build_model
@@ -35,11 +35,13 @@ class Model:
         # horizon, and a schedule laid over one call would decay and restart at every call
         self.config = TrainConfig(time_budget=None, epochs=1, schedule="constant", warmup=0.0, ema=0.0)
         self.device = resolve_device(self.config.device)
-        torch.manual_seed(self.config.seed)
-        self.model = build_model(self.config.arch, 3, 3, self.config.width, self.config.depth)
-        INITS[self.config.init](self.model)
+        with torch.random.fork_rng(devices=[]):  # the same init every time; the caller's random stream untouched
+            torch.manual_seed(self.config.seed)
+            self.model = build_model(self.config.arch, 3, 3, self.config.width, self.config.depth)
+            INITS[self.config.init](self.model)
         self.model.to(self.device, memory_format=torch.channels_last)
         self.state: TrainState | None = None  # made by the first train() call, from self.config then
+        self.untrained = True  # until load_pretrained_model() or train(): predict() says so
 
     def load_pretrained_model(self, path: str | None = None) -> None:
         """Load a shipped model by name (default: 'gaussian') or a checkpoint ``path``;
@@ -53,22 +55,24 @@ class Model:
             raise N2NError(f"{path}: this network is told the noise level (sigma_input), and the course "
                            "Model trains on noisy pairs of unknown level; use a blind model such as 'gaussian'")
         self.model = network.to(self.device, memory_format=torch.channels_last)
-        self.state = None
+        self.state, self.untrained = None, False
 
     def train(self, train_input: torch.Tensor, train_target: torch.Tensor, num_epochs: int) -> None:
         """Train on noisy pairs: ``train_input``, ``train_target`` N×3×H×W, 0..255
         (uint8 or float), for ``num_epochs`` more passes."""
         if isinstance(num_epochs, bool) or not isinstance(num_epochs, numbers.Integral) or num_epochs < 1:
             raise N2NError(f"train(): num_epochs={num_epochs!r} must be a whole number of epochs, 1 or more")
-        pairs = TensorPairs(train_input, train_target, where="train(train_input, train_target)")
-        if pairs.channels != 3:
-            raise N2NError(f"train(): the course Model is RGB; got {pairs.channels}-channel images")
+        pairs = TensorPairs(train_input, train_target, where="train(train_input, train_target)", channels=(3,))
         if self.state is None:
             self.device = resolve_device(self.config.device)
             self.state = TrainState.start(self.config, 3, self.device, self.model)
         # this call's passes over this call's pairs, as steps on from the step count of the calls
         # before (counted in epochs of the new pairs, a call with more pairs after fewer trained too long)
         steps = int(num_epochs) * math.ceil(len(pairs) / self.config.batch_size)
+        if self.state.step + steps > INT64_MAX:
+            raise N2NError(f"train(): num_epochs={num_epochs} of {len(pairs)} pairs is more steps than a run counts "
+                           f"({INT64_MAX:,}); give fewer epochs")
+        self.untrained = False
         fit(self.config.replace(epochs=None, time_budget=f"{self.state.step + steps} steps"), pairs, state=self.state)
 
     @property
@@ -80,4 +84,7 @@ class Model:
         """Denoise N×3×H×W images (0..255, any H×W); returns float 0..255 of the same
         shape, on the input's device."""
         check_tensor(test_input, "predict(test_input)", channels=(3,))
-        return denoise_tensor(self.network, test_input, batch_size=64, device=self.device)
+        if self.untrained:
+            say_once("warning: predict(): this Model has neither been trained nor loaded, so its output is an "
+                     "untrained network's; call load_pretrained_model() or train() first")
+        return run_network(self.network, test_input, batch_size=64, device=self.device)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -102,7 +103,8 @@ def check_tensor(tensor: object, where: str, channels: tuple[int, ...] = (1, 3))
     if not isinstance(tensor, torch.Tensor):
         raise N2NError(f"{where}: expected a tensor, got {type(tensor).__name__}")
     if tensor.ndim != 4 or tensor.shape[1] not in channels or tensor.numel() == 0:
-        raise N2NError(f"{where}: expected N×C×H×W images with C in {channels}, "
+        raise N2NError(f"{where}: expected N×C×H×W images with C "
+                       f"{f'= {channels[0]}' if len(channels) == 1 else f'in {channels}'}, "
                        f"got shape {tuple(tensor.shape)}")
     if not (tensor.dtype == torch.uint8 or tensor.is_floating_point()):
         raise N2NError(f"{where}: expected uint8 or float pixels, got {tensor.dtype}")
@@ -121,8 +123,9 @@ def check_tensor(tensor: object, where: str, channels: tuple[int, ...] = (1, 3))
     return tensor
 
 
-def check_pair(a: object, b: object, where: str) -> tuple[torch.Tensor, torch.Tensor]:
-    a, b = check_tensor(a, f"{where} (first tensor)"), check_tensor(b, f"{where} (second tensor)")
+def check_pair(a: object, b: object, where: str, channels: tuple[int, ...] = (1, 3)
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    a, b = (check_tensor(t, f"{where} ({which} tensor)", channels) for t, which in ((a, "first"), (b, "second")))
     if a.shape != b.shape:
         raise N2NError(f"{where}: the two tensors of a pair differ in shape, "
                        f"{tuple(a.shape)} vs {tuple(b.shape)}")
@@ -132,7 +135,11 @@ def check_pair(a: object, b: object, where: str) -> tuple[torch.Tensor, torch.Te
 def load_course_file(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
     """``noisy_1, noisy_2 = load_course_file('train_data.pkl')`` (or ``noisy, clean``
     for val_data.pkl); tensors only, never arbitrary pickled code."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():  # '' would be the current folder
+        raise N2NError(f"load_course_file: expected a file's path, got {path!r}")
     path = Path(path)
+    if path.is_dir():
+        raise N2NError(f"{path}: a folder; give a course file such as train_data.pkl")
     if not path.is_file():
         raise N2NError(f"{path}: no such file")
     content = safe_load(path, "course data file of tensors")
@@ -167,8 +174,11 @@ def load_tensor_pairs(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
 class TensorPairs:
     """Fixed pairs (noisy_input[i], noisy_target[i]), shuffled each epoch."""
 
-    def __init__(self, noisy_input: torch.Tensor, noisy_target: torch.Tensor, where: str = "pairs"):
-        self.noisy_input, self.noisy_target = check_pair(noisy_input, noisy_target, where)
+    def __init__(self, noisy_input: torch.Tensor, noisy_target: torch.Tensor, where: str = "pairs",
+                 channels: tuple[int, ...] = (1, 3)):
+        # detached: a caller's tensor that requires grad would otherwise get gradients written into it
+        self.noisy_input, self.noisy_target = (t.detach() for t in check_pair(noisy_input, noisy_target, where,
+                                                                               channels))
         self.channels = self.noisy_input.shape[1]
 
     def __len__(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import statistics
 from collections.abc import Callable
 from pathlib import Path
@@ -13,8 +14,8 @@ from torch import nn
 
 from noise2noise.augment import SYMMETRIES, symmetry, undo_symmetry
 from noise2noise.config import DENOISE_OVERLAP_PX, DENOISE_TILE_BATCH, DENOISE_TILE_PX
-from noise2noise.devices import check_precision, inference_autocast
-from noise2noise.errors import N2NError
+from noise2noise.devices import check_precision, inference_autocast, resolve_device
+from noise2noise.errors import N2NError, say_once
 from noise2noise.noise import clipped_gaussian_mean_255, estimate_sigma_255
 from noise2noise.unet import _pad_to_multiple, sigma_plane
 
@@ -159,9 +160,49 @@ def checked_noise_levels(levels, count: int, units: str) -> torch.Tensor:
     return flat.expand(count)
 
 
+def check_call(model: object, batch_size: object, tile_px: object = None, overlap_px: object = 0,
+               border_px: object = 0) -> None:
+    """One line for what a Python caller gives the denoising functions that they cannot use:
+    not a network, or a count that is not a whole number in range (a negative batch size made
+    the tile loop run no batch, and the image all NaN)."""
+    if not isinstance(model, nn.Module):
+        raise N2NError(f"model: expected a network (noise2noise.load_model(path)), got {type(model).__name__}")
+    for name, value, least in (("batch_size", batch_size, 1), ("tile_px", tile_px or 0, 0),
+                               ("overlap_px", overlap_px, 0), ("border_px", border_px, 0)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+            raise N2NError(f"{name}={value!r} must be a whole number >= {least}")
+
+
+def check_images(images: object, model: nn.Module, where: str) -> torch.Tensor:
+    """The N×C×H×W image tensor a caller gives, if a network can denoise it; else one line.
+    Noise may carry pixels past 0..255 (unclipped), so up to a whole range beyond is taken."""
+    if not isinstance(images, torch.Tensor):
+        hint = " (NumPy images: use denoise_array)" if type(images).__module__ == "numpy" else ""
+        raise N2NError(f"{where}: expected a torch tensor, got {type(images).__name__}{hint}")
+    expected = getattr(model, "in_channels", None)
+    if images.ndim != 4 or 0 in images.shape or (expected and images.shape[1] != expected):
+        raise N2NError(f"{where}: expected N×C×H×W images{f' with C = {expected}' if expected else ''} (the "
+                       f"channels the model takes), got shape {tuple(images.shape)}")
+    if images.layout != torch.strided or images.device.type == "meta":
+        raise N2NError(f"{where}: a {images.layout} tensor on {images.device.type}: give a dense CPU or GPU tensor")
+    if not (images.dtype == torch.uint8 or images.is_floating_point()):
+        raise N2NError(f"{where}: expected uint8 or float pixels, got {images.dtype}")
+    if images.is_floating_point():
+        if not bool(torch.isfinite(images).all()):
+            raise N2NError(f"{where}: contains NaN or infinite values; replace them first")
+        low, high = images.min().item(), images.max().item()
+        if low < -255 or high > 510:
+            raise N2NError(f"{where}: values from {low:.4g} to {high:.4g} are far outside 0..255; map them onto "
+                           "0..255 first (denoise_array does so for 16-bit and float images)")
+        if 0 < high <= 1:  # images in 0..1 (torchvision's habit) read as black: the result means nothing
+            say_once(f"warning: {where}: every value lies in 0..1, but n2n takes images in 0..255 (multiply them "
+                     "by 255)")
+    return images
+
+
 @torch.no_grad()
 def denoise_tensor(model: nn.Module, images: torch.Tensor, batch_size: int = 16,
-                   device: torch.device | None = None, border_px: int = BORDER_PX, tta: bool = False,
+                   device: torch.device | str | None = None, border_px: int = BORDER_PX, tta: bool = False,
                    precision: str = "auto", sigma_255: torch.Tensor | float | None = None,
                    mean_match: str | None = "clipped") -> torch.Tensor:
     """N×C×H×W images in 0..255 -> denoised float N×C×H×W in 0..255, on the input's device.
@@ -175,12 +216,20 @@ def denoise_tensor(model: nn.Module, images: torch.Tensor, batch_size: int = 16,
     (``noise.estimate_sigma_255``). Other networks use it only to match means.
     ``mean_match``: for a network trained on Gaussian noise (``mean_match`` set by
     ``checkpoint.load_model``), each output's channel means are matched to its noisy image's
-    (``match_means``), the images taken as 'clipped' to 0..255 or 'unclipped'; None: not."""
-    if images.ndim != 4:
-        raise N2NError(f"expected N×C×H×W images, got shape {tuple(images.shape)}")
-    expected = getattr(model, "in_channels", images.shape[1])
-    if images.shape[1] != expected:
-        raise N2NError(f"the model takes {expected}-channel images, got {images.shape[1]} channels")
+    (``match_means``), the images taken as 'clipped' to 0..255 or 'unclipped'; None: not.
+    Checks what it is given (``check_call``, ``check_images``); ``run_network`` does the work."""
+    check_call(model, batch_size, border_px=border_px)
+    check_images(images, model, "denoise_tensor(images)")
+    device = resolve_device(device) if isinstance(device, str) else device
+    return run_network(model, images, batch_size, device, border_px, tta, precision, sigma_255, mean_match)
+
+
+@torch.no_grad()
+def run_network(model: nn.Module, images: torch.Tensor, batch_size: int = 16, device: torch.device | None = None,
+                border_px: int = BORDER_PX, tta: bool = False, precision: str = "auto",
+                sigma_255: torch.Tensor | float | None = None, mean_match: str | None = "clipped") -> torch.Tensor:
+    """``denoise_tensor`` without its checks, for images this package made or checked itself
+    (tiles, validation crops, evaluation images with unclipped noise)."""
     _check_mean_match(mean_match)
     device = device or next(model.parameters()).device
     told_sigma = getattr(model, "sigma_input", False)
@@ -275,12 +324,18 @@ def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = D
     for the whole image, estimated before tiling when not given, so tiles cannot disagree."""
     from tqdm.auto import tqdm
 
+    check_call(model, batch_size, tile_px, overlap_px)
+    if not isinstance(image, torch.Tensor) or image.ndim != 3:
+        shape = f"shape {tuple(image.shape)}" if isinstance(image, torch.Tensor) else type(image).__name__
+        raise N2NError(f"denoise_image(image): expected one C×H×W torch tensor, got {shape} (NumPy images: use "
+                       "denoise_array)")
+    check_images(image[None], model, "denoise_image(image)")
     _check_mean_match(mean_match)
     sigma_255 = _told_sigma_255(model, image, sigma_255)
     height, width = image.shape[-2:]
     if not tile_px or (height <= tile_px and width <= tile_px):
-        return denoise_tensor(model, image[None].cpu(), tta=tta, precision=precision, sigma_255=sigma_255,
-                              mean_match=mean_match)[0]
+        return run_network(model, image[None].cpu(), tta=tta, precision=precision, sigma_255=sigma_255,
+                           mean_match=mean_match)[0]
     tile, stride = tile_geometry(model, tile_px, overlap_px)
     # pad once as a whole image is padded (reflected border, then the U-Net's multiple), so
     # that tiles see the same pixels as whole-image inference
@@ -297,8 +352,8 @@ def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = D
         for start in range(0, len(corners), batch_size):
             batch = corners[start : start + batch_size]
             tiles = torch.stack([padded[:, y : y + tile_h, x : x + tile_w] for y, x in batch])
-            tiled = denoise_tensor(model, tiles, batch_size=batch_size, border_px=0, tta=tta, precision=precision,
-                                   sigma_255=sigma_255, mean_match=None)
+            tiled = run_network(model, tiles, batch_size=batch_size, border_px=0, tta=tta, precision=precision,
+                                sigma_255=sigma_255, mean_match=None)
             for (y, x), denoised in zip(batch, tiled):
                 window = row_windows[y][:, None] * col_windows[x][None, :]
                 total[:, y : y + tile_h, x : x + tile_w] += denoised * window
@@ -361,6 +416,7 @@ def denoise_array(model: nn.Module, array, tile_px: int | None = DENOISE_TILE_PX
 
     from noise2noise.images import from_chw_255, intensity_span, is_grey, scale_to_255, to_chw_255
 
+    check_call(model, batch_size, tile_px, overlap_px)
     array = np.asarray(array)
     if array.ndim == 2:  # H×W: one grey image
         return denoise_array(model, array[:, :, None], tile_px, overlap_px, batch_size, progress, tta, precision,

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from noise2noise.denoise import denoise_tensor
+from noise2noise.denoise import run_network
 from noise2noise.devices import check_precision
 from noise2noise.errors import N2NError
 from noise2noise.images import CHANNELS
@@ -31,7 +31,7 @@ def evaluate_pairs(model: nn.Module, noisy: torch.Tensor, clean: torch.Tensor, s
                    batch_size: int = 64, with_ssim: bool = True) -> dict[str, float]:
     """Metrics over N×C×H×W (noisy, clean) images in 0..255 (``sigma_255``: the inputs' noise
     levels for a ``sigma_input`` network, see ``denoise_tensor``)."""
-    denoised = denoise_tensor(model, noisy, batch_size=batch_size, sigma_255=sigma_255)
+    denoised = run_network(model, noisy, batch_size=batch_size, sigma_255=sigma_255)
     unit = lambda x: x.float().cpu() / 255.0  # noqa: E731
     row = {"n_images": int(noisy.shape[0]),
            "psnr_noisy_db": psnr_db(unit(noisy), unit(clean)),
@@ -182,8 +182,8 @@ def model_method(model: nn.Module, tta: bool = False, precision: str = "auto",
     def method(noisy: torch.Tensor, noise=None) -> torch.Tensor:
         known = isinstance(noise, GaussianNoise) and not estimated_sigma and getattr(model, "sigma_input", False)
         sigma_255 = noise.level[0] if known else None
-        return denoise_tensor(model, noisy.unsqueeze(0), batch_size=1, tta=tta, precision=precision,
-                              sigma_255=sigma_255, mean_match="clipped" if mean_match else None)[0]
+        return run_network(model, noisy.unsqueeze(0), batch_size=1, tta=tta, precision=precision,
+                           sigma_255=sigma_255, mean_match="clipped" if mean_match else None)[0]
     return method
 
 

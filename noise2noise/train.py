@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import signal
 import threading
 import time
@@ -37,7 +38,7 @@ from noise2noise.data import (
     data_fingerprint,
     held_out_images,
 )
-from noise2noise.denoise import denoise_tensor
+from noise2noise.denoise import run_network
 from noise2noise.devices import autocast, resolve_device
 from noise2noise.errors import N2NError, first_line, say_once
 from noise2noise.evaluate import METHODS, add_noise, compare_methods, evaluate_pairs, known_noise, model_method
@@ -521,6 +522,12 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
     ``rundir`` for how the folder is checked, locked, replaced and resumed). ``extend``:
     with ``resume``, a larger budget (``EXTENDABLE`` fields) to train an interrupted or
     finished run on for longer; the schedule is laid over the new budget."""
+    if cfg is not None and not isinstance(cfg, TrainConfig):
+        raise N2NError(f"run_training: expected a TrainConfig (TrainConfig.from_dict(d) for a dict), got "
+                       f"{type(cfg).__name__}")
+    if out_dir is not None and (not isinstance(out_dir, (str, os.PathLike)) or not str(out_dir).strip()):
+        raise N2NError(f"run_training: out_dir={out_dir!r} is not a folder path; give one, or None to keep no run "
+                       "folder")  # an empty one would be the current folder
     ranks = distributed.init_from_env(cfg.device if cfg is not None else "auto")
     checkpoint.code_version()  # read now, once: the code this run loaded, whatever is committed meanwhile
     if resume and overwrite:
@@ -700,5 +707,5 @@ def write_samples(model: nn.Module, val: Validation, metrics: dict[str, Any], pa
     """The noisy / clean / denoised figure of the first 4 validation pairs."""
     noisy, clean = val.noisy[:4], val.clean[:4]
     sigma_255 = None if val.sigma_255 is None else val.sigma_255[:4]
-    return sample_figure(list(zip(noisy, clean, denoise_tensor(model, noisy, sigma_255=sigma_255))), path,
+    return sample_figure(list(zip(noisy, clean, run_network(model, noisy, sigma_255=sigma_255))), path,
                          title=f"{title}: {metrics['psnr_db']:.2f} dB (noisy {metrics['psnr_noisy_db']:.2f} dB)")

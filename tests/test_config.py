@@ -41,7 +41,9 @@ def test_time_budget_strings_are_parsed_and_noise_levels_normalised():
     ("optimizer", "lion", "unknown optimizer 'lion'"),
     ("noise_level", "50,10", "lo <= hi"),
     ("noise_level_power", 0, "noise_level_power=0 must be"),
-    ("noise_level_power", 11, "noise_level_power=11 must be"),
+    ("noise_level_power", 11, "noise_level_power=11 must be a number in (0, 10]"),  # said "> 0", which 11 is
+    ("sigma_jitter", 100, "sigma_jitter=100 must be a number in .0, 1.;"),  # said ">= 0", which 100 is
+    ("depth", 20, "depth=20 must be an integer in 1..8"),  # inputs padded to 2**20 px: out of memory
     ("crop_px", 31, "crop_px=31 must be even"),
     ("train_scales", 0, "train_scales=0 must be an integer in 1..4"),
     ("train_scales", 5, "train_scales=5 must be an integer in 1..4"),

@@ -17,6 +17,7 @@ from noise2noise.cli import main
 from noise2noise.config import TrainConfig
 from noise2noise.denoise import (
     MIN_MATCH_PIXELS,
+    denoise_array,
     denoise_files,
     denoise_image,
     denoise_tensor,
@@ -594,3 +595,24 @@ def test_denoise_array_takes_a_2d_grey_image_and_refuses_shapes_and_values_it_ca
                          (np.array([[[-1e308] * 3, [1e308] * 3]]), "too far apart")):  # was all NaN out
         with pytest.raises(N2NError, match=message):
             denoise_array(identity(3), bad, tile_px=None)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m, x: denoise_image(m, x[0], tile_px=16, overlap_px=0, batch_size=-1),
+     "batch_size=-1 must be a whole number >= 1"),  # the tile loop ran no batch: the image came back all NaN
+    (lambda m, x: denoise_array(m, x[0].permute(1, 2, 0).numpy(), tile_px=16, overlap_px=0, batch_size=0),
+     "batch_size=0 must be a whole number >= 1"),
+    (lambda m, x: denoise_tensor(m, x, border_px=-1), "border_px=-1 must be a whole number >= 0"),  # gave 1×1
+    (lambda m, x: denoise_tensor(m, x.clone().fill_(float("nan"))), "contains NaN or infinite values"),
+    (lambda m, x: denoise_tensor(m, x * 4 + 600), "are far outside 0..255"),
+    (lambda m, x: denoise_tensor(m, x > 128), "expected uint8 or float pixels, got torch.bool"),
+    (lambda m, x: denoise_tensor(m, x[:0]), "expected N×C×H×W images with C = 3"),
+    (lambda m, x: denoise_tensor(m, x.numpy()), "expected a torch tensor, got ndarray (NumPy images: use"),
+    (lambda m, x: denoise_tensor("gaussian", x), "model: expected a network"),
+    (lambda m, x: denoise_tensor(m, x, device="tpu"), "device 'tpu' is not known"),
+    (lambda m, x: denoise_image(m, x.numpy()[0]), "expected one C×H×W torch tensor, got ndarray"),
+])
+def test_the_python_denoising_functions_refuse_what_they_cannot_use_in_one_line(call, message):
+    model = UNet(in_channels=3, width=8, depth=2)
+    with pytest.raises(N2NError, match=re.escape(message)):
+        call(model, torch.rand(1, 3, 24, 20) * 255)

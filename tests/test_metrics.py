@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from noise2noise.errors import say_once
 from noise2noise.metrics import psnr_db, ssim
 
 
@@ -30,3 +31,23 @@ def test_ssim_drops_with_noise_and_handles_tiny_images():
     noisy = (clean + 0.2 * torch.randn_like(clean)).clamp(0, 1)
     assert ssim(noisy, clean) < 0.9
     assert 0 < ssim(noisy[:, :, :5, :6], clean[:, :, :5, :6]) <= 1
+
+
+@pytest.mark.parametrize("denoised, clean, message", [
+    (torch.rand(2, 3, 8, 8), torch.rand(1, 3, 8, 8), r"differ in shape"),  # psnr broadcast, ssim scored one pair
+    (torch.rand(3, 8), torch.rand(3, 8), r"expected C×H×W or N×C×H×W images, got shape \(3, 8\)"),
+    (torch.rand(0, 3, 8, 8), torch.rand(0, 3, 8, 8), r"got shape \(0, 3, 8, 8\)"),  # was NaN
+])
+def test_metrics_refuse_images_they_cannot_pair(denoised, clean, message):
+    from noise2noise.errors import N2NError
+
+    for metric in (psnr_db, ssim):
+        with pytest.raises(N2NError, match=message):
+            metric(denoised, clean)
+
+
+def test_metrics_warn_about_images_in_0_255(capsys):
+    clean = torch.rand(1, 3, 16, 16) * 255
+    say_once.cache_clear()  # the line is said once a process: another test may have said it
+    psnr_db(clean, clean)
+    assert "divide 0..255 images by 255" in capsys.readouterr().err

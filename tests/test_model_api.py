@@ -10,7 +10,7 @@ import torch
 from noise2noise import Model
 from noise2noise.data import SyntheticPairs
 from noise2noise.denoise import denoise_tensor
-from noise2noise.errors import N2NError
+from noise2noise.errors import N2NError, say_once
 from noise2noise.images import embedded_images
 from noise2noise.metrics import psnr_db
 from noise2noise.noise import GaussianNoise
@@ -146,3 +146,37 @@ def test_course_harness_layout_imports_and_loads_bestmodel(monkeypatch):
     model.load_pretrained_model()
     out = model.predict(torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8))
     assert out.shape == (2, 3, 32, 32)
+
+
+def test_model_leaves_the_callers_random_stream_alone_and_starts_from_the_same_weights():
+    torch.manual_seed(42)
+    first = Model()
+    drawn = torch.rand(3)
+    torch.manual_seed(7)
+    second = Model()
+    assert not torch.equal(torch.rand(3), drawn)  # Model() had reseeded the global generator to 0
+    for name, tensor in first.model.state_dict().items():
+        assert torch.equal(second.model.state_dict()[name], tensor)
+
+
+def test_train_writes_no_gradient_into_the_callers_tensors_and_predict_warns_before_training(capsys):
+    model = _course_model()
+    say_once.cache_clear()  # the line is said once a process: another test may have said it
+    noisy = torch.rand(8, 3, 32, 32) * 255
+    model.predict(noisy[:1])
+    assert "neither been trained nor loaded" in capsys.readouterr().err
+    given = noisy.clone().requires_grad_()
+    model.train(given, noisy, num_epochs=1)
+    assert given.grad is None and torch.equal(given.detach(), noisy)
+    model.predict(noisy[:1])
+    assert "neither" not in capsys.readouterr().err
+
+
+def test_train_names_the_course_models_one_channel_count_and_refuses_epochs_past_a_step_count():
+    model = _course_model()
+    four = torch.rand(8, 4, 32, 32) * 255
+    with pytest.raises(N2NError, match=r"expected N×C×H×W images with C = 3, got shape \(8, 4, 32, 32\)"):
+        model.train(four, four, num_epochs=1)
+    three = four[:, :3]
+    with pytest.raises(N2NError, match="more steps than a run counts"):
+        model.train(three, three, num_epochs=10**30)

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 import torch
@@ -389,3 +390,26 @@ def test_resume_writes_back_a_config_json_that_no_longer_says_what_the_checkpoin
         assert restored["data_fingerprint"] == "f00d"  # what the resumed run checks its data against
         assert TrainConfig.from_dict(restored) == cfg
         assert "written back from the checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cfg, out_dir, message", [
+    (TrainConfig(), "", "out_dir='' is not a folder path"),  # wrote the run into the current folder
+    ({"epochs": 1}, None, "expected a TrainConfig (TrainConfig.from_dict(d) for a dict), got dict"),
+])
+def test_run_training_refuses_what_is_not_a_config_or_a_folder_before_any_work(tmp_path, monkeypatch, cfg, out_dir,
+                                                                               message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(N2NError, match=re.escape(message)):
+        run_training(cfg, out_dir)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_model_takes_a_shipped_models_name_and_load_course_file_names_a_folder(tmp_path):
+    from noise2noise.data import load_course_file
+
+    network, payload = checkpoint.load_model("gaussian")
+    assert network.in_channels == 3 and payload["format"] == checkpoint.FORMAT
+    with pytest.raises(N2NError, match="a folder; give a course file"):
+        load_course_file(tmp_path)
+    with pytest.raises(N2NError, match="expected a file's path, got ''"):
+        load_course_file("")

@@ -14,4 +14,6 @@ class Model(_Noise2NoiseModel):
         else the package's shipped model: this folder needs the package anyway, and the
         weights are stored once, in ``noise2noise/weights/``."""
         bestmodel = Path(__file__).with_name("bestmodel.pth")
-        super().load_pretrained_model(path or (str(bestmodel) if bestmodel.is_file() else None))
+        if path is None and bestmodel.is_file():
+            path = str(bestmodel)
+        super().load_pretrained_model(path)  # anything else given is checked there, '' and 0 included
