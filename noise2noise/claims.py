@@ -73,8 +73,9 @@ def load_claims(spec: Any, table_axes: dict[str, dict[str, list[Any]]], where: s
 
 def check_setting(setting: Any, axes: dict[str, list[Any]], where: str) -> None:
     """A setting named in a study file (a claim's side, a figure's curve) is one cell of its table."""
+    # as the tables label it: 8.0 or true would pass `in` beside an axis of 8 or 1, then match no cell
     if not isinstance(setting, dict) or set(setting) != set(axes) or \
-            any(v not in axes[k] for k, v in setting.items()):
+            any(f"{v}" not in {f"{a}" for a in axes[k]} for k, v in setting.items()):
         raise N2NError(f"{where} = {setting!r} must give a value of each of the table's axes "
                        f"({', '.join(f'{k} in {v}' for k, v in axes.items())})")
 

@@ -51,6 +51,7 @@ from noise2noise.errors import N2NError
 from noise2noise.tensorboard import TENSORBOARD_DIR, TensorBoardMirror, require_tensorboard
 
 DEFAULT_SEEDS = (0, 1, 2)
+MAX_RUNS = 10_000  # per table: more is a typo in an axis, not a study (2,000 runs load in under a second)
 _STUDY_KEYS = {"title", "seeds", "time_budget", "base", "tables", "claims", "figures"}
 _TABLE_KEYS = {"title", "axes", "set", "baselines"}
 # fields that change a table's validation crops: a table with baselines may not vary them
@@ -122,8 +123,10 @@ def _fmt(value: Any) -> str:
 
 # fields a study run does not use: the whole-image validation belongs to `n2n train` runs
 _NOT_IN_RUN_KEY = ("val_whole_images",)
-# fields added after studies had run, left out at the default that gives the old behaviour
-_KEY_ONLY_WHEN_SET = {"noise_level_power": 1.0, "train_scales": 1, "clip_targets": True}
+# fields added after studies had run, left out of run and baseline keys at the default that gives
+# the old behaviour (runs.jsonl rows are also keyed again from the config they record)
+_KEY_ONLY_WHEN_SET = {"noise_level_power": 1.0, "train_scales": 1, "clip_targets": True, "channels": "auto",
+                      "sigma_input": False, "sigma_jitter": 0.0, "growth": "zero", "init_weights": None}
 
 
 def run_key(cfg: TrainConfig) -> str:
@@ -152,14 +155,19 @@ def load_study(path: str | Path, budget: str | float | None = None, device: str 
     if not isinstance(seeds, list) or not seeds or not all(type(s) is int for s in seeds) \
             or len(set(seeds)) != len(seeds):
         raise N2NError(f"{path}: seeds = {seeds!r} must be a list of distinct integers, e.g. [0, 1, 2]")
+    base = spec.get("base", {})
+    if isinstance(base, dict) and "seed" in base:  # the seeds list would replace it without a word
+        raise N2NError(f"{path} [base]: seed is set for the whole study (seeds = [...]), not in [base]")
+    if isinstance(base, dict) and "time_budget" in base and "time_budget" in spec:
+        raise N2NError(f"{path}: time_budget is given at the top and in [base]; give it once, at the top")
     name = "--budget" if budget is not None else f"{path}: time_budget"  # who gave it, for the error line
-    budget = budget if budget is not None else spec.get("time_budget")
+    budget = budget if budget is not None else spec.get("time_budget", base.get("time_budget")
+                                                         if isinstance(base, dict) else None)
     if budget is not None:
         parsed = parse_budget(budget, name)
         if parsed.amount <= 0:
             raise N2NError(f"{name}={budget!r} must be > 0, e.g. 10m or 3000 steps")
         budget = str(parsed)
-    base = spec.get("base", {})
     if not isinstance(base, dict) or not isinstance(spec.get("tables"), dict) or not spec["tables"]:
         raise N2NError(f"{path}: a study needs a [base] table of config fields and at least one "
                        "[tables.NAME] with axes = {field = [values, ...]}")
@@ -225,6 +233,10 @@ def _load_table(path: Path, name: str, spec: Any, base: dict[str, Any], seeds: l
     for axis in ("seed", "time_budget", "time_budget_s"):
         if axis in axes or axis in fixed:
             raise N2NError(f"{where}: {axis} is set for the whole study (seeds, time_budget), not per table")
+    count = math.prod(map(len, axes.values())) * len(seeds)
+    if count > MAX_RUNS:  # building that many configs would take minutes and gigabytes before a word
+        raise N2NError(f"{where}: {count:,} runs ({' × '.join(str(len(v)) for v in axes.values())} settings × "
+                       f"{len(seeds)} seeds); a table holds at most {MAX_RUNS:,}: split it or give fewer values")
     cells = []
     for values in itertools.product(*axes.values()):
         setting = dict(zip(axes, values))
@@ -260,21 +272,57 @@ def _load_table(path: Path, name: str, spec: Any, base: dict[str, Any], seeds: l
     return Table(name, str(spec.get("title", name)), axes, cells, baselines)
 
 
+_NUMBER = (int, float)
+# what a row of runs.jsonl (by its status) or baselines.jsonl must hold for the report to read it
+_ROW_FIELDS = {"ok": {"seed": int, "config": dict, "steps": int, **{m: _NUMBER for m in _METRICS}},
+               "diverged": {"seed": int, "config": dict},
+               "baseline": {"method": str, "psnr_db": _NUMBER, "ssim": _NUMBER, "seconds_per_crop": _NUMBER}}
+
+
 def read_results(path: Path) -> dict[str, dict[str, Any]]:
-    """Finished runs of a results file by key; a torn last line (a crash mid-write) is skipped."""
+    """Finished runs (runs.jsonl) or baselines (baselines.jsonl) of a study folder by key. A
+    torn last line (a crash mid-write) is skipped; any other line that is not a whole row is
+    refused in one line naming it, since the tables would be built from it."""
+    if path.exists() and not path.is_file():
+        raise N2NError(f"{path}: exists and is not a file; move it away")
     results: dict[str, dict[str, Any]] = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except ValueError:
+    lines = path.read_bytes().splitlines() if path.is_file() else []
+    for number, line in enumerate(lines, start=1):
+        try:
+            row = json.loads(line.decode())
+        except ValueError:  # UnicodeDecodeError included
+            if number == len(lines):
                 continue
-            results[row["key"]] = row
+            row = None
+        status = "baseline" if path.name == "baselines.jsonl" else row.get("status") if isinstance(row, dict) else None
+        if not isinstance(row, dict) or not isinstance(row.get("key"), str):
+            problem = "not a JSON object with a key"
+        elif status not in _ROW_FIELDS:
+            problem = f"status {row.get('status')!r}"
+        else:
+            problem = next((f"no usable {name}" for name, kind in _ROW_FIELDS[status].items()
+                            if isinstance(row.get(name), bool) or not isinstance(row.get(name), kind)), None)
+        if problem:
+            raise N2NError(f"{path}:{number}: not a row of results ({problem}); remove that line (a run's is then "
+                           "trained again)")
+        results[_current_key(row) if status != "baseline" else row["key"]] = row
     return results
 
 
+def _current_key(row: dict[str, Any]) -> str:
+    """A run's key as this code computes it from the config the row records: a config field
+    added since the run was trained then takes its default, as in the study file read now,
+    and the run still counts as finished (the key it was written with, where the recorded
+    config is no longer valid)."""
+    try:
+        return run_key(TrainConfig.from_dict(row["config"])) if isinstance(row["config"], dict) else row["key"]
+    except N2NError:
+        return row["key"]
+
+
 def _data_key(cfg: TrainConfig) -> str:
-    return json.dumps({k: v for k, v in cfg.to_dict().items() if k not in _TRAINING_ONLY}, sort_keys=True)
+    return json.dumps({k: v for k, v in cfg.to_dict().items() if k not in _TRAINING_ONLY
+                       and (k not in _KEY_ONLY_WHEN_SET or v != _KEY_ONLY_WHEN_SET[k])}, sort_keys=True)
 
 
 def train_one(cfg: TrainConfig, source, val, code_version: str) -> tuple[dict[str, Any], Any]:
@@ -312,10 +360,16 @@ def run_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = pr
         raise N2NError(f"--jobs {jobs}: runs trained at the same time must be 1 or more")
     out_dir = Path(out_dir)
     _preflight(study)
-    inputs = [study.path, *{p for cfg, _ in study.runs().values() for p in config_inputs(cfg)}]
+    configs = [cfg for cfg, _ in study.runs().values()]
+    inputs = [study.path, *{p for cfg in configs for p in config_inputs(cfg)}]
+    for start in {cfg.init_weights for cfg in configs if cfg.init_weights is not None}:
+        if Path(start).resolve().is_relative_to(out_dir.resolve()):  # best.pt would replace it mid-study
+            raise N2NError(f"init_weights {start} is inside the study folder {out_dir}, where the sweep writes "
+                           "best.pt and its reports; copy it elsewhere first")
     with locked(out_dir, inputs):
-        _refuse_other_study(study, out_dir)
-        return _run_sweep(study, out_dir, say, jobs)
+        record = _data_record(study)
+        _check_study_record(study, out_dir, record)
+        return _run_sweep(study, out_dir, say, jobs, record)
 
 
 def report_sweep(study: Study, out_dir: str | Path) -> Path:
@@ -327,7 +381,7 @@ def report_sweep(study: Study, out_dir: str | Path) -> Path:
     if not (out_dir / "runs.jsonl").is_file():
         raise N2NError(f"{out_dir}: no runs.jsonl to report on; run the sweep first (without --report-only)")
     with locked(out_dir):
-        _refuse_other_study(study, out_dir)
+        _check_study_record(study, out_dir, _data_record(study))
         return write_report(study, out_dir)
 
 
@@ -339,12 +393,18 @@ def _preflight(study: Study) -> None:
     data and validation (a bad folder in the last table would otherwise stop the sweep hours
     in), and the optional packages its runs and baselines need."""
     from noise2noise.data import check_sources
+    from noise2noise.devices import resolve_device
+    from noise2noise.zoo import resolve_model
 
     configs = [cfg for cfg, _ in study.runs().values()]
     for cfg in {(cfg.data, cfg.val_data, cfg.val_fraction): cfg for cfg in configs}.values():
         check_sources(cfg)
         if cfg.val_data is None and cfg.val_fraction == 0:
             raise N2NError(f"{cfg.data}: {_NEEDS_VALIDATION}")
+    for start in {cfg.init_weights for cfg in configs if cfg.init_weights is not None}:
+        resolve_model(start, "init_weights")  # a missing file would stop the sweep at its first run from it
+    for device in {cfg.device for cfg in configs}:
+        resolve_device(device)
     if any(cfg.tensorboard for cfg in configs):
         require_tensorboard()
     if any(table.baselines for table in study.tables):
@@ -353,34 +413,77 @@ def _preflight(study: Study) -> None:
         require_methods([m for table in study.tables for m in table.baselines])  # bm3d: an extra
 
 
-def _refuse_other_study(study: Study, out_dir: Path) -> None:
-    """A study folder's reports and best.pt belong to one study file (known by its name); a
-    folder that holds other files and no study.json (a training run, someone's notes) is not
-    a study folder, and its files would be replaced."""
+def _data_record(study: Study) -> dict[str, dict[str, Any]]:
+    """What each data source of the study's runs is now: its path as the runs name it, the
+    folder or file that path reaches from here, and ``data_fingerprint`` of its files."""
+    from noise2noise.data import data_fingerprint
+
+    record = {}
+    for cfg, _ in study.runs().values():
+        for source in (cfg.data, cfg.val_data):
+            if source is not None and source not in record:
+                one = TrainConfig(data=source, val_data=None) if source != "embedded" else TrainConfig()
+                record[source] = {"resolved": str(Path(source).resolve()) if source != "embedded" else source,
+                                  "fingerprint": data_fingerprint(one)}
+    return record
+
+
+def _check_study_record(study: Study, out_dir: Path, record: dict[str, dict[str, Any]]) -> None:
+    """A study folder holds one study (study.json names its file), trained at one budget on
+    data that have not changed since: else its tables would set runs of other settings or
+    other images side by side, and its best.pt be replaced by a run of another budget.
+    A folder that holds other files and no study.json (a training run, someone's notes) is
+    not a study folder, unless all it holds are reports with runs of this study."""
     from noise2noise.rundir import folder_contents
 
-    if not (out_dir / "study.json").exists() and (held := sorted(folder_contents(out_dir))):
-        raise N2NError(f"{out_dir}: holds {len(held)} file(s) or folder(s) (such as {held[0]}) and no study.json, so "
-                       "it is not a study's folder and the reports would replace its files; choose a new or empty "
-                       "--out")
-    try:
-        recorded = json.loads((out_dir / "study.json").read_text())["study"]
-    except (OSError, ValueError, KeyError, TypeError):
+    path = out_dir / "study.json"
+    held = sorted(folder_contents(out_dir)) if out_dir.is_dir() else []
+    if not path.exists():
+        ours = set(held) <= _REPORT_FILES | {TENSORBOARD_DIR, *(f.file for f in study.figures)} and \
+            bool(set(read_results(out_dir / "runs.jsonl")) & set(study.runs()))
+        if held and not ours:
+            raise N2NError(f"{out_dir}: holds {len(held)} file(s) or folder(s) (such as {held[0]}) and no study.json, "
+                           "so it is not a study's folder and the reports would replace its files; choose a new or "
+                           "empty --out")
         return
-    if Path(recorded).name != study.path.name:
-        raise N2NError(f"{out_dir}: holds the results of study {recorded}; choose another --out "
+    try:
+        recorded = json.loads(path.read_text())
+        name, budget, data = recorded["study"], recorded.get("time_budget"), recorded.get("data", {})
+        if not isinstance(name, str) or not isinstance(data, dict):
+            raise TypeError
+    except (OSError, ValueError, KeyError, TypeError):
+        raise N2NError(f"{path}: not a study record (torn or edited), so whose runs this folder holds is not known; "
+                       "choose another --out, or delete study.json if they are this study's") from None
+    if Path(name).name != study.path.name:
+        raise N2NError(f"{out_dir}: holds the results of study {name}; choose another --out "
                        f"(re-running {study.path.name} into its own folder continues it)")
+    if "time_budget" in recorded and budget != study.time_budget:
+        raise N2NError(f"{out_dir}: its runs were trained at time_budget {budget!r} (study.json), not "
+                       f"{study.time_budget!r}; pass --budget {budget!r} to continue or report them, or choose "
+                       "another --out")
+    for source, now in record.items():
+        then = data.get(source)
+        if isinstance(then, dict) and (then.get("resolved"), then.get("fingerprint")) != \
+                (now["resolved"], now["fingerprint"]):
+            moved = then.get("resolved") != now["resolved"]
+            raise N2NError(f"{out_dir}: its runs were trained on {source} as {then.get('resolved')} held it, and "
+                           + (f"from here {source} is {now['resolved']}; run from the folder the study ran in"
+                              if moved else "its files differ now (names or sizes); restore them")
+                           + ", or choose another --out")
 
 
-def _run_sweep(study: Study, out_dir: Path, say: Callable[[str], None], jobs: int) -> Path:
+def _run_sweep(study: Study, out_dir: Path, say: Callable[[str], None], jobs: int,
+               record: dict[str, dict[str, Any]]) -> Path:
     from noise2noise import checkpoint
-    from noise2noise.outputs import write_json
+    from noise2noise.outputs import atomic_write, write_json
 
     results_path = out_dir / "runs.jsonl"
     runs, done = study.runs(), read_results(results_path)
-    if results_path.is_file() and not results_path.read_bytes().endswith(b"\n"):
-        with open(results_path, "a") as f:  # end a torn last line so the next row starts afresh
-            f.write("\n")
+    if results_path.is_file() and not (held := results_path.read_bytes()).endswith(b"\n") and held:
+        # a run cut off mid-write: its torn line goes (read_results skipped it), and the run trains again
+        kept = held[: held.rfind(b"\n") + 1]
+        atomic_write(results_path, lambda tmp: tmp.write_bytes(kept))
+        say(f"note: {results_path}: its last line was torn (a run cut off while it was written); removed")
     todo = [key for key in runs if key not in done]
     data_order = list(dict.fromkeys(_data_key(cfg) for cfg, _ in runs.values()))
     todo.sort(key=lambda k: data_order.index(_data_key(runs[k][0])))  # stable: study order within
@@ -389,8 +492,13 @@ def _run_sweep(study: Study, out_dir: Path, say: Callable[[str], None], jobs: in
         f"{len(todo)} to train at {budget} each")
     version = checkpoint.code_version()
     varying = _varying_fields([cfg for cfg, _ in runs.values()])
+    try:  # data sources of runs an edit left out keep their entries: the next edit may bring them back
+        kept = json.loads((out_dir / "study.json").read_text()).get("data", {})
+    except OSError:
+        kept = {}
     write_json(out_dir / "study.json", {"study": str(study.path), "title": study.title, "seeds": study.seeds,
-                                        "time_budget": study.time_budget, "code_version": version})
+                                        "time_budget": study.time_budget, "code_version": version,
+                                        "data": kept | record})
     best_db = max((r["psnr_db"] for k, r in done.items() if k in runs and r["status"] == "ok"), default=-math.inf)
     best = None
     trained = _train_parallel(runs, todo, version, jobs, say) if jobs > 1 else _train_serial(runs, todo, version, say)
@@ -656,7 +764,10 @@ def _write_best_samples(out_dir: Path, best: tuple | None, results_path: Path) -
     if best is None:
         model, payload = load_model(out_dir / "best.pt")
         val = build_training_data(TrainConfig.from_dict(payload["config"]))[1]
-        best = (model, val, read_results(results_path)[payload["run_key"]], payload["label"])
+        row = read_results(results_path).get(_current_key({"config": payload["config"], "key": payload["run_key"]}))
+        if row is None:  # best.pt of a run that runs.jsonl no longer holds (lines removed by hand)
+            return
+        best = (model, val, row, payload["label"])
     model, val, row, label = best
     write_samples(model, val, row, out_dir / "samples.png", title=f"best run ({label})")
 
@@ -729,6 +840,14 @@ def write_report(study: Study, out_dir: str | Path) -> Path:
              f"`{study.path}`; {sum(k in results for k in runs)}/{len(runs)} runs finished.\n"]
     rows = [results[k] for k in runs if k in results]
     parts.append(_conditions(rows))
+    if (out_dir / "best.pt").is_file():
+        from noise2noise.checkpoint import load
+
+        kept = load(out_dir / "best.pt")
+        # the study file was edited since that run was the best
+        if _current_key({"config": kept.get("config"), "key": kept.get("run_key")}) not in runs:
+            parts.append(f"`best.pt` and `samples.png` hold the run {kept.get('label')!r}, which this study file no "
+                         "longer has; a new run of it that beats its finished ones replaces them.\n")
     psnr_by_seed = {(table.name, setting_label(cell.setting)): {r["seed"]: r["psnr_db"] for r in
                                                                    _cell_runs(cell, results) if r["status"] == "ok"}
                     for table in study.tables for cell in table.cells}

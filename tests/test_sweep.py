@@ -366,3 +366,82 @@ def test_a_study_without_tables_says_how_to_write_one(tmp_path):
     path.write_text('[base]\ndata = "embedded"\n')
     with pytest.raises(N2NError, match=r"at least one \[tables.NAME\] with axes = \{field = \[values, ...\]\}$"):
         load_study(path)
+
+
+def _refused(capsys, *argv: str) -> str:
+    assert main(["sweep", *argv]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_a_study_folder_is_continued_only_at_its_budget_and_on_the_data_it_was_trained_on(swept, tmp_path, capsys):
+    study, out = swept[0], shutil.copytree(swept[1], tmp_path / "study")
+    best = (out / "best.pt").read_bytes()
+    # another budget trained new runs, and the first replaced best.pt, samples.png and the tables
+    assert "its runs were trained at time_budget '60s' (study.json), not '4 steps'; pass --budget '60s'" in \
+        _refused(capsys, str(study), "--out", str(out), "--budget", "4 steps")
+    assert "not '4 steps'" in _refused(capsys, str(study), "--out", str(out), "--budget", "4 steps", "--report-only")
+    photos = Path(json.loads((out / "runs.jsonl").read_text().splitlines()[0])["config"]["data"])
+    moved = shutil.copytree(photos, tmp_path / "photos")  # a study that ran on a copy of the photos
+    edited = tmp_path / "edited" / study.name
+    edited.parent.mkdir()
+    edited.write_text(study.read_text().replace(str(photos), str(moved)))
+    record = json.loads((out / "study.json").read_text())
+    record["data"][str(moved)] = record["data"][str(photos)] | {"resolved": str(moved.resolve())}
+    (out / "study.json").write_text(json.dumps(record))
+    shutil.copy(moved / "img0.png", moved / "img3.png")  # one more photo: seeds trained on either set were averaged
+    assert "its files differ now (names or sizes); restore them, or choose another --out" in \
+        _refused(capsys, str(edited), "--out", str(out))
+    assert (out / "best.pt").read_bytes() == best
+
+
+def test_a_torn_study_record_or_a_bad_results_line_is_refused_naming_it(swept, tmp_path, capsys):
+    study, out = swept[0], shutil.copytree(swept[1], tmp_path / "study")
+    lines = (out / "runs.jsonl").read_text().splitlines()
+    for bad, said in [('{"key": "x", "status": "ok", "seed": 0}',
+                       "runs.jsonl:3: not a row of results (no usable config)"),
+                      ("[1, 2]", "runs.jsonl:3: not a row of results (not a JSON object with a key)")]:
+        (out / "runs.jsonl").write_text("\n".join([*lines[:2], bad, *lines[2:]]) + "\n")  # crashed with a traceback
+        assert said in _refused(capsys, str(study), "--out", str(out), "--report-only")
+    (out / "runs.jsonl").write_text("\n".join(lines) + "\n")
+    (out / "study.json").write_text('{"study": "tiny.to')  # any study took the folder over
+    assert "study.json: not a study record (torn or edited)" in _refused(capsys, str(study), "--out", str(out))
+    (out / "study.json").unlink()  # the folder holds only this study's reports: it is continued
+    assert "10 already in" in sweep(capsys, study, out)
+
+
+def test_study_files_that_would_mislead_are_refused_before_any_run(swept, tmp_path, capsys):
+    study, out = swept[0], shutil.copytree(swept[1], tmp_path / "study")
+    text = study.read_text()
+    cases = [
+        (text.replace("[base]", "[base]\nseed = 7"), "[base]: seed is set for the whole study"),  # trained seed 0
+        (text.replace("[base]", '[base]\ntime_budget = "1h"'), "time_budget is given at the top and in [base]"),
+        (text.replace('axes = { loss = ["l2", "l1"] }', f"axes = {{ width = {list(range(1, 11))}, "
+                      f"weight_decay = {[i / 10 for i in range(10)]}, log_every = {list(range(1, 52))} }}"),
+         "[tables.loss]: 10,200 runs (10 × 10 × 51 settings × 2 seeds); a table holds at most"),
+        (text.replace('settings = [{ optimizer = "sgd", lr = 0.01 }', 'settings = [{ optimizer = "sgd", lr = 1e-2 }')
+         .replace('{ optimizer = "adam", lr = 0.001 }', '{ optimizer = "adam", lr = true }'),
+         "must give a value of each of the table's axes"),  # matched no cell: an empty curve
+        (text.replace("[base]", f'[base]\ninit_weights = "{out / "best.pt"}"'),
+         "is inside the study folder"),  # best.pt was replaced mid-study by each better run
+        (text.replace("[base]", '[base]\ninit_weights = "nope.pt"'), "nope.pt: no such checkpoint file"),
+    ]
+    for i, (content, said) in enumerate(cases):
+        path = tmp_path / f"case{i}" / study.name
+        path.parent.mkdir()
+        path.write_text(content)
+        assert said in _refused(capsys, str(path), "--out", str(out)), content
+
+
+@pytest.mark.parametrize("name", ["seed", "paper"])
+def test_the_committed_studies_report_as_they_did_though_config_fields_were_added_since(tmp_path, capsys, name,
+                                                                                       monkeypatch):
+    """Runs and baselines are keyed by their config: a field added later must not make every
+    finished run count as missing (a re-run would have trained all 51 again)."""
+    docs = STUDIES.parent / "docs" / "study" / name
+    out = shutil.copytree(docs, tmp_path / name)
+    recorded = json.loads((out / "study.json").read_text())
+    monkeypatch.chdir(STUDIES.parent)  # the tables name the study file as it was given
+    sweep(capsys, Path(recorded["study"]), out, "--report-only", "--budget", recorded["time_budget"])
+    assert (out / "tables.md").read_text() == (docs / "tables.md").read_text()
