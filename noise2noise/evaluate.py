@@ -23,7 +23,7 @@ from noise2noise.registry import Registry
 # A method denoises one noisy C×H×W float image in 0..255, given the noise model when its
 # level is known (``known_noise``), else None; it returns C×H×W float in 0..255.
 Method = Callable[[torch.Tensor, "GaussianNoise | PoissonNoise | None"], torch.Tensor]
-METHODS = Registry("method", extra=None, licence=None)  # the baselines; models join them through model_method
+METHODS = Registry("method", extra=None, licence=None, min_px=1)  # the baselines; models join them through model_method
 # extra: the optional package a method needs (`pip install 'noise2noise[EXTRA]'`), and why it is optional
 
 
@@ -57,10 +57,10 @@ def evaluation_images(data: str, noise=None, split: str = "all", val_fraction: f
     (noisy, clean) pairs as they are, or the clean images of one split of 'embedded' or
     a folder, as ``channels`` (see ``images.common_channels``), with ``noise`` added (one
     draw each, from ``seed``)."""
-    from noise2noise.data import is_course_file, load_tensor_pairs, split_images
+    from noise2noise.data import is_course_file, load_reference_pairs, split_images
 
     if is_course_file(data):
-        noisy, clean = load_tensor_pairs(data)
+        noisy, clean = load_reference_pairs(data)
         return [(f"#{i}", n.float(), c.float()) for i, (n, c) in enumerate(zip(noisy[:max_images], clean))]
     images = split_images(data, split, val_fraction, channels)[:max_images]
     if not images:
@@ -118,8 +118,9 @@ def non_local_means(noisy: torch.Tensor, noise=None) -> torch.Tensor:
 
     image = _hwc(noisy)
     sigma_est = _estimated_sigma(noisy)
-    return _chw(denoise_nl_means(image, h=0.6 * sigma_est, sigma=sigma_est, fast_mode=True, patch_size=5,
-                                 patch_distance=6, channel_axis=-1))
+    denoised = denoise_nl_means(image, h=0.6 * sigma_est, sigma=sigma_est, fast_mode=True, patch_size=5,
+                                patch_distance=6, channel_axis=-1)
+    return _chw(denoised.reshape(image.shape))  # scikit-image drops axes of length 1 (a 1-px row, grey)
 
 
 def _missing_extra(name: str) -> N2NError:
@@ -138,7 +139,8 @@ def require_methods(names: list[str]) -> None:
             raise _missing_extra(name)
 
 
-@METHODS.register("bm3d", extra="bm3d", licence="non-commercial")
+# the bm3d package crashed the process on an 8×8 image (a segfault) and refused 7×9 ("smaller than block size")
+@METHODS.register("bm3d", extra="bm3d", licence="non-commercial", min_px=9)
 def bm3d(noisy: torch.Tensor, noise=None) -> torch.Tensor:
     """BM3D (the ``bm3d`` package: non-commercial licence, an optional extra), colour images
     in the opponent colour space (``bm3d_rgb``). Given the true sigma for Gaussian noise of
@@ -219,6 +221,13 @@ def compare_methods(triples, methods: dict[str, Method], noise=None,
 
     ``triples``: (name, noisy, clean) C×H×W float 0..255; ``noise``: the noise model when
     its level is known (``known_noise``), passed to methods that use it (BM3D)."""
+    triples = list(triples)
+    for name in methods:  # before any method runs: a folder's evaluation would die at its first small image
+        least = METHODS.entry(name).min_px if name in METHODS else 1
+        small = next((image for image, noisy, _ in triples if min(noisy.shape[-2:]) < least), None)
+        if small is not None:
+            raise N2NError(f"{small}: too small for {name}, which needs images of at least {least}×{least} px; "
+                           f"leave {name} out (--methods) or remove the image")
     rows: list[dict] = []
     outputs: dict[str, list[torch.Tensor]] = {name: [] for name in methods}
     unit = lambda x: x.float().cpu().unsqueeze(0) / 255.0  # noqa: E731

@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+import skimage.data
 import torch
 
 from noise2noise.denoise import BORDER_PX, pad_border
@@ -133,3 +134,34 @@ def test_models_are_evaluated_on_images_with_their_own_channels():
     assert channels_for({}) == "auto" and channels_for({"a": grey}) == "grey" and channels_for({"a": rgb}) == "rgb"
     with pytest.raises(N2NError, match="the models take 1 and 3-channel images"):
         channels_for({"a": grey, "b": rgb})
+
+
+def test_a_baseline_refuses_images_too_small_for_it_before_any_method_runs():
+    """bm3d crashed the process on an 8×8 image (a segfault) after the others had run."""
+    triples = [("big.png", torch.rand(3, 30, 30) * 255, torch.rand(3, 30, 30) * 255),
+               ("small.png", torch.rand(3, 8, 8) * 255, torch.rand(3, 8, 8) * 255)]
+    ran = []
+    methods = {"noisy": lambda noisy, noise=None: ran.append(1) or noisy, "bm3d": METHODS["bm3d"]}
+    with pytest.raises(N2NError, match=r"small.png: too small for bm3d, which needs images of at least 9×9 px"):
+        compare_methods(triples, methods)
+    assert ran == []
+
+
+@pytest.mark.parametrize("shape", [(3, 1, 1), (1, 1, 7), (1, 7, 1), (3, 2, 9)])
+def test_nlm_keeps_the_shape_of_images_one_pixel_wide(shape):
+    noisy = torch.rand(shape) * 255
+    assert METHODS["nlm"](noisy).shape == noisy.shape  # scikit-image dropped the axes of length 1
+
+
+def test_a_tensor_file_whose_clean_images_look_noisy_is_warned_about(tmp_path, capsys):
+    from noise2noise.errors import say_once
+
+    say_once.cache_clear()
+    clean = torch.from_numpy(skimage.data.astronaut()[:256, :256]).permute(2, 0, 1)[None].float()
+    first, second = ((clean + 25 * torch.randn(clean.shape)).clamp(0, 255) for _ in range(2))
+    torch.save((first, second), tmp_path / "train_data.pkl")  # two noisy shots, as the course's training file
+    torch.save((first, clean), tmp_path / "val_data.pkl")
+    evaluation_images(str(tmp_path / "val_data.pkl"))
+    assert "looks noisy too" not in capsys.readouterr().err
+    evaluation_images(str(tmp_path / "train_data.pkl"))
+    assert "its second tensor, taken as the clean images, looks noisy too" in capsys.readouterr().err

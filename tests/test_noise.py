@@ -164,7 +164,7 @@ def test_text_of_zero_coverage_is_the_clean_image_and_draws_differ():
 
 @pytest.mark.parametrize("name,level,message", [
     ("gaussian", (0.0, 300.0), r"outside \[0, 255\]: for noise='gaussian' it is the sigma in 0..255 pixel units"),
-    ("poisson", (0.0, 50.0), r"outside \(0, inf\): .* the photon scale lambda"),
+    ("poisson", (0.0, 50.0), r"outside \(0, 1e\+09\]: .* the photon scale lambda"),
     ("bernoulli", (25.0, 25.0), r"outside \[0, 1\): .* the drop probability p"),
     ("impulse", (0.5, 1.0), "replacement probability"),
     ("text", (0.5, 2.0), "share of pixels covered"),
@@ -234,3 +234,14 @@ def test_a_gaussian_draw_at_given_sigmas_is_the_draw_of_the_noise_model():
     sigma = noise.sigmas(4, second, clean.device)
     assert torch.equal(noise(clean, first), noise.at(clean, sigma, second))
     assert sigma.shape == (4, 1, 1, 1) and bool(((sigma >= 0) & (sigma <= 50)).all())
+
+
+def test_poisson_at_its_largest_photon_scale_is_nearly_clean_and_a_larger_one_is_refused():
+    """Past about 9.2e18 expected photons torch.poisson's int64 counts overflow: a level of 1e30
+    gave an all-black image (and black training data) with exit 0."""
+    clean = torch.rand(2, 3, 16, 16)
+    noisy = build_noise("poisson", (1e9, 1e9), clip=True)(clean, torch.Generator().manual_seed(0))
+    assert (noisy - clean).abs().max() < 0.01 / 255 * 10
+    for level in ["1e30", "1,1e308"]:  # the one check of a config's levels, which add-noise and evaluate use too
+        with pytest.raises(N2NError, match=r"outside \(0, 1e\+09\]: for noise='poisson'"):
+            TrainConfig(noise="poisson", noise_level=level)
