@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "seconds per image.")
     evaluate.add_argument("--model", help="method n2n: a shipped model's name (n2n models lists them) or a "
                           "checkpoint.pt (default: gaussian)")
-    evaluate.add_argument("--clean-model", type=_path, help="a Noise2Clean checkpoint.pt (mode noise2clean) "
+    evaluate.add_argument("--clean-model", help="a Noise2Clean checkpoint.pt or run folder (mode noise2clean) "
                           "for method n2c, the upper bound")
     evaluate.add_argument("--methods", default=None, help="comma-separated, from noisy, nlm, bm3d, n2n, n2c, "
                           "n2n+tta, n2c+tta (default: noisy,n2n, plus n2c with --clean-model); bm3d needs the "
@@ -292,6 +292,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     from noise2noise.data import is_course_file
     from noise2noise.devices import resolve_device
     from noise2noise.evaluate import (
+        ESTIMATED_SUFFIX,
         TTA_SUFFIX,
         build_methods,
         channels_for,
@@ -314,22 +315,36 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
                        f"{', '.join(given)} would not be used; leave {'it' if len(given) == 1 else 'them'} out, "
                        "or evaluate a folder of clean images (--data FOLDER)")
     args.noise, args.seed = args.noise or "gaussian", args.seed if args.seed is not None else 0
+    clean_model = resolve_model(args.clean_model, "--clean-model") if args.clean_model else None
     if args.out:
         model_path = resolve_model(args.model) if args.model else None  # a name or a path
-        inputs = [p for p in (Path(args.data), model_path, args.clean_model) if p is not None and p.exists()]
+        inputs = [p for p in (Path(args.data), model_path, clean_model) if p is not None and p.exists()]
         check_out_folder(args.out, inputs)
+        held = [name for name in ("checkpoint.pt", "study.json") if (args.out / name).is_file()]
+        if held:  # its own results.json and samples.png would be replaced by these, --overwrite or not
+            raise N2NError(f"{args.out}: the folder of a {'training run' if held[0] == 'checkpoint.pt' else 'study'} "
+                           f"(it holds {held[0]}), whose results.json is its own; write the evaluation elsewhere, "
+                           f"e.g. --out {args.out / 'eval'}")
         check_outputs([args.out / "results.json", args.out / "samples.png"], inputs, args.overwrite)
 
-    names = (args.methods or "noisy,n2n" + (",n2c" if args.clean_model else "")).replace(" ", "").split(",")
+    names = ("noisy,n2n" + (",n2c" if args.clean_model else "") if args.methods is None else args.methods
+             ).replace(" ", "").split(",")
+    if "" in names or len(set(names)) < len(names):
+        raise N2NError(f"--methods {args.methods!r}: give distinct method names separated by commas, e.g. noisy,n2n")
     if args.tta:  # each model's self-ensemble in the row after it
         names = [m for name in names for m in ([name, name + TTA_SUFFIX] if name in ("n2n", "n2c") else [name])]
-    wanted, device = {name.removesuffix(TTA_SUFFIX) for name in names}, resolve_device(args.device)
+    wanted = {name.removesuffix(TTA_SUFFIX).removesuffix(ESTIMATED_SUFFIX) for name in names}
+    device = resolve_device(args.device)
     models, run_configs = {}, []
     if "n2c" in wanted:
         if args.clean_model is None:
             raise N2NError("method n2c needs --clean-model, a checkpoint trained with --mode noise2clean")
-        models["n2c"], payload = load_model(args.clean_model)
+        models["n2c"], payload = load_model(clean_model)
         run_configs.append(payload.get("config", {}))
+        if payload.get("config", {}).get("mode") != "noise2clean":  # its row would be labelled the upper bound
+            raise N2NError(f"--clean-model {args.clean_model}: trained with mode "
+                           f"{payload.get('config', {}).get('mode')!r}, but n2c is the clean-target upper bound; "
+                           "give a checkpoint trained with --mode noise2clean")
     if "n2n" in wanted:
         models["n2n"], payload = load_model(resolve_model(args.model))
         run_configs.append(payload.get("config", {}))

@@ -202,6 +202,9 @@ def build_methods(names: list[str], models: dict[str, nn.Module] | None = None,
         model_name = name.removesuffix(TTA_SUFFIX)
         estimated = model_name.endswith(ESTIMATED_SUFFIX) and model_name.removesuffix(ESTIMATED_SUFFIX) in models
         model_name = model_name.removesuffix(ESTIMATED_SUFFIX) if estimated else model_name
+        if estimated and not getattr(models[model_name], "sigma_input", False):  # its row would repeat NAME's
+            raise N2NError(f"method {name}: gives a network told sigma the estimated level, and {model_name} is a "
+                           f"blind network (not told sigma); use {model_name}")
         if model_name in models:
             methods[name] = model_method(models[model_name], tta=name.endswith(TTA_SUFFIX), precision=precision,
                                          estimated_sigma=estimated, mean_match=mean_match)

@@ -611,16 +611,21 @@ def to_chw_255(array: np.ndarray, channels: int, span: tuple[float, float] | Non
     return tensor.round().to(torch.uint8) if tensor.is_floating_point() else tensor
 
 
-def from_chw_255(image, like: np.ndarray, span: tuple[float, float] | None = None) -> np.ndarray:
+def from_chw_255(image, like: np.ndarray, span: tuple[float, float] | None = None,
+                 within_span: bool = True) -> np.ndarray:
     """The inverse of ``to_chw_255``: a C×H×W tensor in 0..255 -> an H×W×C array with the
     dtype of ``like``, mapped back onto ``span`` (default ``intensity_span(like)``, so
-    float images keep their own range), and ``like``'s alpha channel passed through."""
+    float images keep their own range), and ``like``'s alpha channel passed through.
+    ``within_span``: clipped to the span (a denoised image); else only to what the pixel
+    type holds (added noise, which may leave a 16-bit or float image's own range)."""
     result = image.permute(1, 2, 0).cpu().numpy()
     if like.dtype == np.uint8:
         result = np.clip(np.round(result), 0, 255).astype(np.uint8)
     else:
         lo, hi = span or intensity_span(like)
-        result = np.clip(result.astype(np.float64) * ((hi - lo) / 255.0) + lo, lo, hi)
+        limits = (lo, hi) if within_span else (0, 65535) if like.dtype == np.uint16 else \
+            (float(np.finfo(like.dtype).min), float(np.finfo(like.dtype).max))
+        result = np.clip(result.astype(np.float64) * ((hi - lo) / 255.0) + lo, *limits)
         result = np.round(result).astype(like.dtype) if like.dtype == np.uint16 else result.astype(like.dtype)
     if like.shape[2] in (2, 4):  # alpha channel
         result = np.concatenate([result, like[:, :, -1:]], axis=2)

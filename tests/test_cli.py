@@ -66,8 +66,15 @@ def test_evaluate_takes_a_course_file_of_noisy_and_clean_images_as_they_are(trai
 
 def test_evaluate_compares_methods_on_the_held_out_split_of_training(trained, photo_folder, tmp_path, capsys):
     out, _ = trained  # trained with --val-fraction 0.4: two of the five photos held out
+    payload = torch.load(out / "checkpoint.pt", weights_only=True)
+    payload["config"]["mode"] = "noise2clean"  # stands for a network trained on clean targets
+    torch.save(payload, tmp_path / "n2c.pt")
+    code, _, err = run(capsys, "evaluate", "--model", out / "checkpoint.pt", "--clean-model", out, "--data",
+                       photo_folder, "--methods", "n2n,n2c")  # was taken as the upper bound without a word
+    assert code == 2 and "trained with mode 'noise2noise', but n2c is the clean-target upper bound" in \
+        one_error_line(err)
     code, stdout, err = run(capsys, "evaluate", "--model", out / "checkpoint.pt", "--clean-model",
-                            out / "checkpoint.pt", "--data", photo_folder, "--split", "val", "--methods",
+                            tmp_path / "n2c.pt", "--data", photo_folder, "--split", "val", "--methods",
                             "noisy,nlm,n2n,n2c", "--max-images", "8", "--out", tmp_path / "eval")
     assert code == 0, err
     table = json.loads((tmp_path / "eval" / "results.json").read_text())["table"]
@@ -77,7 +84,7 @@ def test_evaluate_compares_methods_on_the_held_out_split_of_training(trained, ph
     assert sorted({r["image"] for r in images}) == held_out
     assert table[1]["psnr_db"] > table[0]["psnr_db"]  # NLM denoises
     code, stdout, err = run(capsys, "evaluate", "--model", out / "checkpoint.pt", "--clean-model",
-                            out / "checkpoint.pt", "--data", photo_folder, "--split", "val", "--methods", "n2n,n2c",
+                            tmp_path / "n2c.pt", "--data", photo_folder, "--split", "val", "--methods", "n2n,n2c",
                             "--tta", "--device", "cpu")
     assert code == 0, err
     assert [line.split()[0] for line in stdout.splitlines()[-5:]] == ["method", "n2n", "n2n+tta", "n2c", "n2c+tta"]
@@ -85,6 +92,13 @@ def test_evaluate_compares_methods_on_the_held_out_split_of_training(trained, ph
     assert code == 2 and "method n2c needs --clean-model" in one_error_line(err)
     code, _, err = run(capsys, "evaluate", "--model", out / "checkpoint.pt", "--methods", "noisy,wiener")
     assert code == 2 and "unknown method 'wiener'" in one_error_line(err)
+    for methods, said in [("", "--methods '': give distinct method names"), ("noisy,noisy", "give distinct"),
+                          ("n2n+est", "n2n is a blind network (not told sigma); use n2n")]:  # ran the defaults, or
+        code, _, err = run(capsys, "evaluate", "--model", out / "checkpoint.pt", "--methods", methods)  # a copy row
+        assert code == 2 and said in one_error_line(err)
+    code, _, err = run(capsys, "evaluate", "--model", out / "checkpoint.pt", "--data", photo_folder, "--out", out,
+                       "--overwrite")  # replaced the run's own results.json
+    assert code == 2 and "the folder of a training run (it holds checkpoint.pt)" in one_error_line(err)
 
 
 def test_train_on_real_noisy_pairs_and_single_noisy_images(tmp_path, photo, capsys):
