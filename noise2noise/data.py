@@ -115,7 +115,8 @@ def check_tensor(tensor: object, where: str, channels: tuple[int, ...] = (1, 3))
             raise N2NError(f"{where}: contains NaN or infinite values")
         lo, hi = tensor.min().item(), tensor.max().item()
         if lo < 0 or hi > 255:
-            raise N2NError(f"{where}: values must lie in 0..255, found {lo:.3g}..{hi:.3g}")
+            hint = " (they look like images in 0..1 with noise: multiply them by 255)" if hi <= 2 else ""
+            raise N2NError(f"{where}: values must lie in 0..255, found {lo:.3g}..{hi:.3g}{hint}")
         if 0 < hi <= 1:
             # images in 0..1 (torchvision's habit) read as black: the result means nothing
             say_once(f"warning: {where}: every value lies in 0..1, but n2n takes images in 0..255 (multiply them by "
@@ -604,9 +605,10 @@ def held_out_images(cfg: TrainConfig) -> list:
     return split_images(cfg.data, "val", held_out_share(cfg), cfg.channels)
 
 
-def _refuse_unused_settings(cfg: TrainConfig, pairs) -> None:
+def refuse_unused_settings(cfg: TrainConfig, pairs) -> None:
     """Refuse a setting changed from its default that these data would not use, so that no
-    config.json records a run it was not (``pairs``: the real pairs ``load_pairs`` found, or None).
+    config.json records a run it was not (``pairs``: the real pairs ``load_pairs`` found, or a
+    folder's ``paired_files`` before they are read, or None).
     A setting left at its default is not checked: it changes nothing either way."""
     default = TrainConfig()
     changed = lambda *names: any(getattr(cfg, n) != getattr(default, n) for n in names)  # noqa: E731
@@ -665,7 +667,7 @@ def build_training_data(cfg: TrainConfig):
         if isinstance(source, FolderPairs):  # a folder is read as pairs by its file names alone: say so
             say_once(f"note: {cfg.data}: read as {len(source.images)} pair(s) of noisy shots (files named name_1.* "
                      "and name_2.*, or A/ and B/), trained on as they are with no noise added")
-    _refuse_unused_settings(cfg, source)
+    refuse_unused_settings(cfg, source)
     if source is None:
         # single noisy images have no clean ones to hold out for validation
         train, held_out = clean_images(cfg.data, held_out_share(cfg), cfg.channels)

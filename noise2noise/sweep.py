@@ -392,7 +392,14 @@ def _preflight(study: Study) -> None:
     """What a sweep checks before it makes its folder or trains a run, cheaply: every run's
     data and validation (a bad folder in the last table would otherwise stop the sweep hours
     in), and the optional packages its runs and baselines need."""
-    from noise2noise.data import check_sources
+    from noise2noise.data import (
+        TensorPairs,
+        check_sources,
+        is_course_file,
+        load_tensor_pairs,
+        paired_files,
+        refuse_unused_settings,
+    )
     from noise2noise.devices import resolve_device
     from noise2noise.zoo import resolve_model
 
@@ -401,6 +408,12 @@ def _preflight(study: Study) -> None:
         check_sources(cfg)
         if cfg.val_data is None and cfg.val_fraction == 0:
             raise N2NError(f"{cfg.data}: {_NEEDS_VALIDATION}")
+    for data in {cfg.data for cfg in configs}:  # settings the data would not use: a tensor file is read for its count
+        pairs = TensorPairs(*load_tensor_pairs(data), where=data) if is_course_file(data) else \
+            paired_files(data) if Path(data).is_dir() else None
+        for cfg in configs:
+            if cfg.data == data:
+                refuse_unused_settings(cfg, pairs)
     for start in {cfg.init_weights for cfg in configs if cfg.init_weights is not None}:
         resolve_model(start, "init_weights")  # a missing file would stop the sweep at its first run from it
     for device in {cfg.device for cfg in configs}:

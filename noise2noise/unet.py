@@ -32,6 +32,10 @@ class UNet(nn.Module):
         super().__init__()
         if output not in OUTPUTS:
             raise ValueError(f"unknown output activation {output!r}; choose from {', '.join(OUTPUTS)}")
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("width", width),
+                            ("depth", depth)):  # 0 channels built a network that takes nothing
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"UNet {name}={value!r} must be a whole number >= 1")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.width, self.depth, self.output, self.sigma_input = width, depth, output, sigma_input
         self.slope = 0.1

@@ -180,3 +180,9 @@ def test_train_names_the_course_models_one_channel_count_and_refuses_epochs_past
     three = four[:, :3]
     with pytest.raises(N2NError, match="more steps than a run counts"):
         model.train(three, three, num_epochs=10**30)
+
+
+def test_images_in_0_1_with_noise_past_0_are_told_to_be_scaled():
+    noisy = torch.rand(2, 3, 16, 16) * 1.2 - 0.1
+    with pytest.raises(N2NError, match=r"they look like images in 0..1 with noise: multiply them by 255"):
+        _course_model().predict(noisy)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 import noise2noise.data
 from noise2noise.cli import main
@@ -414,6 +415,8 @@ def test_a_torn_study_record_or_a_bad_results_line_is_refused_naming_it(swept, t
 def test_study_files_that_would_mislead_are_refused_before_any_run(swept, tmp_path, capsys):
     study, out = swept[0], shutil.copytree(swept[1], tmp_path / "study")
     text = study.read_text()
+    pairs = tmp_path / "pairs.pt"
+    torch.save((torch.rand(8, 3, 32, 32) * 255,) * 2, pairs)
     cases = [
         (text.replace("[base]", "[base]\nseed = 7"), "[base]: seed is set for the whole study"),  # trained seed 0
         (text.replace("[base]", '[base]\ntime_budget = "1h"'), "time_budget is given at the top and in [base]"),
@@ -426,6 +429,9 @@ def test_study_files_that_would_mislead_are_refused_before_any_run(swept, tmp_pa
         (text.replace("[base]", f'[base]\ninit_weights = "{out / "best.pt"}"'),
          "is inside the study folder"),  # best.pt was replaced mid-study by each better run
         (text.replace("[base]", '[base]\ninit_weights = "nope.pt"'), "nope.pt: no such checkpoint file"),
+        (text.replace('axes = { loss = ["l2", "l1"] }',
+                      f'axes = {{ loss = ["l2", "l1"] }}\nset = {{ data = "{pairs}" }}'),
+         "tensor pairs are trained on whole"),  # found when the table's first run was reached, hours in
     ]
     for i, (content, said) in enumerate(cases):
         path = tmp_path / f"case{i}" / study.name

@@ -127,3 +127,10 @@ def test_an_unknown_growth_is_refused_with_the_choices():
 
     with pytest.raises(N2NError, match="unknown growth 'copy'; choose from split, zero"):
         embedded_state(UNet(3, 3, width=4, depth=1), UNet(3, 3, width=6, depth=1), "copy")
+
+
+@pytest.mark.parametrize("changes", [{"in_channels": 0}, {"width": -1}, {"depth": 0}, {"out_channels": 1.5}])
+def test_a_unet_of_no_channels_or_layers_is_refused_naming_the_argument(changes):
+    name = next(iter(changes))
+    with pytest.raises(ValueError, match=f"UNet {name}=.* must be a whole number >= 1"):
+        UNet(**changes)  # in_channels=0 built a network that takes nothing; width=-1 failed deep in torch
