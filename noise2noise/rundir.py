@@ -147,7 +147,10 @@ def locked(folder: str | Path, inputs: Iterable[Path] = ()) -> Iterator[Path]:
     """Make ``folder`` (checked as an output folder) and hold its lock, e.g. for a sweep."""
     folder = Path(folder)
     check_out_folder(folder, inputs)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. under /proc, which the writable check cannot tell
+        raise N2NError(f"{folder}: cannot write there ({exc.strerror}); choose another --out") from None
     lock = FolderLock(folder).acquire()
     try:
         yield folder

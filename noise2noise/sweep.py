@@ -197,7 +197,7 @@ def _load_figures(spec: Any, table_axes: dict[str, dict[str, list[Any]]], where:
             check_setting(setting, axes, f"{here}: settings[{j}]")
         name = item.get("file", f"figure-{i + 1}.png")
         if not isinstance(name, str) or Path(name).name != name or not name.endswith(".png") \
-                or name in _REPORT_FILES:
+                or name.startswith(".") or name in _REPORT_FILES:  # ".png" was a hidden file
             raise N2NError(f"{here}: file = {name!r} must be a new .png name inside the study folder, "
                            f"e.g. \"fig3.png\" (not {', '.join(sorted(_REPORT_FILES))})")
         figures.append(Figure(item["table"], str(item.get("title", name)), name, settings))

@@ -604,6 +604,9 @@ CASES = [
     # sweeps
     pytest.param(lambda t, p, m: text(t / "out", "x") and ["sweep", study_file(t, p), "--out", t / "out"],
                  "out: exists and is not a folder", id="sweep-out-is-a-file"),
+    pytest.param(lambda t, p, m: ["sweep", study_file(t, p), "--out", "/proc/n2n-study"],  # looks writable
+                 "/proc/n2n-study: cannot write there", id="sweep-out-cannot-be-made",
+                 marks=pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="Linux /proc")),
     pytest.param(lambda t, p, m: folder(t, "study", {"study.json": b'{"study": "other.toml"}'})
                  and ["sweep", study_file(t, p), "--out", t / "study"],
                  "study: holds the results of study other.toml; choose another --out", id="sweep-out-of-another-study"),

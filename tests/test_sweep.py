@@ -203,6 +203,9 @@ def test_a_device_override_reaches_every_run_but_keeps_its_identity(tmp_path, ph
     ('[tables.x]\naxes = { loss = ["l1"] }\n[[figures]]\ntable = "x"\nfile = "curves.png"\n'
      'settings = [{ loss = "l1" }]',
      r"\[\[figures\]\] #1: file = 'curves.png' must be a new .png name"),
+    ('[tables.x]\naxes = { loss = ["l1"] }\n[[figures]]\ntable = "x"\nfile = ".png"\n'
+     'settings = [{ loss = "l1" }]',
+     r"\[\[figures\]\] #1: file = '.png' must be a new .png name"),  # wrote a hidden file
 ])
 def test_study_errors_name_the_file_and_table(tmp_path, photo_folder, tables, message):
     with pytest.raises(N2NError, match=message):
