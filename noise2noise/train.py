@@ -522,7 +522,7 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
     ``rundir`` for how the folder is checked, locked, replaced and resumed). ``extend``:
     with ``resume``, a larger budget (``EXTENDABLE`` fields) to train an interrupted or
     finished run on for longer; the schedule is laid over the new budget."""
-    if cfg is not None and not isinstance(cfg, TrainConfig):
+    if not isinstance(cfg, TrainConfig) and not (cfg is None and resume):  # None: the resumed run's own
         raise N2NError(f"run_training: expected a TrainConfig (TrainConfig.from_dict(d) for a dict), got "
                        f"{type(cfg).__name__}")
     if out_dir is not None and (not isinstance(out_dir, (str, os.PathLike)) or not str(out_dir).strip()):

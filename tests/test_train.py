@@ -395,6 +395,7 @@ def test_resume_writes_back_a_config_json_that_no_longer_says_what_the_checkpoin
 @pytest.mark.parametrize("cfg, out_dir, message", [
     (TrainConfig(), "", "out_dir='' is not a folder path"),  # wrote the run into the current folder
     ({"epochs": 1}, None, "expected a TrainConfig (TrainConfig.from_dict(d) for a dict), got dict"),
+    (None, None, "expected a TrainConfig (TrainConfig.from_dict(d) for a dict), got NoneType"),  # not resuming
 ])
 def test_run_training_refuses_what_is_not_a_config_or_a_folder_before_any_work(tmp_path, monkeypatch, cfg, out_dir,
                                                                                message):
