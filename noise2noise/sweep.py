@@ -279,22 +279,23 @@ _ROW_FIELDS = {"ok": {"seed": int, "config": dict, "steps": int, **{m: _NUMBER f
                "baseline": {"method": str, "psnr_db": _NUMBER, "ssim": _NUMBER, "seconds_per_crop": _NUMBER}}
 
 
-def read_results(path: Path) -> dict[str, dict[str, Any]]:
+def read_results(path: Path, torn: list[int] | None = None) -> dict[str, dict[str, Any]]:
     """Finished runs (runs.jsonl) or baselines (baselines.jsonl) of a study folder by key. A
-    torn last line (a crash mid-write) is skipped; any other line that is not a whole row is
-    refused in one line naming it, since the tables would be built from it."""
+    line that is not JSON is a write cut off by a crash: it is skipped (its number appended to
+    ``torn``), and its run trains again; a JSON line that is not a whole row is refused in one
+    line naming it, since the tables would be built from it."""
     if path.exists() and not path.is_file():
         raise N2NError(f"{path}: exists and is not a file; move it away")
     results: dict[str, dict[str, Any]] = {}
-    lines = path.read_bytes().splitlines() if path.is_file() else []
-    for number, line in enumerate(lines, start=1):
+    baselines = path.name == "baselines.jsonl"
+    for number, line in enumerate(path.read_bytes().splitlines() if path.is_file() else [], start=1):
         try:
             row = json.loads(line.decode())
         except ValueError:  # UnicodeDecodeError included
-            if number == len(lines):
-                continue
-            row = None
-        status = "baseline" if path.name == "baselines.jsonl" else row.get("status") if isinstance(row, dict) else None
+            if line.strip() and torn is not None:
+                torn.append(number)
+            continue
+        status = "baseline" if baselines else row.get("status") if isinstance(row, dict) else None
         if not isinstance(row, dict) or not isinstance(row.get("key"), str):
             problem = "not a JSON object with a key"
         elif status not in _ROW_FIELDS:
@@ -303,10 +304,30 @@ def read_results(path: Path) -> dict[str, dict[str, Any]]:
             problem = next((f"no usable {name}" for name, kind in _ROW_FIELDS[status].items()
                             if isinstance(row.get(name), bool) or not isinstance(row.get(name), kind)), None)
         if problem:
-            raise N2NError(f"{path}:{number}: not a row of results ({problem}); remove that line (a run's is then "
-                           "trained again)")
-        results[_current_key(row) if status != "baseline" else row["key"]] = row
+            again = "that baseline is then measured again" if baselines else "that run is then trained again"
+            raise N2NError(f"{path}:{number}: not a row of results ({problem}); remove that line ({again})")
+        results[_current_key(row) if not baselines else row["key"]] = row
     return results
+
+
+def _mend_rows(path: Path, say: Callable[[str], None]) -> None:
+    """Before rows are appended to runs.jsonl or baselines.jsonl: a last line cut off
+    mid-write goes (it holds no whole row), a whole last row that lacks only its newline (an
+    edit) gets one, so the next row starts a line of its own; torn lines are told."""
+    from noise2noise.outputs import atomic_write
+
+    torn: list[int] = []
+    read_results(path, torn)
+    held = path.read_bytes() if path.is_file() else b""
+    if held and not held.endswith(b"\n"):
+        kept = held[: held.rfind(b"\n") + 1] if torn and torn[-1] == held.count(b"\n") + 1 else held + b"\n"
+        atomic_write(path, lambda tmp: tmp.write_bytes(kept))
+        if kept != held + b"\n":
+            say(f"note: {path}: its last line was torn (cut off while it was written); removed")
+            torn.pop()
+    if torn:
+        say(f"note: {path}: line(s) {', '.join(map(str, torn))} are not JSON (writes cut off by a crash) and are "
+            "skipped; what they held is made again")
 
 
 def _current_key(row: dict[str, Any]) -> str:
@@ -381,7 +402,7 @@ def report_sweep(study: Study, out_dir: str | Path) -> Path:
     if not (out_dir / "runs.jsonl").is_file():
         raise N2NError(f"{out_dir}: no runs.jsonl to report on; run the sweep first (without --report-only)")
     with locked(out_dir):
-        _check_study_record(study, out_dir, _data_record(study))
+        _check_study_record(study, out_dir, None)  # the data are not read: the report shows what was trained
         return write_report(study, out_dir)
 
 
@@ -441,7 +462,7 @@ def _data_record(study: Study) -> dict[str, dict[str, Any]]:
     return record
 
 
-def _check_study_record(study: Study, out_dir: Path, record: dict[str, dict[str, Any]]) -> None:
+def _check_study_record(study: Study, out_dir: Path, record: dict[str, dict[str, Any]] | None) -> None:
     """A study folder holds one study (study.json names its file), trained at one budget on
     data that have not changed since: else its tables would set runs of other settings or
     other images side by side, and its best.pt be replaced by a run of another budget.
@@ -470,33 +491,25 @@ def _check_study_record(study: Study, out_dir: Path, record: dict[str, dict[str,
     if Path(name).name != study.path.name:
         raise N2NError(f"{out_dir}: holds the results of study {name}; choose another --out "
                        f"(re-running {study.path.name} into its own folder continues it)")
-    if "time_budget" in recorded and budget != study.time_budget:
+    if budget is not None and budget != study.time_budget:  # null: a study file that set it in [base]
         raise N2NError(f"{out_dir}: its runs were trained at time_budget {budget!r} (study.json), not "
                        f"{study.time_budget!r}; pass --budget {budget!r} to continue or report them, or choose "
                        "another --out")
-    for source, now in record.items():
+    for source, now in (record or {}).items():  # by fingerprint: a copied or cloned project continues
         then = data.get(source)
-        if isinstance(then, dict) and (then.get("resolved"), then.get("fingerprint")) != \
-                (now["resolved"], now["fingerprint"]):
-            moved = then.get("resolved") != now["resolved"]
-            raise N2NError(f"{out_dir}: its runs were trained on {source} as {then.get('resolved')} held it, and "
-                           + (f"from here {source} is {now['resolved']}; run from the folder the study ran in"
-                              if moved else "its files differ now (names or sizes); restore them")
-                           + ", or choose another --out")
+        if isinstance(then, dict) and then.get("fingerprint") != now["fingerprint"]:
+            raise N2NError(f"{out_dir}: its runs were trained on {source} as it was then (study.json), and its files "
+                           "differ now (names or sizes); restore them, or choose another --out")
 
 
 def _run_sweep(study: Study, out_dir: Path, say: Callable[[str], None], jobs: int,
                record: dict[str, dict[str, Any]]) -> Path:
     from noise2noise import checkpoint
-    from noise2noise.outputs import atomic_write, write_json
+    from noise2noise.outputs import write_json
 
     results_path = out_dir / "runs.jsonl"
+    _mend_rows(results_path, say)
     runs, done = study.runs(), read_results(results_path)
-    if results_path.is_file() and not (held := results_path.read_bytes()).endswith(b"\n") and held:
-        # a run cut off mid-write: its torn line goes (read_results skipped it), and the run trains again
-        kept = held[: held.rfind(b"\n") + 1]
-        atomic_write(results_path, lambda tmp: tmp.write_bytes(kept))
-        say(f"note: {results_path}: its last line was torn (a run cut off while it was written); removed")
     todo = [key for key in runs if key not in done]
     data_order = list(dict.fromkeys(_data_key(cfg) for cfg, _ in runs.values()))
     todo.sort(key=lambda k: data_order.index(_data_key(runs[k][0])))  # stable: study order within
@@ -542,13 +555,23 @@ def _baseline_key(table: Table, method: str) -> str:
     return hashlib.sha1(json.dumps([method, _data_key(table.cells[0].configs[0])]).encode()).hexdigest()[:16]
 
 
+def _find_baseline(baselines: dict[str, dict[str, Any]], table: Table, method: str) -> dict[str, Any] | None:
+    """A table's measured baseline, also where it was keyed before ``_KEY_ONLY_WHEN_SET``
+    applied to the data (every field then counted), so it is not measured again."""
+    cfg = table.cells[0].configs[0]
+    before = json.dumps({k: v for k, v in cfg.to_dict().items() if k not in _TRAINING_ONLY}, sort_keys=True)
+    return baselines.get(_baseline_key(table, method),
+                         baselines.get(hashlib.sha1(json.dumps([method, before]).encode()).hexdigest()[:16]))
+
+
 def _measure_baselines(study: Study, out_dir: Path, say: Callable[[str], None]) -> None:
     """Each table's baselines on its validation crops, once: a row per (method, crops) in
     baselines.jsonl, with the same PSNR and SSIM as the trained runs and the seconds per crop."""
     path = out_dir / "baselines.jsonl"
+    _mend_rows(path, say)
     done = read_results(path)
     todo = [(table, method) for table in study.tables for method in table.baselines
-            if _baseline_key(table, method) not in done]
+            if _find_baseline(done, table, method) is None]
     if not todo:
         return
     import torch
@@ -867,7 +890,7 @@ def write_report(study: Study, out_dir: str | Path) -> Path:
     baselines = read_results(out_dir / "baselines.jsonl")
     for table in study.tables:
         parts.append(f"## {table.title}\n\n{format_table(table, results, len(study.seeds))}\n")
-        measured = [baselines[_baseline_key(table, m)] for m in table.baselines if _baseline_key(table, m) in baselines]
+        measured = [row for m in table.baselines if (row := _find_baseline(baselines, table, m)) is not None]
         if measured:
             parts.append("Baselines on the same validation crops (`baselines.jsonl`): " + "; ".join(
                 f"{r['method']} {r['psnr_db']:.2f} dB, SSIM {r['ssim']:.3f} ({r['seconds_per_crop']:g} s per crop)"

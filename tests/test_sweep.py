@@ -2,6 +2,7 @@
 
 import contextlib
 import csv
+import hashlib
 import importlib.util
 import io
 import json
@@ -335,6 +336,18 @@ def test_baselines_are_measured_once_on_the_tables_validation_crops(tmp_path, ph
     assert f"Baselines on the same validation crops (`baselines.jsonl`): noisy {rows[0]['psnr_db']:.2f} dB" in tables
     assert "baseline nlm on" not in sweep(capsys, study, tmp_path / "out")  # measured once
     assert len((tmp_path / "out" / "baselines.jsonl").read_text().splitlines()) == 2
+    # keyed as before fields at their old default left the key: found, not measured again; a torn row is mended
+    from noise2noise.config import TrainConfig
+    from noise2noise.sweep import _TRAINING_ONLY
+
+    cfg = TrainConfig.from_dict(next(iter(read_results(tmp_path / "out" / "runs.jsonl").values()))["config"])
+    every_field = json.dumps({k: v for k, v in cfg.to_dict().items() if k not in _TRAINING_ONLY}, sort_keys=True)
+    for row in rows:
+        row["key"] = hashlib.sha1(json.dumps([row["method"], every_field]).encode()).hexdigest()[:16]
+    (tmp_path / "out" / "baselines.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"key": "ab')
+    stdout = sweep(capsys, study, tmp_path / "out")
+    assert "baseline nlm on" not in stdout and "baselines.jsonl: its last line was torn" in stdout
+    assert (tmp_path / "out" / "baselines.jsonl").read_text().splitlines() == [json.dumps(r) for r in rows]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("bm3d") is not None, reason="bm3d is installed")
@@ -398,6 +411,31 @@ def test_a_study_folder_is_continued_only_at_its_budget_and_on_the_data_it_was_t
     assert "its files differ now (names or sizes); restore them, or choose another --out" in \
         _refused(capsys, str(edited), "--out", str(out))
     assert (out / "best.pt").read_bytes() == best
+
+
+def test_a_line_torn_by_an_older_version_is_skipped_and_a_whole_last_row_kept(swept, tmp_path, capsys):
+    study, out = swept[0], shutil.copytree(swept[1], tmp_path / "study")
+    lines = (out / "runs.jsonl").read_text().splitlines()
+    # an older sweep appended the next row to a torn line; the last row lost only its newline
+    (out / "runs.jsonl").write_text("\n".join([*lines[:3], '{"key": "ab' + lines[3], *lines[4:]]))
+    stdout = sweep(capsys, study, out)
+    assert "runs.jsonl: line(s) 4 are not JSON" in stdout and "9 already in" in stdout and "1 to train" in stdout
+    held = (out / "runs.jsonl").read_text()
+    assert held.endswith("\n") and held.splitlines()[9] == lines[9]
+    assert set(read_results(out / "runs.jsonl")) == {json.loads(line)["key"] for line in lines}
+
+
+def test_an_older_study_record_and_a_moved_project_continue(swept, tmp_path, capsys, monkeypatch):
+    study, out = swept[0], shutil.copytree(swept[1], tmp_path / "study")
+    record = json.loads((out / "study.json").read_text())
+    # the budget set in [base] (recorded as null), the project cloned elsewhere (another absolute path)
+    record["time_budget"] = None
+    record["data"] = {source: then | {"resolved": "/elsewhere" + then["resolved"]}
+                      for source, then in record["data"].items()}
+    (out / "study.json").write_text(json.dumps(record))
+    assert "10 already in" in sweep(capsys, study, out)
+    monkeypatch.setattr(noise2noise.data, "data_fingerprint", lambda cfg: pytest.fail("data read"))
+    sweep(capsys, study, out, "--report-only")  # a report reads runs.jsonl, not the data
 
 
 def test_a_torn_study_record_or_a_bad_results_line_is_refused_naming_it(swept, tmp_path, capsys):
