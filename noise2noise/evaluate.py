@@ -217,6 +217,15 @@ def build_methods(names: list[str], models: dict[str, nn.Module] | None = None,
     return methods
 
 
+def check_size(method: str, size: tuple[int, ...], where: object, advice: str) -> None:
+    """Refuse images smaller than ``method`` takes (BM3D's 8×8 blocks crash the process), before
+    it runs; ``advice`` is what to do, with {name} for the method."""
+    least = METHODS.entry(method).min_px if method in METHODS else 1
+    if min(size) < least:
+        raise N2NError(f"{where}: too small for {method}, which needs images of at least {least}×{least} px; "
+                       + advice.format(name=method))
+
+
 def compare_methods(triples, methods: dict[str, Method], noise=None,
                     keep_outputs: int = 4) -> tuple[list[dict], list[dict], dict[str, list[torch.Tensor]]]:
     """Each method on each whole image: (per-image rows, the table: one row per method with
@@ -226,11 +235,8 @@ def compare_methods(triples, methods: dict[str, Method], noise=None,
     its level is known (``known_noise``), passed to methods that use it (BM3D)."""
     triples = list(triples)
     for name in methods:  # before any method runs: a folder's evaluation would die at its first small image
-        least = METHODS.entry(name).min_px if name in METHODS else 1
-        small = next((image for image, noisy, _ in triples if min(noisy.shape[-2:]) < least), None)
-        if small is not None:
-            raise N2NError(f"{small}: too small for {name}, which needs images of at least {least}×{least} px; "
-                           f"leave {name} out (--methods) or remove the image")
+        for image, noisy, _ in triples:
+            check_size(name, noisy.shape[-2:], image, "leave {name} out (--methods) or remove the image")
     rows: list[dict] = []
     outputs: dict[str, list[torch.Tensor]] = {name: [] for name in methods}
     unit = lambda x: x.float().cpu().unsqueeze(0) / 255.0  # noqa: E731

@@ -406,6 +406,7 @@ def report_sweep(study: Study, out_dir: str | Path) -> Path:
         return write_report(study, out_dir)
 
 
+_SMALL_CROPS = "leave {name} out of that table's baselines, or give it larger crops"
 _NEEDS_VALIDATION = "a study needs validation data (val_data, or clean images to hold out with val_fraction > 0)"
 
 
@@ -442,9 +443,13 @@ def _preflight(study: Study) -> None:
     if any(cfg.tensorboard for cfg in configs):
         require_tensorboard()
     if any(table.baselines for table in study.tables):
-        from noise2noise.evaluate import require_methods
+        from noise2noise.evaluate import check_size, require_methods
 
         require_methods([m for table in study.tables for m in table.baselines])  # bm3d: an extra
+        for table in study.tables:  # validation crops of crop_px (a tensor file's are checked when measured)
+            cfg = table.cells[0].configs[0]
+            for method in table.baselines if cfg.val_data is None or not is_course_file(cfg.val_data) else ():
+                check_size(method, (cfg.crop_px,), f"[tables.{table.name}] crop_px {cfg.crop_px}", _SMALL_CROPS)
 
 
 def _data_record(study: Study) -> dict[str, dict[str, Any]]:
@@ -576,7 +581,7 @@ def _measure_baselines(study: Study, out_dir: Path, say: Callable[[str], None]) 
         return
     import torch
 
-    from noise2noise.evaluate import METHODS, known_noise
+    from noise2noise.evaluate import METHODS, check_size, known_noise
     from noise2noise.metrics import psnr_db, ssim
     from noise2noise.noise import GaussianNoise, build_noise
 
@@ -589,6 +594,7 @@ def _measure_baselines(study: Study, out_dir: Path, say: Callable[[str], None]) 
         if _data_key(cfg) not in crops:
             crops[_data_key(cfg)] = _load_data(cfg)[1]
         noisy, clean, _ = crops[_data_key(cfg)]
+        check_size(method, noisy.shape[-2:], f"{cfg.val_data or cfg.data}: validation crops", _SMALL_CROPS)
         known = known_noise(build_noise(cfg.noise, cfg.noise_level, cfg.clip))
         sigma = known.level[0] if isinstance(known, GaussianNoise) else None
         say(f"baseline {method} on {noisy.shape[0]} validation crops of table {table.name} ...")

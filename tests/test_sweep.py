@@ -350,6 +350,15 @@ def test_baselines_are_measured_once_on_the_tables_validation_crops(tmp_path, ph
     assert (tmp_path / "out" / "baselines.jsonl").read_text().splitlines() == [json.dumps(r) for r in rows]
 
 
+@pytest.mark.skipif(importlib.util.find_spec("bm3d") is None, reason="needs the bm3d extra")
+def test_bm3d_on_crops_smaller_than_its_blocks_is_refused_before_any_training(tmp_path, photo_folder, capsys):
+    study = write_study(tmp_path, photo_folder, '[tables.x]\naxes = { loss = ["l2"] }\nbaselines = ["bm3d"]')
+    study.write_text(study.read_text().replace("[base]\n", "[base]\ncrop_px = 8\n"))  # crashed the process
+    assert "[tables.x] crop_px 8: too small for bm3d, which needs images of at least 9×9 px; leave bm3d out of " \
+           "that table's baselines" in _refused(capsys, str(study), "--out", str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.skipif(importlib.util.find_spec("bm3d") is not None, reason="bm3d is installed")
 def test_a_missing_baseline_package_is_refused_before_any_training(tmp_path, photo_folder, capsys):
     study = write_study(tmp_path, photo_folder, '[tables.x]\naxes = { loss = ["l2"] }\nbaselines = ["bm3d"]')
