@@ -624,7 +624,7 @@ def refuse_unused_settings(cfg: TrainConfig, pairs) -> None:
          f"single noisy images are used as they are and, with no --val-data, nothing adds noise, so "
          f"noise={cfg.noise!r}, noise_level={list(cfg.noise_level)} and clip={str(cfg.clip).lower()} would not "
          "be used"),
-        (cfg.data, changed("batch_size") and cfg.batch_size > count,
+        (cfg.data, (changed("batch_size") or changed("pairs_per_epoch")) and cfg.batch_size > count,
          f"an epoch holds {count} pairs, so batch_size={cfg.batch_size} would not be used (every step would train "
          f"on at most {count}); use --batch-size {count} or fewer"
          + ("" if isinstance(pairs, TensorPairs) else f" or --pairs-per-epoch {cfg.batch_size} or more")),

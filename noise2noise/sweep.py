@@ -376,6 +376,7 @@ def run_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = pr
     ``jobs`` > 1 trains that many runs at a time, each in its own process with an equal
     share of the CPU cores; this process alone writes runs.jsonl."""
     from noise2noise.rundir import config_inputs, locked
+    from noise2noise.zoo import resolve_model
 
     if jobs < 1:
         raise N2NError(f"--jobs {jobs}: runs trained at the same time must be 1 or more")
@@ -384,7 +385,7 @@ def run_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = pr
     configs = [cfg for cfg, _ in study.runs().values()]
     inputs = [study.path, *{p for cfg in configs for p in config_inputs(cfg)}]
     for start in {cfg.init_weights for cfg in configs if cfg.init_weights is not None}:
-        if Path(start).resolve().is_relative_to(out_dir.resolve()):  # best.pt would replace it mid-study
+        if resolve_model(start, "init_weights").resolve().is_relative_to(out_dir.resolve()):  # best.pt replaces it
             raise N2NError(f"init_weights {start} is inside the study folder {out_dir}, where the sweep writes "
                            "best.pt and its reports; copy it elsewhere first")
     with locked(out_dir, inputs):

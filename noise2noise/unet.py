@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -34,8 +36,10 @@ class UNet(nn.Module):
             raise ValueError(f"unknown output activation {output!r}; choose from {', '.join(OUTPUTS)}")
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("width", width),
                             ("depth", depth)):  # 0 channels built a network that takes nothing
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"UNet {name}={value!r} must be a whole number >= 1")
+        # NumPy's integers too, as plain ints (they are saved in checkpoints and shown)
+        in_channels, out_channels, width, depth = int(in_channels), int(out_channels), int(width), int(depth)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.width, self.depth, self.output, self.sigma_input = width, depth, output, sigma_input
         self.slope = 0.1

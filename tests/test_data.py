@@ -207,7 +207,8 @@ def test_noisy_pairs_train_only_in_noise2noise_mode(tmp_path, course_pairs):
 
 
 def test_noise2clean_trains_on_noisy_inputs_and_clean_targets(photo_folder):
-    cfg = TrainConfig(data=str(photo_folder), mode="noise2clean", clip=False, pairs_per_epoch=16, val_patches=4)
+    cfg = TrainConfig(data=str(photo_folder), mode="noise2clean", clip=False, pairs_per_epoch=16, batch_size=16,
+                      val_patches=4)
     source, val = build_training_data(cfg)
     batch = next(source.batches(16, Generators.seeded(0, CPU)))
     noisy_input, clean_target = batch.noisy_input, batch.noisy_target
@@ -251,8 +252,8 @@ def test_halved_copies_are_2x2_means_and_stop_below_the_crop(photo):
 
 def test_train_scales_adds_halved_photos_to_training_only(photo_folder, tmp_path):
     def built(scales, data=photo_folder, crop_px=32):
-        return build_training_data(TrainConfig(data=str(data), pairs_per_epoch=8, val_patches=4, crop_px=crop_px,
-                                               train_scales=scales))
+        return build_training_data(TrainConfig(data=str(data), pairs_per_epoch=8, batch_size=8, val_patches=4,
+                                               crop_px=crop_px, train_scales=scales))
 
     (plain, val_plain), (scaled, val_scaled) = built(1), built(2)
     assert len(scaled.images) == 2 * len(plain.images)  # the 67×75 photos halve to 33×37
@@ -289,7 +290,8 @@ def test_unclipped_targets_are_the_same_draws_before_the_clip_and_the_input_stay
 
 
 def test_bernoulli_batches_carry_the_target_s_kept_pixels(photo_folder):
-    source, _ = build_training_data(TrainConfig(data=str(photo_folder), noise="bernoulli", pairs_per_epoch=8))
+    source, _ = build_training_data(TrainConfig(data=str(photo_folder), noise="bernoulli", pairs_per_epoch=8,
+                                                batch_size=8))
     batch = next(source.batches(8, Generators.seeded(0, CPU)))
     assert batch.target_mask.shape == (8, 1, 32, 32) and batch.regulariser is None
     assert batch.target_mask.mean().item() == pytest.approx(0.5, abs=0.05)
@@ -300,7 +302,8 @@ def test_bernoulli_batches_carry_the_target_s_kept_pixels(photo_folder):
 
 
 def test_neighbor2neighbor_pairs_are_half_size_sub_images_of_one_noisy_crop(photo_folder):
-    cfg = TrainConfig(data=str(photo_folder), mode="neighbor2neighbor", noisy_data=True, pairs_per_epoch=8)
+    cfg = TrainConfig(data=str(photo_folder), mode="neighbor2neighbor", noisy_data=True, pairs_per_epoch=8,
+                      batch_size=8)
     source, val = build_training_data(cfg)
     assert val is None  # single noisy images: no clean ones to validate on
     batch = next(source.batches(8, Generators.seeded(0, CPU)))
@@ -430,3 +433,10 @@ def test_added_noise_leaves_a_16_bit_or_float_images_own_range_unbiased(tmp_path
     tifffile.imwrite(tmp_path / "float.tif", flat)
     noisy = tifffile.imread(add_noise_file(tmp_path / "float.tif", tmp_path / "float_noisy.tif", "gaussian", 25))
     assert noisy.dtype == np.float32 and noisy.min() < 0.25 and noisy.max() > 0.75
+
+
+def test_an_epoch_set_below_the_default_batch_is_refused(photo_folder):
+    # --pairs-per-epoch 8 alone trained batches of 8 while config.json said 32
+    with pytest.raises(N2NError, match="an epoch holds 8 pairs, so batch_size=32 would not be used .* use "
+                                       "--batch-size 8 or fewer or --pairs-per-epoch 32 or more$"):
+        build_training_data(TrainConfig(data=str(photo_folder), pairs_per_epoch=8))

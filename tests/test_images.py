@@ -359,7 +359,8 @@ def test_a_folder_of_float_stacks_gives_training_pairs_in_0_1(tmp_path, photo):
     for i in range(3):
         volume = photo[:, i * 40 : i * 40 + 40, i].astype(np.float32).reshape(2, 64, 40) * 1e-3 - 0.05
         tifffile.imwrite(tmp_path / "clean" / f"v{i}.tif", volume, imagej=True, metadata={"axes": "ZYX"})
-    cfg = TrainConfig(data=str(tmp_path / "clean"), crop_px=32, pairs_per_epoch=8, val_patches=4, val_fraction=0.3)
+    cfg = TrainConfig(data=str(tmp_path / "clean"), crop_px=32, pairs_per_epoch=8, batch_size=8, val_patches=4,
+                      val_fraction=0.3)
     source, (val_noisy, val_clean, _) = build_training_data(cfg)
     assert len(source.images) == 4 and source.channels == 1  # 2 of 3 files (one held out), 2 slices each
     noisy_input = next(source.batches(8, Generators.seeded(0, torch.device("cpu")))).noisy_input

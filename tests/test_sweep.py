@@ -501,3 +501,15 @@ def test_the_committed_studies_report_as_they_did_though_config_fields_were_adde
     monkeypatch.chdir(STUDIES.parent)  # the tables name the study file as it was given
     sweep(capsys, Path(recorded["study"]), out, "--report-only", "--budget", recorded["time_budget"])
     assert (out / "tables.md").read_text() == (docs / "tables.md").read_text()
+
+
+def test_a_shipped_model_as_init_weights_is_not_taken_for_a_file_in_the_study_folder(swept, tmp_path, monkeypatch):
+    import noise2noise.sweep
+    from noise2noise.sweep import run_sweep
+
+    study = tmp_path / "tiny.toml"
+    study.write_text(swept[0].read_text().replace("[base]", '[base]\ninit_weights = "gaussian"\nchannels = "rgb"'))
+    (tmp_path / "out").mkdir()
+    monkeypatch.chdir(tmp_path / "out")  # ./gaussian would be inside --out .; the shipped model is not
+    monkeypatch.setattr(noise2noise.sweep, "_run_sweep", lambda *args: "trained")
+    assert run_sweep(load_study(study), ".") == "trained"

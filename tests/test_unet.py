@@ -134,3 +134,11 @@ def test_a_unet_of_no_channels_or_layers_is_refused_naming_the_argument(changes)
     name = next(iter(changes))
     with pytest.raises(ValueError, match=f"UNet {name}=.* must be a whole number >= 1"):
         UNet(**changes)  # in_channels=0 built a network that takes nothing; width=-1 failed deep in torch
+
+
+def test_a_unet_takes_numpy_integers_as_plain_ints():
+    import numpy as np
+
+    net = UNet(np.int64(1), np.int32(1), width=np.int64(4), depth=np.int16(2))  # as read from arrays or configs
+    assert (net.in_channels, net.width, net.depth) == (1, 4, 2) and type(net.width) is int
+    assert net(torch.rand(1, 1, 8, 8)).shape == (1, 1, 8, 8)
