@@ -39,7 +39,7 @@ DENOISE_TILE_PX = 1024
 DENOISE_OVERLAP_PX = 64  # paper U-Net: halves the largest deviation from whole-image output vs 32
 DENOISE_TILE_BATCH = 1
 
-DEVICE_NAMES = re.compile(r"auto|cpu|cuda(:\d+)?|mps")  # what --device accepts everywhere
+DEVICE_NAMES = re.compile(r"auto|cpu(:0)?|cuda(:\d+)?|mps(:0)?")  # what --device accepts everywhere (torch's names)
 PRECISIONS = ("auto", "fp32", "bf16")  # what --precision accepts, in training and in denoising
 INT64_MAX = 2**63 - 1  # ints are seeds and sizes handed to torch, which stores them in 64 bits
 _NUMBER = r"(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)"

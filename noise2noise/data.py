@@ -102,7 +102,9 @@ def check_tensor(tensor: object, where: str, channels: tuple[int, ...] = (1, 3))
     """Check an N×C×H×W image tensor in 0..255; raise one line naming ``where``."""
     if not isinstance(tensor, torch.Tensor):
         raise N2NError(f"{where}: expected a tensor, got {type(tensor).__name__}")
-    if tensor.ndim != 4 or tensor.shape[1] not in channels or tensor.numel() == 0:
+    if tensor.ndim == 4 and tensor.numel() == 0:
+        raise N2NError(f"{where}: shape {tuple(tensor.shape)} holds no pixels; give at least one image of 1×1 or more")
+    if tensor.ndim != 4 or tensor.shape[1] not in channels:
         raise N2NError(f"{where}: expected N×C×H×W images with C "
                        f"{f'= {channels[0]}' if len(channels) == 1 else f'in {channels}'}, "
                        f"got shape {tuple(tensor.shape)}")
@@ -115,7 +117,8 @@ def check_tensor(tensor: object, where: str, channels: tuple[int, ...] = (1, 3))
             raise N2NError(f"{where}: contains NaN or infinite values")
         lo, hi = tensor.min().item(), tensor.max().item()
         if lo < 0 or hi > 255:
-            hint = " (they look like images in 0..1 with noise: multiply them by 255)" if hi <= 2 else ""
+            hint = "" if hi > 2 else " (they look like images in -1..1: map them with (x + 1) × 127.5)" \
+                if lo < -0.5 else " (they look like images in 0..1 with noise: multiply them by 255)"
             raise N2NError(f"{where}: values must lie in 0..255, found {lo:.3g}..{hi:.3g}{hint}")
         if 0 < hi <= 1:
             # images in 0..1 (torchvision's habit) read as black: the result means nothing

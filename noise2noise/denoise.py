@@ -180,9 +180,11 @@ def check_images(images: object, model: nn.Module, where: str) -> torch.Tensor:
         hint = " (NumPy images: use denoise_array)" if type(images).__module__ == "numpy" else ""
         raise N2NError(f"{where}: expected a torch tensor, got {type(images).__name__}{hint}")
     expected = getattr(model, "in_channels", None)
-    if images.ndim != 4 or 0 in images.shape or (expected and images.shape[1] != expected):
+    if images.ndim != 4 or (expected and images.shape[1] != expected):
         raise N2NError(f"{where}: expected N×C×H×W images{f' with C = {expected}' if expected else ''} (the "
                        f"channels the model takes), got shape {tuple(images.shape)}")
+    if 0 in images.shape:
+        raise N2NError(f"{where}: shape {tuple(images.shape)} holds no pixels; give at least one image of 1×1 or more")
     if images.layout != torch.strided or images.device.type == "meta":
         raise N2NError(f"{where}: a {images.layout} tensor on {images.device.type}: give a dense CPU or GPU tensor")
     if not (images.dtype == torch.uint8 or images.is_floating_point()):
@@ -195,8 +197,9 @@ def check_images(images: object, model: nn.Module, where: str) -> torch.Tensor:
             raise N2NError(f"{where}: values from {low:.4g} to {high:.4g} are far outside 0..255; map them onto "
                            "0..255 first (denoise_array does so for 16-bit and float images)")
         if 0 < high <= 1:  # images in 0..1 (torchvision's habit) read as black: the result means nothing
-            say_once(f"warning: {where}: every value lies in 0..1, but n2n takes images in 0..255 (multiply them "
-                     "by 255)")
+            scale = "map -1..1 onto it: (x + 1) × 127.5" if low < -0.5 else "multiply them by 255"
+            say_once(f"warning: {where}: every value lies in {'-1..1' if low < -0.5 else '0..1'}, but n2n takes "
+                     f"images in 0..255 ({scale})")
     return images
 
 

@@ -606,7 +606,7 @@ def test_denoise_array_takes_a_2d_grey_image_and_refuses_shapes_and_values_it_ca
     (lambda m, x: denoise_tensor(m, x.clone().fill_(float("nan"))), "contains NaN or infinite values"),
     (lambda m, x: denoise_tensor(m, x * 4 + 600), "are far outside 0..255"),
     (lambda m, x: denoise_tensor(m, x > 128), "expected uint8 or float pixels, got torch.bool"),
-    (lambda m, x: denoise_tensor(m, x[:0]), "expected N×C×H×W images with C = 3"),
+    (lambda m, x: denoise_tensor(m, x[:0]), "shape (0, 3, 24, 20) holds no pixels; give at least one image"),
     (lambda m, x: denoise_tensor(m, x.numpy()), "expected a torch tensor, got ndarray (NumPy images: use"),
     (lambda m, x: denoise_tensor("gaussian", x), "model: expected a network"),
     (lambda m, x: denoise_tensor(m, x, device="tpu"), "device 'tpu' is not known"),
@@ -616,3 +616,11 @@ def test_the_python_denoising_functions_refuse_what_they_cannot_use_in_one_line(
     model = UNet(in_channels=3, width=8, depth=2)
     with pytest.raises(N2NError, match=re.escape(message)):
         call(model, torch.rand(1, 3, 24, 20) * 255)
+
+
+def test_torch_s_own_device_names_are_taken():
+    # cpu:0 and torch.device("cpu", 0) are what tensor.device and user code print
+    model = UNet(in_channels=3, width=8, depth=2)
+    images = torch.rand(1, 3, 16, 16) * 255
+    for device in ("cpu:0", torch.device("cpu", 0)):
+        assert denoise_tensor(model, images, device=device).shape == images.shape

@@ -97,6 +97,13 @@ def test_images_in_0_1_are_warned_about_and_meta_tensors_refused(capsys):
     assert err.count("every value lies in 0..1, but n2n takes images in 0..255 (multiply them by 255)") == 1
     model.predict(torch.rand(2, 3, 32, 32) * 255)
     assert capsys.readouterr().err == ""
+    with pytest.raises(N2NError, match=r"found -0.9.*\(they look like images in -1..1: map them with \(x \+ 1\)"):
+        model.predict(torch.rand(2, 3, 32, 32) * 2 - 1)  # a GAN's habit: × 255, as it said, is no fix
+    with pytest.raises(N2NError, match=r"shape \(0, 3, 32, 32\) holds no pixels"):
+        model.predict(torch.rand(0, 3, 32, 32))  # it said C = 3 of a tensor with 3 channels
+    denoise_tensor(model.network, torch.rand(2, 3, 32, 32) * 2 - 1)  # the wider range of noisy tensors: a warning
+    assert "every value lies in -1..1, but n2n takes images in 0..255 (map -1..1 onto it: (x + 1) × 127.5)" in \
+        capsys.readouterr().err
     with pytest.raises(N2NError, match="a tensor on the 'meta' device holds no pixel values"):
         model.predict(torch.empty(1, 3, 32, 32, device="meta"))
 

@@ -190,7 +190,7 @@ CASES = [
     pytest.param(lambda t, p, m: train(t, "--data", pkl(t, pair((3, 32, 32)))),
                  "got shape (3, 32, 32)", id="pkl-no-batch-dimension"),
     pytest.param(lambda t, p, m: train(t, "--data", pkl(t, pair((0, 3, 32, 32)))),
-                 "got shape (0, 3, 32, 32)", id="pkl-no-images"),
+                 "shape (0, 3, 32, 32) holds no pixels", id="pkl-no-images"),
     pytest.param(lambda t, p, m: train(t, "--data", pkl(t, pair((4, 3, 8, 8), dtype=torch.int64))),
                  "expected uint8 or float pixels, got torch.int64", id="pkl-int64-pixels"),
     pytest.param(lambda t, p, m: train(t, "--data", pkl(t, floats(300.0))),
