@@ -42,11 +42,18 @@ def list_images(folder: str | Path) -> list[Path]:
     found = sorted(set(found) - set(hidden))
     files = sorted(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES)
     skipped = sorted(p for p in found if p.suffix.lower() in OTHER_IMAGE_SUFFIXES)
+    # links whose file is gone (a moved dataset, a cleared cache): is_file() is False for them
+    broken = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_symlink()
+                    and not p.exists() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
     formats = f"n2n reads {', '.join(IMAGE_SUFFIXES)} from a folder"
     if not files:
         held = f"; it holds {len(skipped)} file(s) such as {skipped[0].name}: convert them to PNG or TIFF" \
-            if skipped else f"; it holds {len(hidden)} hidden file(s) such as {hidden[0].name}" if hidden else ""
+            if skipped else f"; it holds {len(broken)} link(s) to missing files such as {broken[0].name}" \
+            if broken else f"; it holds {len(hidden)} hidden file(s) such as {hidden[0].name}" if hidden else ""
         raise N2NError(f"{folder}: no images found ({formats}{held})")
+    if broken:
+        say_once(f"warning: {folder}: skipped {len(broken)} link(s) to missing files ({_some(broken, folder)}); "
+                 "restore their targets to include them")
     if skipped:
         say_once(f"note: {folder}: skipped {len(skipped)} image file(s) in other formats ({_some(skipped, folder)}); "
                  f"{formats}: convert them to PNG or TIFF to include them")

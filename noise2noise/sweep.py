@@ -176,7 +176,15 @@ def load_study(path: str | Path, budget: str | float | None = None, device: str 
     tables = [_load_table(path, name, table, base, seeds, overrides) for name, table in spec["tables"].items()]
     claims = load_claims(spec.get("claims"), {t.name: t.axes for t in tables}, str(path))
     figures = _load_figures(spec.get("figures", []), {t.name: t.axes for t in tables}, str(path))
-    return Study(path, str(spec.get("title", path.stem)), seeds, budget, tables, claims, figures)
+    return Study(path, _title(spec, path.stem, str(path)), seeds, budget, tables, claims, figures)
+
+
+def _title(spec: dict[str, Any], default: str, where: str) -> str:
+    """A title for tables.md and the figures: one line of text (a newline broke its heading)."""
+    title = spec.get("title", default)
+    if not isinstance(title, str) or not title.strip() or not title.isprintable():
+        raise N2NError(f"{where}: title = {title!r} must be one line of text, e.g. \"Table I: optimisers\"")
+    return title
 
 
 def _load_figures(spec: Any, table_axes: dict[str, dict[str, list[Any]]], where: str) -> list[Figure]:
@@ -200,7 +208,7 @@ def _load_figures(spec: Any, table_axes: dict[str, dict[str, list[Any]]], where:
                 or name.startswith(".") or name in _REPORT_FILES:  # ".png" was a hidden file
             raise N2NError(f"{here}: file = {name!r} must be a new .png name inside the study folder, "
                            f"e.g. \"fig3.png\" (not {', '.join(sorted(_REPORT_FILES))})")
-        figures.append(Figure(item["table"], str(item.get("title", name)), name, settings))
+        figures.append(Figure(item["table"], _title(item, name, here), name, settings))
     if len({f.file for f in figures}) < len(figures):
         raise N2NError(f"{where}: two [[figures]] write the same file; give each its own file = \"...png\"")
     return figures
@@ -269,7 +277,7 @@ def _load_table(path: Path, name: str, spec: Any, base: dict[str, Any], seeds: l
         if varied:
             raise N2NError(f"{where}: a table with baselines must keep its validation crops fixed, but its axis "
                            f"{varied[0]!r} changes them; give each {varied[0]} its own table")
-    return Table(name, str(spec.get("title", name)), axes, cells, baselines)
+    return Table(name, _title(spec, name, where), axes, cells, baselines)
 
 
 _NUMBER = (int, float)

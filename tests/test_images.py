@@ -729,6 +729,15 @@ def test_browser_jpegs_are_read_and_linked_folders_and_other_formats_are_named(t
     err = capsys.readouterr().err
     assert "skipped 1 image file(s) in other formats (e.tga)" in err
     assert "skipped 1 linked folder(s) (linked): links to folders are not followed" in err
+    (photos / "f.png").symlink_to(tmp_path / "gone.png")  # a link whose photo was moved: skipped without a word
+    say_once.cache_clear()
+    assert [p.name for p in list_images(photos)] == ["a.jfif", "b.jpe", "c.png"]
+    assert "skipped 1 link(s) to missing files (f.png); restore their targets" in capsys.readouterr().err
+    only_links = tmp_path / "only_links"
+    only_links.mkdir()
+    (only_links / "g.png").symlink_to(tmp_path / "gone.png")
+    with pytest.raises(N2NError, match="no images found .*; it holds 1 link\\(s\\) to missing files such as g.png"):
+        list_images(only_links)
     write_image(tmp_path / "out.jfif", read_image(photos / "a.jfif"))
     with Image.open(tmp_path / "out.jfif") as out:
         assert out.format == "JPEG" and out.size == (16, 16)

@@ -194,6 +194,9 @@ def test_a_device_override_reaches_every_run_but_keeps_its_identity(tmp_path, ph
     ('[tables.x]\naxes = { lr = [0.001, 1e-3] }', r"\[tables.x\]: axis 'lr' lists 0.001 more than once"),
     ('[tables.x]\naxes = { lr = [0.001] }\nset = { lr = 0.5 }', r"\[tables.x\]: 'lr' is both an axis and in set"),
     ('[tables.x]\naxis = { loss = ["l1"] }', r"\[tables.x\]: unknown key 'axis'"),
+    ('[tables.x]\ntitle = "two\\nlines"\naxes = { loss = ["l1"] }',  # broke the heading in tables.md
+     r"\[tables.x\]: title = 'two\\nlines' must be one line of text"),
+    ('[tables.x]\ntitle = 3\naxes = { loss = ["l1"] }', r"\[tables.x\]: title = 3 must be one line of text"),
     ('[tables.x]\naxes = { loss = ["l1"] }\nbaselines = ["bm4d"]', r"\[tables.x\]: baselines: unknown method 'bm4d'"),
     ('[tables.x]\naxes = { noise_level = [10, 20] }\nbaselines = ["noisy"]',
      r"\[tables.x\]: a table with baselines must keep its validation crops fixed, but its axis 'noise_level'"),
