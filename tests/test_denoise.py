@@ -611,6 +611,8 @@ def test_denoise_array_takes_a_2d_grey_image_and_refuses_shapes_and_values_it_ca
     (lambda m, x: denoise_tensor("gaussian", x), "model: expected a network"),
     (lambda m, x: denoise_tensor(m, x, device="tpu"), "device 'tpu' is not known"),
     (lambda m, x: denoise_image(m, x.numpy()[0]), "expected one C×H×W torch tensor, got ndarray"),
+    (lambda m, x: denoise_array(m, x.numpy()[0]), "got shape (3, 24, 20); a C×H×W array (PyTorch's order) goes in "
+                                                  "as array.transpose(1, 2, 0)"),
 ])
 def test_the_python_denoising_functions_refuse_what_they_cannot_use_in_one_line(call, message):
     model = UNet(in_channels=3, width=8, depth=2)
