@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# The data travel in .gpu/ (ignored by git; give carry [".gpu"]), made on the CPU machine first:
+#   mkdir -p .gpu && cp -r ../shared/datasets/cbsd432 .gpu/
 # Ran on 2026-11-27 (fifth GPU session, one H200, code 98b9131), as two calls:
 #   SRC=.gpu DEST=/tmp/gpu bash docs/zoo/gpu_stage8/run3.sh                        -> L64, 1.10M crops
 #   SRC=.gpu DEST=/tmp/gpu INIT=runs/gpu/L64/weights.pt NAME=L64b LR=3e-4 BUDGET=170s LIMIT_S=205 \
