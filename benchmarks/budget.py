@@ -14,11 +14,13 @@ changed, to measure a proposed default against the seed's config before adopting
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
+import _bench
+
 from noise2noise.config import TrainConfig, parse_duration_s
+from noise2noise.errors import N2NError
 from noise2noise.train import run_training
 
 # The seed report's best: paper U-Net, Xavier, no augmentation, L2, Adam lr 1e-3, batch 100
@@ -56,21 +58,29 @@ def time_to_reach(points: list[tuple[float, float]], target_db: float) -> float 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _bench.parser(__doc__)
     parser.add_argument("--data", default="../shared/datasets/cbsd432")
     parser.add_argument("--budget", default="10m")
     parser.add_argument("--eval-every", default="30s")
-    parser.add_argument("--configs", default="default,seed", help="comma list of: default, seed, candidate")
+    parser.add_argument("--configs", type=_bench.names(("default", "seed", "candidate")), default="default,seed",
+                        help="comma list of: default, seed, candidate")
     parser.add_argument("--try", dest="tries", action="append", default=[], metavar="FIELD=VALUE",
                         help="a config field of 'candidate' (the default otherwise); repeatable")
     parser.add_argument("--out", type=Path, default=Path("runs/budget"))
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier result in --out")
     parser.add_argument("--parallel", action="store_true",
                         help="train the configs at the same time, one process and one thread each")
     args = parser.parse_args()
     base = dict(data=args.data, noise="gaussian", noise_level=25.0, crop_px=32, val_patches=500,
                 time_budget=args.budget, eval_every_s=parse_duration_s(args.eval_every),
                 checkpoint_every_s=0.0)
-    names = args.configs.split(",")
+    names = args.configs
+    if args.tries and "candidate" not in names:
+        raise N2NError(f"--try {args.tries[0]}: sets config 'candidate', which --configs {','.join(names)} leaves "
+                       "out; add candidate to --configs")
+    if any("=" not in item for item in args.tries):
+        raise N2NError(f"--try {next(i for i in args.tries if '=' not in i)}: expected FIELD=VALUE, e.g. batch_size=32")
+    _bench.check_out_dir(args.out, args.overwrite)  # each run below replaces its folder
     candidate = {key: _value(text) for key, text in (item.split("=", 1) for item in args.tries)}
     TrainConfig.from_dict({**base, **candidate})  # a bad field fails now, not in a worker
     if args.parallel:  # one process and one core per config: same machine, same minutes
@@ -115,4 +125,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _bench.run(main)

@@ -32,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import _bench
 import torch
 from torch import nn
 
@@ -39,6 +40,7 @@ from noise2noise.course import Model
 from noise2noise.data import export_course, load_course_file
 from noise2noise.denoise import denoise_tensor
 from noise2noise.devices import resolve_device
+from noise2noise.errors import N2NError
 from noise2noise.inits import INITS
 from noise2noise.metrics import psnr_db
 from noise2noise.unet import build_model
@@ -91,7 +93,7 @@ def course_pairs(args: argparse.Namespace) -> tuple[tuple[torch.Tensor, torch.Te
     """(noisy_1, noisy_2) training pairs and (noisy, clean) held-out pairs, uint8 N×3×H×W."""
     if args.train_data or args.val_data:
         if not (args.train_data and args.val_data):
-            raise SystemExit("give both --train-data and --val-data, or neither (then --data is exported)")
+            raise N2NError("give both --train-data and --val-data, or neither (then --data is exported)")
         train, val = load_course_file(args.train_data), load_course_file(args.val_data)
         return (train[0][: args.pairs], train[1][: args.pairs]), val
     with tempfile.TemporaryDirectory() as folder:  # as `n2n data export-course` writes them
@@ -101,14 +103,16 @@ def course_pairs(args: argparse.Namespace) -> tuple[tuple[torch.Tensor, torch.Te
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _bench.parser(__doc__)
     parser.add_argument("--data", default="../shared/datasets/cbsd432", help="clean photos ('embedded' or a folder)")
     parser.add_argument("--train-data", type=Path, help="a course train_data.pkl instead of --data")
     parser.add_argument("--val-data", type=Path, help="a course val_data.pkl instead of --data")
-    parser.add_argument("--pairs", type=int, default=50_000, help="work budget: training pairs (default: 50000)")
-    parser.add_argument("--chunk", type=int, default=2_000, help="pairs per chunked train() call (default: 2000)")
-    parser.add_argument("--val-pairs", type=int, default=1000, help="held-out pairs (default: 1000)")
-    parser.add_argument("--width", type=int, default=48, help="U-Net width (default: 48, the paper's)")
+    parser.add_argument("--pairs", type=_bench.COUNT, default=50_000,
+                        help="work budget: training pairs (default: 50000)")
+    parser.add_argument("--chunk", type=_bench.COUNT, default=2_000,
+                        help="pairs per chunked train() call (default: 2000)")
+    parser.add_argument("--val-pairs", type=_bench.COUNT, default=1000, help="held-out pairs (default: 1000)")
+    parser.add_argument("--width", type=_bench.COUNT, default=48, help="U-Net width (default: 48, the paper's)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     (noisy_1, noisy_2), (val_noisy, val_clean) = course_pairs(args)
@@ -143,4 +147,4 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    _bench.run(main)

@@ -12,11 +12,11 @@ machine.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import time
 
+import _bench
 import numpy as np
 import skimage.data
 import torch
@@ -29,16 +29,17 @@ from noise2noise.zoo import resolve_model
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--sigma", type=float, default=25.0)
+    parser = _bench.parser(__doc__)
+    parser.add_argument("--repeats", type=_bench.COUNT, default=5)
+    parser.add_argument("--sigma", type=_bench.number(), default=25.0)
     parser.add_argument("--device", default="auto", help="where the network runs: auto, cpu, cuda, cuda:N, mps")
     parser.add_argument("--precision", default="auto", help="comma list of the network's precisions, from auto "
                         "(float32 on a CPU, bf16 on CUDA), fp32, bf16 (default: auto)")
     parser.add_argument("--models", default="gaussian", help="comma list of shipped models' names or "
                         "checkpoints (default: gaussian)")
-    parser.add_argument("--mean-match", default="on", help="comma list from on, off: each model also with its "
-                        "output as the network gives it ('off', label 'raw'; docs/denoise.md, Mean matching)")
+    parser.add_argument("--mean-match", type=_bench.names(("on", "off")), default="on",
+                        help="comma list from on, off: each model also with its output as the network gives it "
+                             "('off', label 'raw'; docs/denoise.md, Mean matching)")
     args = parser.parse_args()
     precisions = [check_precision(p) for p in args.precision.split(",")]
     device = resolve_device(args.device)
@@ -47,7 +48,7 @@ def main() -> None:
     noisy = np.clip(clean + rng.normal(0, args.sigma, clean.shape), 0, 255).round().astype(np.uint8)
     megapixels = clean.shape[0] * clean.shape[1] / 1e6
     models = {name: load_model(resolve_model(name))[0].to(device) for name in args.models.split(",")}
-    matches = [{"on": True, "off": False}[m] for m in args.mean_match.split(",")]
+    matches = [m == "on" for m in args.mean_match]
     # one label per (model, precision, match): the precision alone when one model is timed as it ships
     runs = {(f"{name} " if len(models) > 1 else "") + precision + ("" if match else " raw"): (model, precision, match)
             for name, model in models.items() for precision in precisions for match in matches}
@@ -93,4 +94,4 @@ def _photo() -> np.ndarray:
 
 
 if __name__ == "__main__":
-    main()
+    _bench.run(main)

@@ -19,8 +19,7 @@ A greyscale model sees the photos converted to grey (ITU-R 601 luma), as it was 
 
 from __future__ import annotations
 
-import argparse
-
+import _bench
 import torch
 
 from noise2noise.checkpoint import code_version, load_model
@@ -46,16 +45,16 @@ def passthrough(model: torch.nn.Module, clean: torch.Tensor, sigma: float, gener
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _bench.parser(__doc__)
     parser.add_argument("--models", default="gaussian,gaussian-gray", help="shipped names or checkpoint paths")
     parser.add_argument("--data", default="../shared/datasets/cbsd432", help="folder of clean RGB photos")
     parser.add_argument("--split", default="val", choices=("all", "train", "val"))
-    parser.add_argument("--max-images", type=int, default=3)
-    parser.add_argument("--levels", default="5,10,15,20,25,35,50")
+    parser.add_argument("--max-images", type=_bench.COUNT, default=3)
+    parser.add_argument("--levels", type=_bench.numbers(), default="5,10,15,20,25,35,50")
     parser.add_argument("--channel-correlation", type=float, default=0.0, metavar="RHO",
                         help="correlation of the colour channels' noise, 0..1 (default 0: independent)")
     args = parser.parse_args()
-    levels = [float(x) for x in args.levels.split(",")]
+    levels = args.levels
     if not 0 <= args.channel_correlation <= 1:
         parser.error("--channel-correlation must lie in 0..1")
     print(f"{args.data} split {args.split}, noise correlated across channels by {args.channel_correlation:g}, "
@@ -79,4 +78,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _bench.run(main)

@@ -15,12 +15,12 @@ image are only comparable within one run on an idle machine (the load average is
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
 from pathlib import Path
 
+import _bench
 import torch
 
 from noise2noise.checkpoint import code_version, load_model
@@ -35,18 +35,19 @@ from noise2noise.evaluate import (
     known_noise,
 )
 from noise2noise.noise import build_noise
+from noise2noise.outputs import atomic_write
 from noise2noise.zoo import resolve_model
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _bench.parser(__doc__)
     parser.add_argument("--data", default="../shared/datasets/cbsd432", help="folder of clean photos or 'embedded'")
     parser.add_argument("--split", default="val", choices=("all", "train", "val"))
     parser.add_argument("--val-fraction", type=float, default=0.15)
     parser.add_argument("--models", default="gaussian", help="comma list of shipped model names (n2n models) or "
                         "checkpoint paths (default: gaussian)")
     parser.add_argument("--noise", default="gaussian", choices=("gaussian", "poisson"))
-    parser.add_argument("--levels", "--sigmas", default=None,
+    parser.add_argument("--levels", "--sigmas", type=_bench.numbers(), default=None,
                         help="noise levels: Gaussian sigmas 0..255 (default 15,25,50) or Poisson photon scales "
                              "(default 5,15,50)")
     parser.add_argument("--methods", default="noisy,nlm,bm3d", help="baselines, from noisy, nlm, bm3d")
@@ -55,11 +56,13 @@ def main() -> None:
                         "(float32 on a CPU, bf16 on CUDA), fp32 or bf16")
     parser.add_argument("--no-mean-match", dest="mean_match", action="store_false",
                         help="the models' outputs as the networks give them (n2n denoise --no-mean-match)")
-    parser.add_argument("--max-images", type=int, default=None)
+    parser.add_argument("--max-images", type=_bench.COUNT, default=None)
     parser.add_argument("--seed", type=int, default=0, help="seed of the added noise")
     parser.add_argument("--per-image", action="store_true", help="also print (and write) each photo's PSNR")
-    parser.add_argument("--out", type=Path, default=None, help="write every row as JSON here")
+    parser.add_argument("--out", type=Path, default=None, help="write every row as JSON here (a .json file)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier --out")
     args = parser.parse_args()
+    _bench.check_out_file(args.out, args.overwrite, (".json",))
 
     models = {}
     for spec in args.models.split(","):
@@ -77,7 +80,7 @@ def main() -> None:
     print(f"{args.data} split {args.split}; {platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, precision {args.precision}, code {code_version()}, "
           f"load average {os.getloadavg()[0]:.2f}")
-    levels = [float(v) for v in (args.levels or {"gaussian": "15,25,50", "poisson": "5,15,50"}[args.noise]).split(",")]
+    levels = args.levels or {"gaussian": [15.0, 25.0, 50.0], "poisson": [5.0, 15.0, 50.0]}[args.noise]
     symbol = {"gaussian": "σ", "poisson": "λ"}[args.noise]
     results = []
     for level in levels:
@@ -91,7 +94,7 @@ def main() -> None:
         if args.out:  # after each level: a long run that is stopped keeps the levels it finished
             record = {"data": args.data, "split": args.split, "noise": args.noise, "precision": args.precision,
                       "code_version": code_version(), "rows": results}
-            args.out.write_text(json.dumps(record, indent=2))
+            atomic_write(args.out, lambda tmp, text=json.dumps(record, indent=2): tmp.write_text(text))
         print(f"\n{args.noise} {symbol}={level:g}, {len(triples)} images")
         print(f"{'method':<16} {'PSNR dB':>8} {'SSIM':>7} {'s/image':>9}")
         for row in table:
@@ -112,4 +115,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _bench.run(main)

@@ -15,9 +15,10 @@ the training split, then read the held-out one.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import statistics
+
+import _bench
 
 from noise2noise.checkpoint import code_version
 from noise2noise.evaluate import evaluation_images
@@ -37,21 +38,20 @@ def plain_median(noisy) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _bench.parser(__doc__)
     parser.add_argument("--data", default="../shared/datasets/cbsd432", help="folder of clean photos or 'embedded'")
     parser.add_argument("--split", default="val", choices=("all", "train", "val"))
     parser.add_argument("--channels", default="grey", choices=("grey", "rgb", "auto"))
-    parser.add_argument("--levels", default="0,5,15,25,50", help="Gaussian sigmas in 0..255")
-    parser.add_argument("--max-images", type=int, default=None)
+    parser.add_argument("--levels", type=_bench.numbers(), default="0,5,15,25,50", help="Gaussian sigmas in 0..255")
+    parser.add_argument("--max-images", type=_bench.COUNT, default=None)
     parser.add_argument("--seed", type=int, default=0, help="seed of the added noise")
-    parser.add_argument("--margins", default=f"{UNCLIPPED_SIGMAS:g}", help="comma list: cells kept at least this "
-                        "many sigmas from black and white")
-    parser.add_argument("--smooth-fractions", default=f"{SMOOTH_FRACTION:g}", help="comma list: the fraction of "
-                        "those cells kept, the smoothest")
+    parser.add_argument("--margins", type=_bench.numbers(), default=f"{UNCLIPPED_SIGMAS:g}",
+                        help="comma list: cells kept at least this many sigmas from black and white")
+    parser.add_argument("--smooth-fractions", type=_bench.numbers(), default=f"{SMOOTH_FRACTION:g}",
+                        help="comma list: the fraction of those cells kept, the smoothest")
     args = parser.parse_args()
-    levels = [float(v) for v in args.levels.split(",")]
-    choices = list(itertools.product((float(v) for v in args.margins.split(",")),
-                                     (float(v) for v in args.smooth_fractions.split(","))))
+    levels = args.levels
+    choices = list(itertools.product(args.margins, args.smooth_fractions))
     estimates = {"plain median": plain_median}
     for margin, fraction in choices:
         estimates[f"estimate, margin {margin:g} sigma, smooth fraction {fraction:g}"] = (
@@ -75,4 +75,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _bench.run(main)

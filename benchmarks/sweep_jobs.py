@@ -11,7 +11,6 @@ before and after each sweep. Run it on an otherwise idle machine, from the repos
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -19,6 +18,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import _bench
 
 STUDY = """
 seeds = {seeds}
@@ -44,14 +45,14 @@ axes = {{ loss = ["l2"] }}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = _bench.parser(__doc__)
     parser.add_argument("--data", default="../shared/datasets/cbsd432")
-    parser.add_argument("--runs", type=int, default=4, help="runs in the study (seeds of one setting)")
+    parser.add_argument("--runs", type=_bench.COUNT, default=4, help="runs in the study (seeds of one setting)")
     parser.add_argument("--images", default="10k", help="work budget per run, e.g. 10k")
-    parser.add_argument("--jobs", default="1,2", help="comma-separated --jobs values to compare")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--jobs", type=_bench.counts, default="1,2", help="comma-separated --jobs values to compare")
+    parser.add_argument("--repeats", type=_bench.COUNT, default=2)
     args = parser.parse_args()
-    jobs = [int(j) for j in args.jobs.split(",")]
+    jobs = args.jobs
     data = Path(args.data).resolve()
     if not data.is_dir():
         sys.exit(f"sweep_jobs.py: {data} is not a folder of photos; pass --data")
@@ -81,4 +82,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _bench.run(main)

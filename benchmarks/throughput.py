@@ -11,13 +11,13 @@ spread says the machine was busy. Also prints seconds per course epoch (50,000 p
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import statistics
 import sys
 import time
 
+import _bench
 import torch
 import torch.nn.functional as F
 
@@ -129,10 +129,10 @@ def _sync(device: torch.device) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-sizes", default="16,32,64,100")
-    parser.add_argument("--seconds", type=float, default=3.0, help="length of one timing")
-    parser.add_argument("--repeats", type=int, default=5, help="timings per batch size (median and spread)")
+    parser = _bench.parser(__doc__)
+    parser.add_argument("--batch-sizes", type=_bench.counts, default="16,32,64,100")
+    parser.add_argument("--seconds", type=_bench.number(0.1), default=3.0, help="length of one timing")
+    parser.add_argument("--repeats", type=_bench.COUNT, default=5, help="timings per batch size (median and spread)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (see TrainConfig.precision)")
     args = parser.parse_args()
@@ -151,7 +151,7 @@ def main() -> None:
     print(f"{'batch':>5} {'img/s median':>12} {'min..max':>15} {'spread':>6} {'of best kernel':>14} "
           f"{'s/epoch(50k)':>12}")
     noisy = False
-    for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
+    for batch_size in args.batch_sizes:
         rates = train_images_per_s(device, batch_size, args.seconds, precision=args.precision, repeats=args.repeats)
         median = statistics.median(rates)
         spread = (max(rates) - min(rates)) / median
@@ -165,4 +165,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _bench.run(main)

@@ -21,15 +21,16 @@ this repository.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
+import _bench
+
 from noise2noise.errors import N2NError
-from noise2noise.outputs import atomic_write
+from noise2noise.outputs import atomic_write, check_out_folder
 
 # wheel requirement -> {member path in the wheel: SHA-256 of the photo}
 PHOTOS = {
@@ -96,6 +97,7 @@ def extract_photos(wheel: Path, members: dict[str, str], folder: Path) -> list[P
 def fetch(folder: str | Path) -> list[Path]:
     """The eight photos in ``folder``, fetched and checked; returns their paths."""
     folder = Path(folder)
+    check_out_folder(folder, option="folder")  # a file there: one line, not NotADirectoryError
     wheels = folder / ".wheels"
     wheels.mkdir(parents=True, exist_ok=True)
     return [path for requirement, members in PHOTOS.items()
@@ -103,16 +105,12 @@ def fetch(folder: str | Path) -> list[Path]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _bench.parser(__doc__)
     parser.add_argument("folder", type=Path, help="where to put the photos (made if missing)")
     args = parser.parse_args()
-    try:
-        paths = fetch(args.folder)
-    except N2NError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    paths = fetch(args.folder)
     print(f"{len(paths)} photos in {args.folder}: {', '.join(p.name for p in paths)}")
 
 
 if __name__ == "__main__":
-    main()
+    _bench.run(main)

@@ -28,14 +28,14 @@ PRECISION_HELP = ("the network's arithmetic: auto (bf16 on CUDA, float32 on a CP
                   "with AVX512-BF16 or AMX about 1.7x faster, for at most 0.02 dB measured; README, Speed)")
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a bad argument in one line."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _int_at_least(low: int, words: str):
+def int_at_least(low: int, words: str):
     """An argparse type: a whole number >= ``low``, else its one line (``words``: what is expected;
     argparse's own line for a non-number would name this function)."""
     def parse(text: str) -> int:
@@ -64,8 +64,8 @@ def _source(text: str) -> str:
     return text
 
 
-_positive_int = _int_at_least(1, "a positive integer")
-_non_negative_int = _int_at_least(0, "an integer >= 0")
+_positive_int = int_at_least(1, "a positive integer")
+_non_negative_int = int_at_least(0, "an integer >= 0")
 
 
 def _optional(convert):
@@ -110,15 +110,15 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="n2n", description="Train and use Noise2Noise image denoisers: "
+    parser = OneLineParser(prog="n2n", description="Train and use Noise2Noise image denoisers: "
                      "learn from pairs of noisy images, no clean image needed.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     # --debug also after the command (n2n train --debug ...); SUPPRESS keeps one given before it
-    debug = _Parser(add_help=False)
+    debug = OneLineParser(add_help=False)
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show full tracebacks on errors")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     commands.add_parser = functools.partial(commands.add_parser, parents=[debug])
 
     train = commands.add_parser("train", help="train a denoiser (default: embedded photos, "
@@ -224,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "training data and time, hardware, measured PSNR next to BM3D, config file.")
 
     data = commands.add_parser("data", help="data tools")
-    data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=OneLineParser)
     data_commands.add_parser = functools.partial(data_commands.add_parser, parents=[debug])
     export = data_commands.add_parser("export-course", help="write course-format train_data.pkl and "
                                       "val_data.pkl from clean photos",
