@@ -100,7 +100,8 @@ def load(path: str | Path) -> dict[str, Any]:
         raise N2NError(f"{path}: no such checkpoint file")
     payload = safe_load(path, "safe noise2noise checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise N2NError(f"{path}: not a noise2noise checkpoint (no '{FORMAT}' marker)")
+        raise N2NError(f"{path}: not a noise2noise checkpoint (no '{FORMAT}' marker); write one with n2n train, or "
+                       "from the course Model with model.save(path), not torch.save")
     return payload
 
 

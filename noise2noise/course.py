@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -74,6 +75,20 @@ class Model:
                            f"({INT64_MAX:,}); give fewer epochs")
         self.untrained = False
         fit(self.config.replace(epochs=None, time_budget=f"{self.state.step + steps} steps"), pairs, state=self.state)
+
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the network that predicts as a checkpoint (.pt or .pth) that
+        ``load_pretrained_model(path)`` and ``n2n denoise --model`` load, e.g. the course
+        folder's ``bestmodel.pth``. An existing file is replaced only with ``overwrite=True``,
+        and then only once the new one is whole."""
+        from noise2noise.outputs import check_outputs
+
+        if isinstance(path, (str, Path)) and str(path).strip() and Path(path).is_file() and not overwrite:
+            raise N2NError(f"{path}: already exists; save(path, overwrite=True) replaces it")
+        if not isinstance(path, (str, Path)) or not str(path).strip():
+            raise N2NError(f"save(path): expected a file path, got {path!r}")
+        check_outputs([path], overwrite=True, suffixes=(".pt", ".pth"), option="path")
+        return checkpoint.save(path, self.network, self.config)
 
     @property
     def network(self) -> nn.Module:

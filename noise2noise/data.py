@@ -105,9 +105,11 @@ def check_tensor(tensor: object, where: str, channels: tuple[int, ...] = (1, 3))
     if tensor.ndim == 4 and tensor.numel() == 0:
         raise N2NError(f"{where}: shape {tuple(tensor.shape)} holds no pixels; give at least one image of 1×1 or more")
     if tensor.ndim != 4 or tensor.shape[1] not in channels:
+        grey = "; repeat grey images to 3 channels: images.expand(-1, 3, -1, -1)" \
+            if tensor.ndim == 4 and tensor.shape[1] == 1 and channels == (3,) else ""
         raise N2NError(f"{where}: expected N×C×H×W images with C "
                        f"{f'= {channels[0]}' if len(channels) == 1 else f'in {channels}'}, "
-                       f"got shape {tuple(tensor.shape)}")
+                       f"got shape {tuple(tensor.shape)}{grey}")
     if not (tensor.dtype == torch.uint8 or tensor.is_floating_point()):
         raise N2NError(f"{where}: expected uint8 or float pixels, got {tensor.dtype}")
     if tensor.device.type == "meta":

@@ -99,6 +99,8 @@ def test_images_in_0_1_are_warned_about_and_meta_tensors_refused(capsys):
     assert capsys.readouterr().err == ""
     with pytest.raises(N2NError, match=r"found -[0-9.]*\.\.[0-9.]* \(they look like images in -1..1: map them with"):
         model.predict(torch.rand(2, 3, 32, 32) * 2 - 1)  # a GAN's habit: × 255, as it said, is no fix
+    with pytest.raises(N2NError, match=r"got shape \(2, 1, 32, 32\); repeat grey images to 3 channels: images.expand"):
+        model.predict(torch.rand(2, 1, 32, 32) * 255)  # it said what was wrong, not what to do
     with pytest.raises(N2NError, match=r"shape \(0, 3, 32, 32\) holds no pixels"):
         model.predict(torch.rand(0, 3, 32, 32))  # it said C = 3 of a tensor with 3 channels
     denoise_tensor(model.network, torch.rand(2, 3, 32, 32) * 2 - 1)  # the wider range of noisy tensors: a warning
@@ -193,3 +195,21 @@ def test_images_in_0_1_with_noise_past_0_are_told_to_be_scaled():
     noisy = torch.rand(2, 3, 16, 16) * 1.2 - 0.1
     with pytest.raises(N2NError, match=r"they look like images in 0..1 with noise: multiply them by 255"):
         _course_model().predict(noisy)
+
+
+def test_a_trained_model_is_saved_as_a_checkpoint_that_loads_back(tmp_path):
+    model = _course_model()
+    noisy = torch.rand(8, 3, 32, 32) * 255
+    model.train(noisy, noisy.flip(0), num_epochs=1)
+    path = model.save(tmp_path / "bestmodel.pth")  # the course folder's file; there was no way to write it
+    again = Model()
+    again.load_pretrained_model(str(path))
+    torch.testing.assert_close(again.predict(noisy[:2]), model.predict(noisy[:2]))
+    with pytest.raises(N2NError, match=r"bestmodel.pth: already exists; save\(path, overwrite=True\) replaces it"):
+        model.save(path)
+    model.save(path, overwrite=True)
+    with pytest.raises(N2NError, match="unknown suffix '.pkl'"):
+        model.save(tmp_path / "weights.pkl")
+    torch.save(model.network.state_dict(), tmp_path / "state.pth")  # what a student tries first
+    with pytest.raises(N2NError, match="not a noise2noise checkpoint .* from the course Model with model.save"):
+        Model().load_pretrained_model(str(tmp_path / "state.pth"))
