@@ -40,6 +40,11 @@ DENOISE_OVERLAP_PX = 64  # paper U-Net: halves the largest deviation from whole-
 DENOISE_TILE_BATCH = 1
 
 DEVICE_NAMES = re.compile(r"auto|cpu(:0)?|cuda(:\d+)?|mps(:0)?")  # what --device accepts everywhere (torch's names)
+
+
+def device_name(name: str) -> str:
+    """torch's cpu:0 and mps:0 as cpu and mps, the one name each has in this package."""
+    return {"cpu:0": "cpu", "mps:0": "mps"}.get(name, name)
 PRECISIONS = ("auto", "fp32", "bf16")  # what --precision accepts, in training and in denoising
 INT64_MAX = 2**63 - 1  # ints are seeds and sizes handed to torch, which stores them in 64 bits
 _NUMBER = r"(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)"
@@ -336,6 +341,7 @@ class TrainConfig:
     def _check_device(self) -> None:
         if not DEVICE_NAMES.fullmatch(self.device):
             raise N2NError(f"config field device={self.device!r}: use auto, cpu, cuda, cuda:N or mps")
+        object.__setattr__(self, "device", device_name(self.device))  # "cpu" compares as cpu everywhere
 
     _RULES = (_check_paths, _check_registered_names, _check_noise_level, _check_stop, _check_crop_even,
               _check_noisy_data, _check_scales, _check_masks_and_augment, _check_loss_targets, _check_clip_targets,

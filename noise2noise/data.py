@@ -102,14 +102,14 @@ def check_tensor(tensor: object, where: str, channels: tuple[int, ...] = (1, 3))
     """Check an N×C×H×W image tensor in 0..255; raise one line naming ``where``."""
     if not isinstance(tensor, torch.Tensor):
         raise N2NError(f"{where}: expected a tensor, got {type(tensor).__name__}")
-    if tensor.ndim == 4 and tensor.numel() == 0:
-        raise N2NError(f"{where}: shape {tuple(tensor.shape)} holds no pixels; give at least one image of 1×1 or more")
     if tensor.ndim != 4 or tensor.shape[1] not in channels:
         grey = "; repeat grey images to 3 channels: images.expand(-1, 3, -1, -1)" \
             if tensor.ndim == 4 and tensor.shape[1] == 1 and channels == (3,) else ""
         raise N2NError(f"{where}: expected N×C×H×W images with C "
                        f"{f'= {channels[0]}' if len(channels) == 1 else f'in {channels}'}, "
                        f"got shape {tuple(tensor.shape)}{grey}")
+    if tensor.numel() == 0:
+        raise N2NError(f"{where}: shape {tuple(tensor.shape)} holds no pixels; give at least one image of 1×1 or more")
     if not (tensor.dtype == torch.uint8 or tensor.is_floating_point()):
         raise N2NError(f"{where}: expected uint8 or float pixels, got {tensor.dtype}")
     if tensor.device.type == "meta":
@@ -120,7 +120,7 @@ def check_tensor(tensor: object, where: str, channels: tuple[int, ...] = (1, 3))
         lo, hi = tensor.min().item(), tensor.max().item()
         if lo < 0 or hi > 255:
             hint = "" if hi > 2 else " (they look like images in -1..1: map them with (x + 1) × 127.5)" \
-                if lo < -0.5 else " (they look like images in 0..1 with noise: multiply them by 255)"
+                if lo < -0.5 and hi <= 1.05 else " (they look like images in 0..1 with noise: multiply them by 255)"
             raise N2NError(f"{where}: values must lie in 0..255, found {lo:.3g}..{hi:.3g}{hint}")
         if 0 < hi <= 1:
             # images in 0..1 (torchvision's habit) read as black: the result means nothing
@@ -642,9 +642,12 @@ def refuse_unused_settings(cfg: TrainConfig, pairs) -> None:
         raise N2NError(f"{where}: {why}")
 
 
-def build_training_data(cfg: TrainConfig):
+def build_training_data(cfg: TrainConfig, new_run: bool = True):
     """(pair source, validation (noisy, clean) in 0..255 or None) for a config. Validation
-    draws its levels uniformly whatever noise_level_power, so runs that differ in it compare."""
+    draws its levels uniformly whatever noise_level_power, so runs that differ in it compare.
+    ``new_run`` False: the config of a run that has trained (resumed, or a study's best.pt),
+    which is not refused for settings the data would not use: it was taken when it started,
+    and --resume cannot change it."""
     check_sources(cfg)
     noise = build_noise(cfg.noise, cfg.noise_level, cfg.clip, cfg.noise_level_power)
     val_noise = build_noise(cfg.noise, cfg.noise_level, cfg.clip)
@@ -672,7 +675,8 @@ def build_training_data(cfg: TrainConfig):
         if isinstance(source, FolderPairs):  # a folder is read as pairs by its file names alone: say so
             say_once(f"note: {cfg.data}: read as {len(source.images)} pair(s) of noisy shots (files named name_1.* "
                      "and name_2.*, or A/ and B/), trained on as they are with no noise added")
-    refuse_unused_settings(cfg, source)
+    if new_run:
+        refuse_unused_settings(cfg, source)
     if source is None:
         # single noisy images have no clean ones to hold out for validation
         train, held_out = clean_images(cfg.data, held_out_share(cfg), cfg.channels)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from noise2noise.config import DEVICE_NAMES, PRECISIONS
+from noise2noise.config import DEVICE_NAMES, PRECISIONS, device_name
 from noise2noise.errors import N2NError, say_once
 
 
@@ -16,6 +16,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     a device that is present here; one clear line when it is not."""
     if not DEVICE_NAMES.fullmatch(str(name)):
         raise N2NError(f"device {name!r} is not known; use auto, cpu, cuda, cuda:N or mps")
+    name = device_name(str(name))
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

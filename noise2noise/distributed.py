@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from noise2noise.config import device_name
+
 
 @dataclass(frozen=True)
 class Ranks:
@@ -41,7 +43,7 @@ def init_from_env(device: str) -> Ranks:
     """Join the process group that torchrun describes in the environment, if any."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
         return current()
-    use_cuda = device != "cpu" and torch.cuda.is_available()
+    use_cuda = device_name(device) != "cpu" and torch.cuda.is_available()
     if use_cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend="nccl" if use_cuda else "gloo")

@@ -38,6 +38,7 @@ import math
 import os
 import statistics
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,7 +183,8 @@ def load_study(path: str | Path, budget: str | float | None = None, device: str 
 def _title(spec: dict[str, Any], default: str, where: str) -> str:
     """A title for tables.md and the figures: one line of text (a newline broke its heading)."""
     title = spec.get("title", default)
-    if not isinstance(title, str) or not title.strip() or not title.isprintable():
+    if not isinstance(title, str) or not title.strip() or len(title.splitlines()) != 1 \
+            or any(unicodedata.category(c) == "Cc" for c in title):  # no-break spaces are text
         raise N2NError(f"{where}: title = {title!r} must be one line of text, e.g. \"Table I: optimisers\"")
     return title
 
@@ -298,7 +300,7 @@ def read_results(path: Path, torn: list[int] | None = None) -> dict[str, dict[st
     baselines = path.name == "baselines.jsonl"
     for number, line in enumerate(path.read_bytes().splitlines() if path.is_file() else [], start=1):
         try:
-            row = json.loads(line.decode())
+            row = json.loads(line.decode("utf-8-sig"))  # a BOM: a file saved by Notepad
         except ValueError:  # UnicodeDecodeError included
             if line.strip() and torn is not None:
                 torn.append(number)
@@ -328,7 +330,7 @@ def _mend_rows(path: Path, say: Callable[[str], None]) -> None:
     read_results(path, torn)
     held = path.read_bytes() if path.is_file() else b""
     if held and not held.endswith(b"\n"):
-        kept = held[: held.rfind(b"\n") + 1] if torn and torn[-1] == held.count(b"\n") + 1 else held + b"\n"
+        kept = held[: held.rfind(b"\n") + 1] if torn and torn[-1] == len(held.splitlines()) else held + b"\n"
         atomic_write(path, lambda tmp: tmp.write_bytes(kept))
         if kept != held + b"\n":
             say(f"note: {path}: its last line was torn (cut off while it was written); removed")
@@ -402,7 +404,7 @@ def run_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = pr
         return _run_sweep(study, out_dir, say, jobs, record)
 
 
-def report_sweep(study: Study, out_dir: str | Path) -> Path:
+def report_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = print) -> Path:
     """Rewrite a study folder's reports from its runs.jsonl, training nothing; returns tables.md.
     A folder of another study is refused, as ``run_sweep`` refuses it."""
     from noise2noise.rundir import locked
@@ -412,6 +414,11 @@ def report_sweep(study: Study, out_dir: str | Path) -> Path:
         raise N2NError(f"{out_dir}: no runs.jsonl to report on; run the sweep first (without --report-only)")
     with locked(out_dir):
         _check_study_record(study, out_dir, None)  # the data are not read: the report shows what was trained
+        torn: list[int] = []
+        read_results(out_dir / "runs.jsonl", torn)
+        if torn:
+            say(f"note: {out_dir / 'runs.jsonl'}: line(s) {', '.join(map(str, torn))} are not JSON and are left out "
+                "of the report; a sweep (without --report-only) trains their runs again")
         return write_report(study, out_dir)
 
 
@@ -505,7 +512,15 @@ def _check_study_record(study: Study, out_dir: Path, record: dict[str, dict[str,
     if Path(name).name != study.path.name:
         raise N2NError(f"{out_dir}: holds the results of study {name}; choose another --out "
                        f"(re-running {study.path.name} into its own folder continues it)")
-    if budget is not None and budget != study.time_budget:  # null: a study file that set it in [base]
+    if budget is None and "time_budget" in recorded:  # null: no budget, or (older versions) one set in [base]
+        trained = {row["config"].get("time_budget") for row in read_results(out_dir / "runs.jsonl").values()}
+        other = next(iter(trained - {cfg.time_budget for cfg, _ in study.runs().values()}), False)
+        if other is not False:
+            raise N2NError(f"{out_dir}: its runs were trained at time_budget {other!r} (runs.jsonl), not "
+                           f"{study.time_budget!r}; "
+                           + (f"pass --budget {other!r} to continue or report them, or " if other else "")
+                           + "choose another --out")
+    elif budget is not None and budget != study.time_budget:
         raise N2NError(f"{out_dir}: its runs were trained at time_budget {budget!r} (study.json), not "
                        f"{study.time_budget!r}; pass --budget {budget!r} to continue or report them, or choose "
                        "another --out")
@@ -814,7 +829,7 @@ def _write_best_samples(out_dir: Path, best: tuple | None, results_path: Path) -
         return
     if best is None:
         model, payload = load_model(out_dir / "best.pt")
-        val = build_training_data(TrainConfig.from_dict(payload["config"]))[1]
+        val = build_training_data(TrainConfig.from_dict(payload["config"]), new_run=False)[1]
         row = read_results(results_path).get(_current_key({"config": payload["config"], "key": payload["run_key"]}))
         if row is None:  # best.pt of a run that runs.jsonl no longer holds (lines removed by hand)
             return

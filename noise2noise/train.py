@@ -552,7 +552,8 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
         require_tensorboard()  # before the data are read, not after the training
     result = None
     try:
-        source, val = build_training_data(cfg)  # bad data fail here, before the folder is touched
+        # bad data fail here, before the folder is touched
+        source, val = build_training_data(cfg, new_run=state is None)
         fingerprint = data_fingerprint(cfg)
         if state is not None:
             _check_resumable(cfg, state, source.channels)  # so does a checkpoint edited or from another run

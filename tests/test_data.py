@@ -440,3 +440,14 @@ def test_an_epoch_set_below_the_default_batch_is_refused(photo_folder):
     with pytest.raises(N2NError, match="an epoch holds 8 pairs, so batch_size=32 would not be used .* use "
                                        "--batch-size 8 or fewer or --pairs-per-epoch 32 or more$"):
         build_training_data(TrainConfig(data=str(photo_folder), pairs_per_epoch=8))
+
+
+def test_tensor_messages_name_the_channels_and_a_0_1_range_with_strong_noise():
+    from noise2noise.data import check_tensor
+
+    with pytest.raises(N2NError, match=r"expected N×C×H×W images with C in \(1, 3\), got shape \(4, 0, 32, 32\)"):
+        check_tensor(torch.zeros(4, 0, 32, 32), "x.pkl")  # said 'holds no pixels' of a channel count
+    noisy = (torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+             + torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 50 / 255)
+    with pytest.raises(N2NError, match=r"they look like images in 0..1 with noise: multiply them by 255"):
+        check_tensor(noisy, "x.pkl")  # was told (x + 1) × 127.5, which maps 0..1 onto 127..255

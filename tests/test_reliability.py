@@ -944,7 +944,7 @@ def test_a_new_run_interrupted_before_its_first_step_leaves_no_folder(tmp_path, 
 
     images = load_folder(photo_folder)
     interrupted = _Interrupted(SyntheticPairs(images, GaussianNoise((25.0, 25.0)), 32, 24), 0, "ctrl-c no batch")
-    monkeypatch.setattr(noise2noise.train, "build_training_data", lambda cfg: (interrupted, None))
+    monkeypatch.setattr(noise2noise.train, "build_training_data", lambda cfg, new_run=True: (interrupted, None))
     with pytest.raises(KeyboardInterrupt) as caught:
         noise2noise.train.run_training(tiny_config(data=str(photo_folder)), tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists() and not hasattr(caught.value, "resumable_run")

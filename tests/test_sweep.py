@@ -143,7 +143,8 @@ axes = { lr = [1e9, 0.001] }
 def test_data_is_loaded_once_per_data_config(tmp_path, photo_folder, monkeypatch, capsys):
     calls = []
     real = noise2noise.data.build_training_data
-    monkeypatch.setattr(noise2noise.data, "build_training_data", lambda cfg: calls.append(cfg) or real(cfg))
+    monkeypatch.setattr(noise2noise.data, "build_training_data",
+                        lambda cfg, new_run=True: calls.append(cfg) or real(cfg, new_run))
     study = write_study(tmp_path, photo_folder, """
 [tables.mixed]
 axes = { crop_px = [32, 16], init = ["xavier_normal", "kaiming_normal"] }
@@ -430,11 +431,15 @@ def test_a_line_torn_by_an_older_version_is_skipped_and_a_whole_last_row_kept(sw
     lines = (out / "runs.jsonl").read_text().splitlines()
     # an older sweep appended the next row to a torn line; the last row lost only its newline
     (out / "runs.jsonl").write_text("\n".join([*lines[:3], '{"key": "ab' + lines[3], *lines[4:]]))
+    assert "runs.jsonl: line(s) 4 are not JSON and are left out of the report" in \
+        sweep(capsys, study, out, "--report-only")  # the table lost a run without a word
     stdout = sweep(capsys, study, out)
     assert "runs.jsonl: line(s) 4 are not JSON" in stdout and "9 already in" in stdout and "1 to train" in stdout
     held = (out / "runs.jsonl").read_text()
     assert held.endswith("\n") and held.splitlines()[9] == lines[9]
     assert set(read_results(out / "runs.jsonl")) == {json.loads(line)["key"] for line in lines}
+    (out / "runs.jsonl").write_bytes(b"\xef\xbb\xbf" + (out / "runs.jsonl").read_bytes())  # saved by Notepad
+    assert "10 already in" in sweep(capsys, study, out)  # its first run was taken for a torn write
 
 
 def test_an_older_study_record_and_a_moved_project_continue(swept, tmp_path, capsys, monkeypatch):
@@ -445,6 +450,9 @@ def test_an_older_study_record_and_a_moved_project_continue(swept, tmp_path, cap
     record["data"] = {source: then | {"resolved": "/elsewhere" + then["resolved"]}
                       for source, then in record["data"].items()}
     (out / "study.json").write_text(json.dumps(record))
+    # null is no guard: the runs' own budget is (another --budget replaced best.pt)
+    assert "its runs were trained at time_budget '60s' (runs.jsonl), not '4 steps'; pass --budget '60s'" in \
+        _refused(capsys, str(study), "--out", str(out), "--budget", "4 steps")
     assert "10 already in" in sweep(capsys, study, out)
     monkeypatch.setattr(noise2noise.data, "data_fingerprint", lambda cfg: pytest.fail("data read"))
     sweep(capsys, study, out, "--report-only")  # a report reads runs.jsonl, not the data
@@ -516,3 +524,9 @@ def test_a_shipped_model_as_init_weights_is_not_taken_for_a_file_in_the_study_fo
     monkeypatch.chdir(tmp_path / "out")  # ./gaussian would be inside --out .; the shipped model is not
     monkeypatch.setattr(noise2noise.sweep, "_run_sweep", lambda *args: "trained")
     assert run_sweep(load_study(study), ".") == "trained"
+
+
+def test_titles_take_no_break_spaces_and_emoji(tmp_path, photo_folder):
+    title = "Table\u00a0I\u202f: pertes (σ = 25) 👩\u200d🔬"  # French typography; the ZWJ inside an emoji
+    study = write_study(tmp_path, photo_folder, f'[tables.x]\ntitle = "{title}"\naxes = {{ loss = ["l1"] }}')
+    assert load_study(study).tables[0].title == title

@@ -414,3 +414,19 @@ def test_load_model_takes_a_shipped_models_name_and_load_course_file_names_a_fol
         load_course_file(tmp_path)
     with pytest.raises(N2NError, match="expected a file's path, got ''"):
         load_course_file("")
+
+
+def test_a_run_started_before_a_setting_was_refused_still_resumes(tmp_path, photo_folder, monkeypatch):
+    import noise2noise.data
+    from noise2noise.cli import main
+
+    cfg = TrainConfig(data=str(photo_folder), pairs_per_epoch=8, width=8, depth=2, val_patches=4, val_fraction=0.4,
+                      time_budget="1 steps", eval_every_s=0, checkpoint_every_s=0, device="cpu")
+    with monkeypatch.context() as older:  # as a version before the epoch-below-the-batch rule took it
+        older.setattr(noise2noise.data, "refuse_unused_settings", lambda cfg, pairs: None)
+        run_training(cfg, tmp_path / "run", progress=False)
+    with pytest.raises(N2NError, match="an epoch holds 8 pairs, so batch_size=32 would not be used"):
+        run_training(cfg, tmp_path / "new", progress=False)  # a new run is refused
+    # and the old one continues: --resume cannot change the settings the message would ask for
+    assert main(["train", "--resume", "--out", str(tmp_path / "run"), "--time-budget", "2 steps", "--quiet"]) == 0
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["steps"] == 2
