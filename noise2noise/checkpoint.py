@@ -18,7 +18,7 @@ from torch import nn
 
 from noise2noise.config import TrainConfig
 from noise2noise.errors import N2NError
-from noise2noise.outputs import atomic_write
+from noise2noise.outputs import write_torch
 from noise2noise.registry import NOISES
 from noise2noise.unet import build_model
 from noise2noise.zoo import resolve_model
@@ -55,7 +55,7 @@ def save(path: str | Path, model: nn.Module, config: TrainConfig, **state: Any) 
     payload = {"format": FORMAT, "config": config.to_dict(), "model_args": model_args(model, config.arch),
                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "code_version": code_version(), **state}
-    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    return write_torch(path, payload)
 
 
 def safe_load(path: Path, what: str) -> Any:

@@ -505,8 +505,9 @@ def main(argv: list[str] | None = None) -> int:
     command = {"train": _cmd_train, "evaluate": _cmd_evaluate, "denoise": _cmd_denoise,
                "export": _cmd_export, "sweep": _cmd_sweep, "models": _cmd_models,
                "data": _cmd_data}[args.command]
-    handles_sigterm = args.command in ("train", "sweep") and threading.current_thread() is threading.main_thread()
-    if handles_sigterm:  # the run cleans up (or keeps its checkpoint) as after Ctrl-C
+    name = " ".join(filter(None, (args.command, getattr(args, "data_command", None))))  # "data add-noise"
+    handles_sigterm = threading.current_thread() is threading.main_thread()
+    if handles_sigterm:  # as after Ctrl-C: a run cleans up (or keeps its checkpoint), a write its temporary file
         previous_handler = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         command(args)
@@ -514,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         _close_progress_bars()
-        print(f"n2n {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"n2n {name}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `n2n models | head`: the reader has gone, so stop without a word
         with contextlib.suppress(OSError, ValueError, AttributeError):  # no second error at exit
@@ -527,20 +528,20 @@ def main(argv: list[str] | None = None) -> int:
         resumable = getattr(exc, "resumable_run", None)  # a run folder kept with its checkpoint
         if resumable is not None:
             stopped += f"; {resumable} keeps its checkpoint: `n2n train --out {resumable} --resume` continues it"
-        print(f"n2n {args.command}: {stopped}", file=sys.stderr)
+        print(f"n2n {name}: {stopped}", file=sys.stderr)
         return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
     except Exception as exc:
         if args.debug:
             raise
         _close_progress_bars()
         if _during_interrupt(exc):  # e.g. a library that turned Ctrl-C inside its lazy import into an error
-            print(f"n2n {args.command}: interrupted", file=sys.stderr)
+            print(f"n2n {name}: interrupted", file=sys.stderr)
             return 128 + signal.SIGINT
         user_error = resource_error(exc, _SAVE_MEMORY[args.command])
         if user_error is not None:
-            print(f"n2n {args.command}: error: {_one_line(user_error)}", file=sys.stderr)
+            print(f"n2n {name}: error: {_one_line(user_error)}", file=sys.stderr)
             return 2
-        print(f"n2n {args.command}: unexpected error: {type(exc).__name__}: {_one_line(exc)} "
+        print(f"n2n {name}: unexpected error: {type(exc).__name__}: {_one_line(exc)} "
               "(run with --debug for the traceback)", file=sys.stderr)
         return 1
     finally:

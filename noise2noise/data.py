@@ -36,7 +36,7 @@ from noise2noise.images import (
     to_chw_255,
 )
 from noise2noise.noise import build_noise
-from noise2noise.outputs import atomic_write, check_out_folder, check_outputs
+from noise2noise.outputs import atomic_write_all, check_out_folder, check_outputs, torch_writer
 from noise2noise.registry import MODES
 from noise2noise.unet import sigma_plane
 
@@ -708,8 +708,15 @@ def export_course(source: str, out_dir: str | Path, pairs: int, val_pairs: int, 
     """Write course-format ``train_data.pkl`` (noisy_1, noisy_2) and ``val_data.pkl``
     (noisy, clean), uint8 N×C×crop×crop, from clean photos split by image; existing files
     are replaced only with ``overwrite``."""
-    cfg = TrainConfig(data=source, noise=noise, noise_level=noise_level, crop_px=crop_px,
-                      pairs_per_epoch=pairs, val_patches=val_pairs, val_fraction=val_fraction, seed=seed)
+    try:
+        cfg = TrainConfig(data=source, noise=noise, noise_level=noise_level, crop_px=crop_px,
+                          pairs_per_epoch=pairs, val_patches=val_pairs, val_fraction=val_fraction, seed=seed)
+    except N2NError as exc:  # named as export_course and `n2n data export-course` name them, not as training does
+        message = str(exc).replace("config field ", "").replace("pairs_per_epoch=", "pairs=")
+        message = message.replace("val_patches=", "val_pairs=").replace("data=", "source=")
+        raise N2NError(message.replace("the default is 500", "the command's default is 1000")) from None
+    if not isinstance(out_dir, (str, Path)) or not str(out_dir).strip():  # "" was the working folder
+        raise N2NError(f"out_dir={out_dir!r}: give the folder to write train_data.pkl and val_data.pkl in")
     out_dir = Path(out_dir)
     inputs = [Path(source)] if Path(source).exists() else []
     check_out_folder(out_dir, inputs)
@@ -723,9 +730,9 @@ def export_course(source: str, out_dir: str | Path, pairs: int, val_pairs: int, 
     as_u8 = lambda x: (x * 255.0).round_().to(torch.uint8)  # noqa: E731
     noisy_1, noisy_2 = as_u8(noise_model(clean, gens.device)), as_u8(noise_model(clean, gens.device))
     val_noisy, val_clean, _ = SyntheticPairs(held_out, noise_model, crop_px, 1).validation(val_pairs)
-    train_path = atomic_write(out_dir / "train_data.pkl", lambda t: torch.save((noisy_1, noisy_2), t))
-    val_path = atomic_write(out_dir / "val_data.pkl", lambda t: torch.save(
-        (val_noisy.round().to(torch.uint8), val_clean.round().to(torch.uint8)), t))
+    train_path, val_path = atomic_write_all({  # both or neither: a pair from one export
+        out_dir / "train_data.pkl": torch_writer((noisy_1, noisy_2)),
+        out_dir / "val_data.pkl": torch_writer((val_noisy.round().to(torch.uint8), val_clean.round().to(torch.uint8)))})
     return train_path, val_path
 
 

@@ -469,9 +469,10 @@ def output_paths(inputs: list[Path], out: Path, overwrite: bool = False,
     they are and their inputs dropped (an interrupted folder run goes on where it stopped:
     every output is written whole, ``outputs.atomic_write``)."""
     from noise2noise.images import IMAGE_SUFFIXES, list_images
-    from noise2noise.outputs import check_out_folder, check_outputs
+    from noise2noise.outputs import check_out_folder, check_outputs, refuse_long_names, resolved
 
     inputs, out = [Path(p) for p in inputs], Path(out)
+    refuse_long_names(out, "-o")
     jobs: list[tuple[Path, Path]] = []
     single_file = len(inputs) == 1 and inputs[0].is_file() and out.suffix != "" and not out.is_dir()
     for item in inputs:
@@ -496,10 +497,10 @@ def output_paths(inputs: list[Path], out: Path, overwrite: bool = False,
                   suffixes=IMAGE_SUFFIXES if single_file else None)
     targets: dict[Path, Path] = {}
     for source, target in jobs:
-        if target.resolve() in targets:
-            raise N2NError(f"{source} and {targets[target.resolve()]} would both be written to {target}; "
+        if resolved(target) in targets:
+            raise N2NError(f"{source} and {targets[resolved(target)]} would both be written to {target}; "
                            "rename one or denoise them separately")
-        targets[target.resolve()] = source
+        targets[resolved(target)] = source
     return jobs
 
 

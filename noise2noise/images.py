@@ -158,6 +158,10 @@ def read_stack(path: str | Path) -> ImageStack:
     OME, multi-page) split along their axes. Anything else is one N2NError line."""
     path = Path(path)
     if not path.is_file():
+        if path.is_dir():
+            raise N2NError(f"{path}: is a folder; give one image file")
+        if path.exists():  # a device, a pipe, a socket
+            raise N2NError(f"{path}: not a regular file; give an image file")
         raise N2NError(f"{path}: no such image file")
     if _is_16bit_colour_png(path):
         raise N2NError(f"{path}: 16-bit PNG with colour or alpha is not supported (Pillow would read it as "
@@ -188,8 +192,10 @@ def read_stack(path: str | Path) -> ImageStack:
         # 16-bit PNG/PGM in some Pillow versions, int16/int32 TIFF: exact as 16-bit when they fit
         low, high = int(planes.min()), int(planes.max())
         if low < 0 or high > 65535:
-            raise N2NError(f"{path}: {planes.dtype} pixels from {low} to {high} do not fit 16 bits; save it as "
-                           "16-bit or float32 TIFF")
+            what = "negative values" if low < 0 else "values above 65535"
+            raise N2NError(f"{path}: {planes.dtype} pixels from {low} to {high}: integer images are read as 0..65535, "
+                           f"and these have {what}; save it as float32 TIFF (read by its own min..max), or shift "
+                           "it into 0..65535 as uint16")
         # written back in the file's own type where the output is TIFF
         stack = dataclasses.replace(stack, planes=planes.astype(np.uint16),
                                     dtype=str(planes.dtype) if _is_tiff(path) else None)

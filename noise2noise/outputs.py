@@ -31,12 +31,22 @@ def _first_existing(path: Path) -> tuple[Path, list[Path]]:
     return path, missing
 
 
+def resolved(path: Path) -> Path:
+    """``path.resolve()``, with a symbolic link loop on the way (Python 3.11 raises
+    RuntimeError for it, 3.13 OSError) refused in one line."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        raise N2NError(f"{path}: a symbolic link on this path points back to itself (a loop); "
+                       "remove the link or choose another path") from None
+
+
 def _inside(path: Path, folder: Path) -> bool:
-    return path.resolve().is_relative_to(folder.resolve())
+    return resolved(path).is_relative_to(resolved(folder))
 
 
 def _same_file(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
+    if resolved(a) == resolved(b):
         return True
     try:
         return a.exists() and b.exists() and os.path.samefile(a, b)  # hard links
@@ -47,12 +57,24 @@ def _same_file(a: Path, b: Path) -> bool:
 def _refuse_inputs(target: Path, inputs: Iterable[Path], option: str) -> None:
     for source in map(Path, inputs):
         if source.is_dir() and _inside(target, source):
-            if target.is_file() or target.resolve() == source.resolve():
+            if target.is_file() or resolved(target) == resolved(source):
                 raise N2NError(f"{target}: the output would overwrite this input; choose another {option}")
             raise N2NError(f"{target}: inside the input folder {source}, where a later run would read it "
                            f"back as input; choose an {option} outside it")
         if not source.is_dir() and _same_file(target, source):
             raise N2NError(f"{source}: the output would overwrite this input; choose another {option}")
+
+
+NAME_MAX = 255  # bytes in one file or folder name, on Linux, macOS and Windows file systems alike
+
+
+def refuse_long_names(path: Path, option: str) -> None:
+    """Names over NAME_MAX bytes are refused before any check that touches the path (it
+    raises ENAMETOOLONG)."""
+    for part in path.parts:
+        if len(os.fsencode(part)) > NAME_MAX:
+            raise N2NError(f"{path}: the name {part[:20]}... is {len(os.fsencode(part))} bytes long, and file "
+                           f"systems take at most {NAME_MAX}; choose a shorter {option}")
 
 
 def _refuse_blocked(folder: Path, shown: Path, option: str) -> list[Path]:
@@ -77,11 +99,12 @@ def check_outputs(targets: Iterable[str | Path], inputs: Iterable[str | Path] = 
             what = f"unknown suffix {target.suffix!r}" if target.suffix else "no file suffix"
             raise N2NError(f"{target}: {what}; end the name with one of {', '.join(known)} "
                            "(the suffix picks the format)")
+        refuse_long_names(target, option)
         _refuse_inputs(target, inputs, option)
         if target.is_dir():
             raise N2NError(f"{target}: is a folder; give a file name, or choose another {option}")
         _refuse_blocked(target.parent, target, option)
-        if target.exists() and not overwrite:
+        if os.path.lexists(target) and not overwrite:  # a link to a missing file too: it is the user's
             raise N2NError(f"{target}: already exists; pass --overwrite to replace it, or choose another output")
 
 
@@ -89,6 +112,7 @@ def check_out_folder(folder: str | Path, inputs: Iterable[str | Path] = (), opti
     """The rules for an output folder, changing nothing: not a file, not inside an input
     folder, creatable. Returns the folders creating it would make, deepest first."""
     folder = Path(folder)
+    refuse_long_names(folder, option)
     if folder.exists() and not folder.is_dir():
         raise N2NError(f"{folder}: exists and is not a folder; choose another {option}")
     _refuse_inputs(folder, inputs, option)
@@ -99,23 +123,30 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place,
     so a crash, a full disk or Ctrl-C never leaves a half-written file under the final name
     (nor a changed one: the previous file stays until the rename)."""
-    path = Path(path)
-    made = _first_existing(path.parent)[1]
+    return atomic_write_all({Path(path): write})[0]
+
+
+def atomic_write_all(writes: dict[Path, Callable[[Path], None]]) -> list[Path]:
+    """``atomic_write`` for files that belong together: all are written to temporary files
+    first and renamed into place only once every one is whole, so a failure in any leaves
+    all of them as they were (a course's train_data.pkl beside the val_data.pkl of another
+    export, before)."""
+    made: list[Path] = []
+    temps: list[Path] = []
+    path = next(iter(writes))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    except OSError as exc:  # a parent that is a file, no permission, a full disk ...
-        _remove_empty(made)
-        raise N2NError(f"{path}: cannot write there ({exc.strerror or exc}); choose another output") from None
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
+        for path, write in writes.items():
+            made += _first_existing(path.parent)[1]
+            temps.append(_temporary_beside(path))
+            write(temps[-1])
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temps[-1], 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
+        for tmp, target in zip(temps, writes):
+            os.replace(tmp, target)
     except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
         _remove_empty(made)
         if not isinstance(exc, (OSError, RuntimeError)):
             raise
@@ -125,7 +156,37 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         if isinstance(exc, OSError):
             raise N2NError(f"{path}: writing failed ({exc.strerror or exc}); nothing was written") from None
         raise
-    return path
+    return list(writes)
+
+
+def _temporary_beside(path: Path) -> Path:
+    """An empty temporary file in ``path``'s folder (made if missing), hidden, named after
+    ``path`` but cut short so that the name stays under NAME_MAX bytes."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:64]}.", suffix=f".tmp{path.suffix[:16]}", dir=path.parent)
+    except OSError as exc:  # a parent that is a file, no permission, a full disk ...
+        raise N2NError(f"{path}: cannot write there ({exc.strerror or exc}); choose another output") from None
+    os.close(fd)
+    return Path(tmp)
+
+
+def write_torch(path: str | Path, content: Any) -> Path:
+    """``torch.save`` through ``atomic_write``."""
+    return atomic_write(path, torch_writer(content))
+
+
+def torch_writer(content: Any) -> Callable[[Path], None]:
+    """A writer for ``atomic_write`` that calls ``torch.save`` on a file object: given a path,
+    torch names the archive's root folder after the (temporary, random) file name, so the
+    same content gave different bytes each time."""
+    import torch
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as stream:
+            torch.save(content, stream)
+
+    return write
 
 
 def _remove_empty(folders: list[Path]) -> None:

@@ -133,9 +133,11 @@ NOISES.register("gaussian", "noise2noise.noise:GaussianNoise", default_level=(25
 NOISES.register("gaussian-correlated", "noise2noise.noise:ChannelCorrelatedGaussianNoise", default_level=(25.0, 25.0),
                 levels=_SIGMA, sigma_input=True, mean_match=True)
 NOISES.register("poisson", "noise2noise.noise:PoissonNoise", default_level=(30.0, 30.0),
-                # above 1e9 (noise under 0.01 grey level) torch.poisson's int64 counts overflow to black
-                levels=LevelRange("photon scale lambda (larger is less noise; 1e9 is under 0.01 grey level)",
-                                  low_open=True, high=1e9, example="30 or '5,50'"))
+                # above 1e9 (noise under 0.01 grey level) torch.poisson's int64 counts overflow to black;
+                # below 1e-3 a white pixel counts under 1/1000 photon (1e-46 underflowed to NaN, then black)
+                levels=LevelRange("photon scale lambda (larger is less noise; 1e9 is under 0.01 grey level, "
+                                  "1e-3 is under one photon per 1000 white pixels)",
+                                  low=1e-3, high=1e9, example="30 or '5,50'"))
 NOISES.register("bernoulli", "noise2noise.noise:BernoulliNoise", default_level=(0.5, 0.5),
                 levels=LevelRange("drop probability p", **_PROBABILITY),
                 masks_pixels=True)  # the loss counts only the target's kept pixels

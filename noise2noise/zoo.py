@@ -216,8 +216,9 @@ def resolve_model(name_or_path: str | Path | None = None, option: str = "--model
     if isinstance(name_or_path, str) and name_or_path in MODELS:
         here = Path(name_or_path)
         if named and (here.is_file() or (here / "checkpoint.pt").is_file()):  # either may be meant: refuse
-            raise N2NError(f"{option} {name_or_path}: names a shipped model, and ./{name_or_path} here holds a "
-                           f"checkpoint too; write ./{name_or_path} for that one, or run from another folder for the "
+            what = "file" if here.is_file() else "run folder"  # a checkpoint or not: its name alone is ambiguous
+            raise N2NError(f"{option} {name_or_path}: names a shipped model, and there is a {what} ./{name_or_path} "
+                           f"here too; write ./{name_or_path} for that one, or run from another folder for the "
                            "shipped model")
         model = MODELS[name_or_path]
         if not model.trained:
@@ -267,10 +268,9 @@ def pack_weights(checkpoint_path: str | Path, out_path: str | Path, overwrite: b
     of its training kept, the optimiser and random states dropped (about half the size
     of the float32 weights alone). ``float16=False`` keeps float32 weights: a GPU run's
     weights brought back for a float32 reference (tests/data/gaussian_fp32_reference.pt)."""
-    import torch
 
     from noise2noise import checkpoint
-    from noise2noise.outputs import atomic_write, check_outputs
+    from noise2noise.outputs import check_outputs, write_torch
 
     check_outputs([out_path], [checkpoint_path], overwrite, suffixes=(".pt", ".pth"))
     payload = checkpoint.load(checkpoint_path)
@@ -283,4 +283,4 @@ def pack_weights(checkpoint_path: str | Path, out_path: str | Path, overwrite: b
     kept: dict[str, Any] = {k: payload[k] for k in ("format", "config", "model_args", "code_version", "step",
                                                    "images", "train_time_s", "finished") if k in payload}
     kept["model"] = weights
-    return atomic_write(out_path, lambda tmp: torch.save(kept, tmp))
+    return write_torch(out_path, kept)

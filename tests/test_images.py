@@ -111,7 +111,7 @@ def test_read_image_returns_the_viewer_s_pixels_for_every_pillow_mode(tmp_path_f
         orientation = 1
     pillow_image(mode, array).save(path, **options)
     if mode == "I" and (array.min() < 0 or array.max() > 65535):
-        with pytest.raises(N2NError, match=r"image.tif: int32 pixels from -?\d+ to \d+ do not fit 16 bits"):
+        with pytest.raises(N2NError, match=r"image.tif: int32 pixels from -?\d+ to \d+: integer images are read as"):
             read_image(path)
         return
     if fmt == "tif" and mode in ("P", "CMYK") and orientation != 1:  # read by Pillow, which mis-turns them
@@ -268,7 +268,7 @@ def test_tiff_stacks_read_as_their_images_and_write_back_identically(tmp_path_fa
     axes = "ZYX" + ("S" if samples else "")
     tifffile.imwrite(path, data, imagej=imagej, metadata={"axes": axes}, **options)
     if data.dtype.kind in "iu" and data.dtype.itemsize > 1 and (data.min() < 0 or data.max() > 65535):
-        with pytest.raises(N2NError, match=rf"stack.tif: {dtype} pixels from -?\d+ to \d+ do not fit 16 bits"):
+        with pytest.raises(N2NError, match=rf"stack.tif: {dtype} pixels from -?\d+ to \d+: integer images are read"):
             read_stack(path)
         return
     stack = read_stack(path)

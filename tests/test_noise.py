@@ -164,7 +164,7 @@ def test_text_of_zero_coverage_is_the_clean_image_and_draws_differ():
 
 @pytest.mark.parametrize("name,level,message", [
     ("gaussian", (0.0, 300.0), r"outside \[0, 255\]: for noise='gaussian' it is the sigma in 0..255 pixel units"),
-    ("poisson", (0.0, 50.0), r"outside \(0, 1e\+09\]: .* the photon scale lambda"),
+    ("poisson", (0.0, 50.0), r"outside \[0.001, 1e\+09\]: .* the photon scale lambda"),
     ("bernoulli", (25.0, 25.0), r"outside \[0, 1\): .* the drop probability p"),
     ("impulse", (0.5, 1.0), "replacement probability"),
     ("text", (0.5, 2.0), "share of pixels covered"),
@@ -243,5 +243,15 @@ def test_poisson_at_its_largest_photon_scale_is_nearly_clean_and_a_larger_one_is
     noisy = build_noise("poisson", (1e9, 1e9), clip=True)(clean, torch.Generator().manual_seed(0))
     assert (noisy - clean).abs().max() < 0.01 / 255 * 10
     for level in ["1e30", "1,1e308"]:  # the one check of a config's levels, which add-noise and evaluate use too
-        with pytest.raises(N2NError, match=r"outside \(0, 1e\+09\]: for noise='poisson'"):
+        with pytest.raises(N2NError, match=r"outside \[0.001, 1e\+09\]: for noise='poisson'"):
+            TrainConfig(noise="poisson", noise_level=level)
+
+
+def test_poisson_at_its_smallest_photon_scale_is_a_number_and_a_smaller_one_is_refused():
+    """A photon scale of 1e-46 underflows to 0 in float32: 0/0 gave NaN pixels, written black
+    with exit 0, by add-noise and by training."""
+    noisy = build_noise("poisson", (1e-3, 1e-3), clip=True)(torch.rand(2, 3, 16, 16), torch.Generator().manual_seed(0))
+    assert bool(torch.isfinite(noisy).all())
+    for level in ["1e-46", "1e-46,30", "0.0009"]:
+        with pytest.raises(N2NError, match=r"outside \[0.001, 1e\+09\]: for noise='poisson'"):
             TrainConfig(noise="poisson", noise_level=level)

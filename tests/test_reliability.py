@@ -137,6 +137,11 @@ def png_bytes(t: Path, photos: Path) -> bytes:
     return (photos / "img0.png").read_bytes()
 
 
+def link(path: Path, target: Path) -> Path:
+    path.symlink_to(target)
+    return path
+
+
 def copy(source: Path, target: Path) -> Path:
     shutil.copyfile(source, target)
     return target
@@ -231,7 +236,8 @@ CASES = [
                  "cut.png: not a readable image", id="image-truncated"),
     pytest.param(lambda t, p, m: train(t, "--data", folder(t, "i", {"f.tif": tiff_bytes(np.full((40, 40), -5,
                                                                                                  np.int32))})),
-                 "f.tif: int32 pixels from -5 to -5 do not fit 16 bits; save it as 16-bit or float32 TIFF",
+                 "f.tif: int32 pixels from -5 to -5: integer images are read as 0..65535, and these have negative "
+                 "values; save it as float32 TIFF",
                  id="image-int32-pixels"),
     pytest.param(lambda t, p, m: train(t, "--data", folder(t, "nan", {"f.tif": tiff_bytes(np.full((40, 40), np.nan,
                                                                                                  np.float32))})),
@@ -353,6 +359,17 @@ CASES = [
                                   / "f.png", "-o", t / "n.png"],
                  "f.png: every pixel is 1000; the noise level of a uint16 image is in 1/255 of its own min..max range",
                  id="add-noise-constant-16-bit"),
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / ("x" * 252 + ".png"), "--model", m],
+                 "is 256 bytes long, and file systems take at most 255", id="denoise-output-name-too-long"),  # exit 1
+    pytest.param(lambda t, p, m: ["data", "add-noise", p, "-o", t / "n.png"],
+                 "photos: is a folder; give one image file", id="add-noise-input-is-a-folder"),  # "no such image file"
+    pytest.param(lambda t, p, m: ["denoise", "/dev/null", "-o", t / "n.png", "--model", m],
+                 "/dev/null: not a regular file; give an image file", id="denoise-input-is-a-device"),
+    pytest.param(lambda t, p, m: ["data", "add-noise", p / "img0.png", "-o", link(t / "link.png", t / "gone.png")],
+                 "link.png: already exists; pass --overwrite", id="add-noise-output-is-a-link-to-a-missing-file"),
+    pytest.param(lambda t, p, m: ["data", "add-noise", p / "img0.png", "-o", t / "n.png", "--noise",
+                                  "poisson", "--noise-level", "1e-46"],  # NaN pixels, written black, exit 0
+                 "noise_level=1e-46 is outside [0.001, 1e+09]", id="add-noise-poisson-scale-underflows"),
     pytest.param(lambda t, p, m: ["data", "add-noise", p / "img0.png", "-o", t / "n.png", "--noise-level", "inf"],
                  "noise_level='inf' must be a finite number", id="add-noise-level-inf"),
     pytest.param(lambda t, p, m: ["data", "export-course", p, "--out", t / "c", "--noise-level", "nan"],
@@ -1265,3 +1282,104 @@ def test_a_run_resumes_only_on_the_data_it_started_with(tmp_path, photo_folder, 
     assert snapshot(tmp_path / "run") == before
     shutil.copytree(photo_folder, photos, dirs_exist_ok=True)  # the same files again: it goes on
     assert run(capsys, "train", "--out", tmp_path / "run", "--resume", "--time-budget", "4 steps")[0] == 0
+
+
+# ---- writing files: loops, pairs, signals, the same bytes ---------------------------------
+def test_an_output_on_a_symbolic_link_loop_is_refused_in_one_line(tmp_path, photo_folder, model_file, capsys):
+    """Path.resolve() raised RuntimeError on the loop: exit 1 with 'unexpected error'."""
+    link(tmp_path / "loop.png", tmp_path / "loop.png")
+    link(tmp_path / "loop", tmp_path / "loop")
+    for out in ("loop.png", "loop/x.png"):
+        code, _, err = run(capsys, "denoise", photo_folder / "img0.png", "-o", tmp_path / out, "--model", model_file)
+        assert code == 2 and "points back to itself (a loop)" in one_line(err), err
+    assert (tmp_path / "loop.png").is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loop", "loop.png", "photos"]
+
+
+def test_export_course_writes_both_files_or_neither(tmp_path, photo_folder, monkeypatch):
+    """train_data.pkl was renamed into place before val_data.pkl was written: a failure
+    between them left a train file from one export beside a val file from another."""
+    import noise2noise.data
+    from noise2noise.data import export_course
+    from noise2noise.errors import N2NError
+
+    out = tmp_path / "course"
+    kwargs = dict(pairs=8, val_pairs=4, crop_px=16, noise="gaussian", noise_level=(25.0, 25.0))
+    export_course(str(photo_folder), out, seed=0, **kwargs)
+    before = snapshot(out)
+    writer = noise2noise.data.torch_writer
+
+    def failing_second(content):
+        if isinstance(content, tuple) and content[0].shape[0] == 4:  # the val pair: a full disk
+            def fail(tmp):
+                raise OSError(28, "No space left on device")
+            return fail
+        return writer(content)
+
+    monkeypatch.setattr(noise2noise.data, "torch_writer", failing_second)
+    with pytest.raises(N2NError, match="the disk is full"):
+        export_course(str(photo_folder), out, seed=1, overwrite=True, **kwargs)
+    assert snapshot(out) == before  # no new train_data.pkl beside the old val_data.pkl, no temporary file
+
+
+def test_export_course_with_one_seed_writes_the_same_bytes(tmp_path, photo_folder):
+    """torch.save named the archive inside each .pkl after its temporary file: the same seed
+    gave different files, so a user could not check a download or a re-export by its hash."""
+    from noise2noise.data import export_course
+
+    kwargs = dict(pairs=8, val_pairs=4, crop_px=16, noise="gaussian", noise_level=(25.0, 25.0), seed=3)
+    first = export_course(str(photo_folder), tmp_path / "a", **kwargs)
+    second = export_course(str(photo_folder), tmp_path / "b", **kwargs)
+    assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
+
+
+@pytest.mark.parametrize("out_dir", ["", " ", None])
+def test_export_course_without_a_folder_is_refused(out_dir, tmp_path, photo_folder, monkeypatch):
+    """'' wrote into the working folder; None raised TypeError."""
+    from noise2noise.data import export_course
+    from noise2noise.errors import N2NError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(N2NError, match="give the folder to write train_data.pkl and val_data.pkl in"):
+        export_course(str(photo_folder), out_dir, pairs=8, val_pairs=4, crop_px=16, noise="gaussian",
+                      noise_level=(25.0, 25.0))
+    assert [p.name for p in tmp_path.iterdir()] == ["photos"]  # nothing written beside them
+
+
+def test_sigterm_while_writing_leaves_no_temporary_file(tmp_path, photo_folder, capsys, monkeypatch):
+    """Only train and sweep turned SIGTERM into a clean stop: a `kill` during add-noise,
+    export-course or denoise left a hidden half-written .tmp file beside the output."""
+    import noise2noise.outputs
+
+    writer = noise2noise.outputs.torch_writer
+
+    def killed_midway(content):
+        def write(tmp):
+            writer(content)(tmp)  # the file is written, not yet renamed into place
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises in the main thread before this ends
+        return write
+
+    monkeypatch.setattr("noise2noise.data.torch_writer", killed_midway)
+    handler = signal.getsignal(signal.SIGTERM)
+    code, _, err = run(capsys, "data", "export-course", photo_folder, "--out", tmp_path / "c",
+                       "--pairs", "8", "--val-pairs", "4")
+    assert code == 128 + signal.SIGTERM and one_line(err) == "n2n data export-course: terminated (SIGTERM)", err
+    assert not (tmp_path / "c").exists()  # neither file, no temporary one, no folder made for them
+    assert signal.getsignal(signal.SIGTERM) is handler  # restored for the caller of main()
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("pairs", 0, "pairs=0 must be a positive integer"),
+    ("val_pairs", -1, "val_pairs=-1 must be a positive integer; the command's default is 1000"),
+    ("crop_px", 15, "crop_px=15 must be even"),
+])
+def test_export_course_names_its_own_arguments(option, value, message, tmp_path, photo_folder):
+    """export_course(pairs=0) said 'config field pairs_per_epoch=0': a name it does not take."""
+    from noise2noise.data import export_course
+    from noise2noise.errors import N2NError
+
+    kwargs = {**dict(pairs=8, val_pairs=4, crop_px=16, noise="gaussian", noise_level=(25.0, 25.0)), option: value}
+    with pytest.raises(N2NError) as error:
+        export_course(str(photo_folder), tmp_path / "c", **kwargs)
+    assert str(error.value).startswith(message) and "config field" not in str(error.value)

@@ -136,9 +136,15 @@ def test_a_shipped_name_beside_a_checkpoint_of_that_name_is_refused_as_ambiguous
     monkeypatch.chdir(tmp_path)
     (tmp_path / "gaussian").mkdir()  # the user's run folder (n2n train --out gaussian)
     (tmp_path / "gaussian" / "checkpoint.pt").write_bytes(MODELS["gaussian"].weights.read_bytes())
-    with pytest.raises(N2NError, match=r"--model gaussian: names a shipped model, and ./gaussian here holds a "
-                                       r"checkpoint too; write ./gaussian for that one"):
+    with pytest.raises(N2NError, match=r"--model gaussian: names a shipped model, and there is a run folder "
+                                       r"./gaussian here too; write ./gaussian for that one"):
         resolve_model("gaussian")  # was: the shipped model, without a word
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "gaussian").write_text("sigma 25 on the left\n")  # a text file is no checkpoint
+    monkeypatch.chdir(tmp_path / "notes")
+    with pytest.raises(N2NError, match=r"and there is a file ./gaussian here too"):  # said it 'holds a checkpoint'
+        resolve_model("gaussian")
+    monkeypatch.chdir(tmp_path)
     assert resolve_model("./gaussian") == Path("gaussian/checkpoint.pt")
     assert resolve_model(None) == MODELS["gaussian"].weights  # no name given: the shipped default
     (tmp_path / "gaussian" / "checkpoint.pt").unlink()  # a folder of denoised photos of that name is no model
