@@ -484,15 +484,15 @@ def _one_line(message: object) -> str:
     return str(message).replace("\r", "\\r").replace("\n", "\\n")
 
 
-def _during_interrupt(exc: BaseException) -> bool:
-    """Whether ``exc`` was raised by, or while handling, a Ctrl-C or SIGTERM."""
+def _during_interrupt(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM that ``exc`` was raised by, or while handling; None if none."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         if isinstance(exc, KeyboardInterrupt):
-            return True
+            return exc
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
-    return False
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -534,9 +534,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         _close_progress_bars()
-        if _during_interrupt(exc):  # e.g. a library that turned Ctrl-C inside its lazy import into an error
-            print(f"n2n {name}: interrupted", file=sys.stderr)
-            return 128 + signal.SIGINT
+        interrupt = _during_interrupt(exc)  # e.g. a library that turned Ctrl-C inside its lazy import into an error
+        if interrupt is not None:
+            terminated = isinstance(interrupt, _Terminated)
+            print(f"n2n {name}: {'terminated (SIGTERM)' if terminated else 'interrupted'}", file=sys.stderr)
+            return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
         user_error = resource_error(exc, _SAVE_MEMORY[args.command])
         if user_error is not None:
             print(f"n2n {name}: error: {_one_line(user_error)}", file=sys.stderr)

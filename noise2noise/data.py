@@ -714,7 +714,9 @@ def export_course(source: str, out_dir: str | Path, pairs: int, val_pairs: int, 
     except N2NError as exc:  # named as export_course and `n2n data export-course` name them, not as training does
         message = str(exc).replace("config field ", "").replace("pairs_per_epoch=", "pairs=")
         message = message.replace("val_patches=", "val_pairs=").replace("data=", "source=")
-        raise N2NError(message.replace("the default is 500", "the command's default is 1000")) from None
+        if "val_pairs=" in message:  # training's val_patches default is 500; this command's is 1000
+            message = re.sub(r"the default is 500\b", "the command's default is 1000", message)
+        raise N2NError(message) from None
     if not isinstance(out_dir, (str, Path)) or not str(out_dir).strip():  # "" was the working folder
         raise N2NError(f"out_dir={out_dir!r}: give the folder to write train_data.pkl and val_data.pkl in")
     out_dir = Path(out_dir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import statistics
 from collections.abc import Callable
 from pathlib import Path
@@ -485,7 +486,7 @@ def output_paths(inputs: list[Path], out: Path, overwrite: bool = False,
         check_out_folder(out, inputs, option="-o")
     if overwrite and skip_existing:
         raise N2NError("--overwrite replaces the outputs that exist and --skip-existing keeps them; pass one of them")
-    existing = {target for _, target in jobs if target.is_file()}
+    existing = {target for _, target in jobs if os.path.lexists(target)}  # a link to a missing file too
     if skip_existing:
         jobs = [(source, target) for source, target in jobs if target not in existing]
     elif existing and not overwrite and len(jobs) > 1:

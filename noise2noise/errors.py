@@ -44,10 +44,18 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 def is_disk_full(exc: BaseException) -> bool:
-    """ENOSPC/EDQUOT, or torch.save's RuntimeError when the file could not be written."""
-    if isinstance(exc, OSError):
-        return exc.errno in DISK_FULL_ERRNOS
-    return isinstance(exc, RuntimeError) and any(m in str(exc).lower() for m in _WRITE_FAILED)
+    """ENOSPC/EDQUOT, or torch.save's RuntimeError when the file could not be written, here
+    or in the exceptions it was raised from or while handling (a full disk under torch.save's
+    file-object writer surfaces as 'unexpected pos' with the OSError as its context)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            return True
+        if isinstance(exc, RuntimeError) and any(m in str(exc).lower() for m in _WRITE_FAILED):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def resource_error(exc: BaseException, to_save_memory: str) -> N2NError | None:

@@ -65,7 +65,7 @@ def _refuse_inputs(target: Path, inputs: Iterable[Path], option: str) -> None:
             raise N2NError(f"{source}: the output would overwrite this input; choose another {option}")
 
 
-NAME_MAX = 255  # bytes in one file or folder name, on Linux, macOS and Windows file systems alike
+NAME_MAX = 255  # bytes in one file or folder name on Linux and macOS file systems (NTFS: 255 UTF-16 units)
 
 
 def refuse_long_names(path: Path, option: str) -> None:
@@ -133,6 +133,7 @@ def atomic_write_all(writes: dict[Path, Callable[[Path], None]]) -> list[Path]:
     export, before)."""
     made: list[Path] = []
     temps: list[Path] = []
+    renamed: list[Path] = []
     path = next(iter(writes))
     try:
         for path, write in writes.items():
@@ -142,19 +143,22 @@ def atomic_write_all(writes: dict[Path, Callable[[Path], None]]) -> list[Path]:
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(temps[-1], 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        for tmp, target in zip(temps, writes):
-            os.replace(tmp, target)
+        for tmp, path in zip(temps, writes):
+            os.replace(tmp, path)
+            renamed.append(path)
     except BaseException as exc:
         for tmp in temps:
             tmp.unlink(missing_ok=True)
-        _remove_empty(made)
+        if not renamed:
+            _remove_empty(made)
         if not isinstance(exc, (OSError, RuntimeError)):
             raise
+        # a rename is all but instant and rarely fails, but if one does after another, say so
+        kept = f"{', '.join(map(str, renamed))} already written, the rest not" if renamed else "nothing was written"
         if is_disk_full(exc):  # torch.save reports ENOSPC as a RuntimeError of its stream writer
-            raise N2NError(f"{path}: the disk is full; free some space or choose another output "
-                           "(nothing was written)") from None
+            raise N2NError(f"{path}: the disk is full; free some space or choose another output ({kept})") from None
         if isinstance(exc, OSError):
-            raise N2NError(f"{path}: writing failed ({exc.strerror or exc}); nothing was written") from None
+            raise N2NError(f"{path}: writing failed ({exc.strerror or exc}); {kept}") from None
         raise
     return list(writes)
 
@@ -164,11 +168,17 @@ def _temporary_beside(path: Path) -> Path:
     ``path`` but cut short so that the name stays under NAME_MAX bytes."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:64]}.", suffix=f".tmp{path.suffix[:16]}", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{_cut(path.stem, 64)}.", suffix=f".tmp{_cut(path.suffix, 16)}",
+                                   dir=path.parent)
     except OSError as exc:  # a parent that is a file, no permission, a full disk ...
         raise N2NError(f"{path}: cannot write there ({exc.strerror or exc}); choose another output") from None
     os.close(fd)
     return Path(tmp)
+
+
+def _cut(name: str, limit_bytes: int) -> str:
+    """``name`` cut to at most ``limit_bytes`` bytes on disk, never inside a character."""
+    return os.fsencode(name)[:limit_bytes].decode("utf-8", "ignore")
 
 
 def write_torch(path: str | Path, content: Any) -> Path:

@@ -330,6 +330,11 @@ def test_skip_existing_finishes_an_interrupted_folder_run_and_keeps_what_it_wrot
     assert iio.imread(tmp_path / "out" / "c.png").shape == (40, 36, 3)
     code, out, err = run(capsys, *argv, "--skip-existing")
     assert code == 0 and "nothing to denoise" in out, err
+    (tmp_path / "out" / "c.png").unlink()
+    (tmp_path / "out" / "c.png").symlink_to(tmp_path / "missing.png")  # a link to a file that is gone
+    code, out, err = run(capsys, *argv, "--skip-existing")
+    assert code == 0 and "nothing to denoise" in out, err  # kept as it is, not written through
+    assert not (tmp_path / "missing.png").exists()
 
 
 @pytest.mark.parametrize("flat", [np.full((40, 36), 1000, np.uint16), np.full((40, 36), 0.5, np.float32)])

@@ -940,6 +940,16 @@ def test_an_error_raised_while_handling_ctrl_c_exits_130_as_an_interrupt(capsys,
     monkeypatch.setattr(noise2noise.cli, "_cmd_models", import_cut_short)
     code, _, err = run(capsys, "models")
     assert code == 130 and err.strip() == "n2n models: interrupted"
+
+    def import_cut_short_by_sigterm(args):
+        try:
+            raise noise2noise.cli._Terminated
+        except KeyboardInterrupt:
+            raise ImportError("cannot import name 'JpegImagePlugin' (partially initialized module)") from None
+
+    monkeypatch.setattr(noise2noise.cli, "_cmd_models", import_cut_short_by_sigterm)
+    code, _, err = run(capsys, "models")
+    assert code == 128 + signal.SIGTERM and err.strip() == "n2n models: terminated (SIGTERM)"
     monkeypatch.setattr(noise2noise.cli, "_cmd_models", lambda args: 1 / 0)
     code, _, err = run(capsys, "models")
     assert code == 1 and "unexpected error: ZeroDivisionError" in err  # a bug stays a bug
@@ -1370,7 +1380,7 @@ def test_sigterm_while_writing_leaves_no_temporary_file(tmp_path, photo_folder, 
 
 
 @pytest.mark.parametrize("option,value,message", [
-    ("pairs", 0, "pairs=0 must be a positive integer"),
+    ("pairs", 0, "pairs=0 must be a positive integer; the default is 50000"),  # not "... 100000"
     ("val_pairs", -1, "val_pairs=-1 must be a positive integer; the command's default is 1000"),
     ("crop_px", 15, "crop_px=15 must be even"),
 ])
@@ -1383,3 +1393,59 @@ def test_export_course_names_its_own_arguments(option, value, message, tmp_path,
     with pytest.raises(N2NError) as error:
         export_course(str(photo_folder), tmp_path / "c", **kwargs)
     assert str(error.value).startswith(message) and "config field" not in str(error.value)
+
+
+def test_a_full_disk_under_torch_save_is_told_as_a_full_disk(tmp_path):
+    """torch.save to a file object on a full disk raised RuntimeError('unexpected pos ...') with
+    the OSError only as its context: exit 1 and 'unexpected error' before."""
+    from noise2noise.errors import N2NError
+    from noise2noise.outputs import atomic_write
+
+    def full_disk_write(tmp):
+        try:
+            raise OSError(28, "No space left on device")
+        except OSError:
+            raise RuntimeError("[enforce fail at inline_container.cc:783] . PytorchStreamWriter failed writing "
+                               "file data/0: unexpected pos 64 vs 0") from None
+
+    def full_disk_write_plain(tmp):
+        try:
+            raise OSError(28, "No space left on device")
+        except OSError:
+            raise RuntimeError("unexpected pos 64 vs 0")  # noqa: B904 (the context is what a full disk leaves)
+
+    for write in (full_disk_write, full_disk_write_plain):
+        with pytest.raises(N2NError, match="m.pt: the disk is full; free some space"):
+            atomic_write(tmp_path / "m.pt", write)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_temporary_names_stay_under_the_name_limit_for_non_ascii_names(tmp_path):
+    """A stem of 120 'é' (240 bytes) made a temporary name of over 255 bytes (ENAMETOOLONG)."""
+    from noise2noise.outputs import NAME_MAX, atomic_write
+
+    seen = []
+    target = tmp_path / ("é" * 120 + ".png")
+    atomic_write(target, lambda tmp: (seen.append(tmp.name), tmp.write_bytes(b"x")))
+    assert target.read_bytes() == b"x" and len(seen[0].encode()) <= NAME_MAX
+    seen[0].encode()  # cut between characters, never inside one
+
+
+def test_a_failed_rename_of_files_written_together_names_the_one_that_failed(tmp_path, monkeypatch):
+    from noise2noise.errors import N2NError
+    from noise2noise.outputs import atomic_write_all
+
+    real_replace = os.replace
+
+    def second_rename_fails(src, dst):
+        if str(dst).endswith("b.pkl"):
+            raise OSError(5, "Input/output error")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", second_rename_fails)
+    writes = {tmp_path / "a.pkl": lambda t: t.write_bytes(b"a"), tmp_path / "b.pkl": lambda t: t.write_bytes(b"b")}
+    with pytest.raises(N2NError) as error:
+        atomic_write_all(writes)
+    assert str(error.value).startswith(f"{tmp_path / 'b.pkl'}: writing failed (Input/output error); "
+                                       f"{tmp_path / 'a.pkl'} already written, the rest not")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pkl"]  # no temporary file left
