@@ -23,7 +23,8 @@ from noise2noise.errors import N2NError, resource_error
 _ALIASES: dict[str, list[str]] = {}
 DEVICE_HELP = "where the network runs: auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N or mps (default: auto)"
 MEAN_MATCH_HELP = ("leave a Gaussian model's output as the network gives it: by default each colour channel is moved "
-                   "by one constant so that its mean fits the noisy image's (docs/denoise.md, Mean matching)")
+                   "by one constant so that its mean fits the noisy image's, then over a 32 px window "
+                   "(docs/denoise.md, Mean matching)")
 PRECISION_HELP = ("the network's arithmetic: auto (bf16 on CUDA, float32 on a CPU: exact), fp32, or bf16 (on a CPU "
                   "with AVX512-BF16 or AMX about 1.7x faster, for at most 0.02 dB measured; README, Speed)")
 
@@ -33,6 +34,23 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """As argparse's, but an unknown argument is reported by the command it was given to
+        ('n2n train: error: unrecognized arguments: false'), not by 'n2n'."""
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self._command_parser(namespace).error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace
+
+    def _command_parser(self, namespace: argparse.Namespace) -> argparse.ArgumentParser:
+        """The innermost (sub)command's parser that ``namespace`` was parsed by."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                sub = action.choices.get(getattr(namespace, action.dest, None))
+                if isinstance(sub, OneLineParser):
+                    return sub._command_parser(namespace)
+        return self
 
 
 def int_at_least(low: int, words: str):

@@ -193,6 +193,8 @@ def load_resume_state(out_dir: str | Path | None, extending: bool = False) -> di
         raise N2NError("resuming needs the run folder (--out) that holds checkpoint.pt")
     out_dir = Path(out_dir)
     if not (out_dir / "checkpoint.pt").is_file():
+        if out_dir.is_dir():
+            refuse_if_locked(out_dir)  # a live run before its first checkpoint: not one to start again
         if out_dir.is_dir() and _never_checkpointed(folder_contents(out_dir)):
             raise N2NError(f"{out_dir}: no checkpoint.pt to resume from, the run there stopped before its first "
                            "checkpoint; start it again with --overwrite instead of --resume")

@@ -402,7 +402,7 @@ CASES = [
     pytest.param(lambda t, p, m: train(t, "--data", p, "--depth", "3", "--init-weights", m),
                  "holds a network of depth 2, the config asks for 3; set depth to 2 to train on from it",
                  id="init-weights-other-depth"),
-    pytest.param(lambda t, p, m: train(t, "--clip", "false"), "unrecognized arguments: false",
+    pytest.param(lambda t, p, m: train(t, "--clip", "false"), "n2n train: error: unrecognized arguments: false",
                  id="bool-option-with-value"),
     pytest.param(lambda t, p, m: train(t, "--config", text(t / "bad.toml", 'clip = "false"\n')),
                  "bad.toml: config field clip='false' must be true or false (a boolean, not text: write false",
@@ -1174,6 +1174,20 @@ def test_a_run_folder_in_use_is_refused_naming_the_holder_and_a_killed_holder_le
     code, _, err = run(capsys, *train(tmp_path, "--data", photo_folder, *QUICK_TRAIN))
     assert code == 0, err
     assert not (run_dir / ".n2n-lock").exists()  # a run removes its lock file as it ends
+
+
+def test_resume_into_a_live_run_before_its_first_checkpoint_says_it_is_in_use(tmp_path, capsys):
+    """It said 'start it again with --overwrite', which the live run's lock then refused."""
+    from noise2noise.rundir import FolderLock
+
+    run_dir = tmp_path / "run"
+    folder(tmp_path, "run", {"config.json": b"{}", "metrics.jsonl": b""})
+    lock = FolderLock(run_dir).acquire()  # another open file description: flock refuses it as another process's
+    try:
+        code, _, err = run(capsys, "train", "--resume", "--out", run_dir)
+    finally:
+        lock.release()
+    assert code == 2 and f"run: in use by another n2n run (pid {os.getpid()}); wait for it" in one_line(err), err
 
 
 def test_sigterm_checkpoints_the_step_in_flight_and_resume_finishes_the_same_steps(tmp_path, photo_folder):
