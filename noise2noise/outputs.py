@@ -65,12 +65,17 @@ def _refuse_inputs(target: Path, inputs: Iterable[Path], option: str) -> None:
             raise N2NError(f"{source}: the output would overwrite this input; choose another {option}")
 
 
+PATH_MAX = 4096  # bytes in a whole path, with its final NUL, on Linux
 NAME_MAX = 255  # bytes in one file or folder name on Linux and macOS file systems (NTFS: 255 UTF-16 units)
 
 
 def refuse_long_names(path: Path, option: str) -> None:
-    """Names over NAME_MAX bytes are refused before any check that touches the path (it
-    raises ENAMETOOLONG)."""
+    """Names over NAME_MAX bytes, and paths of PATH_MAX bytes or more, are refused before any
+    check that touches the path (it raises ENAMETOOLONG)."""
+    length = len(os.fsencode(str(path)))
+    if length >= PATH_MAX:
+        raise N2NError(f"{str(path)[:40]}...: the path is {length} bytes long, and the system takes at most "
+                       f"{PATH_MAX - 1}; choose a shorter {option}")
     for part in path.parts:
         if len(os.fsencode(part)) > NAME_MAX:
             raise N2NError(f"{path}: the name {part[:20]}... is {len(os.fsencode(part))} bytes long, and file "

@@ -361,6 +361,9 @@ CASES = [
                  id="add-noise-constant-16-bit"),
     pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / ("x" * 252 + ".png"), "--model", m],
                  "is 256 bytes long, and file systems take at most 255", id="denoise-output-name-too-long"),  # exit 1
+    pytest.param(lambda t, p, m: ["train", "--data", p, "--out", t.joinpath(*["d" * 200] * 21)],
+                 "bytes long, and the system takes at most 4095; choose a shorter --out",
+                 id="train-out-path-too-long"),  # each name fits; the path does not: exit 1, 4 kB of path
     pytest.param(lambda t, p, m: ["data", "add-noise", p, "-o", t / "n.png"],
                  "photos: is a folder; give one image file", id="add-noise-input-is-a-folder"),  # "no such image file"
     pytest.param(lambda t, p, m: ["denoise", "/dev/null", "-o", t / "n.png", "--model", m],
