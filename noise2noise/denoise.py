@@ -18,7 +18,7 @@ from noise2noise.config import DENOISE_OVERLAP_PX, DENOISE_TILE_BATCH, DENOISE_T
 from noise2noise.devices import check_precision, inference_autocast, resolve_device
 from noise2noise.errors import N2NError, say_once
 from noise2noise.noise import clipped_gaussian_mean_255, estimate_sigma_255
-from noise2noise.unet import _pad_to_multiple, sigma_plane
+from noise2noise.unet import pad_to_multiple, sigma_plane
 
 EDGE_FRACTION = 0.25  # of the overlap, ignored at each inner tile edge
 # Images are reflect-padded by this much on every side before the network, so that its
@@ -249,7 +249,7 @@ def run_network(model: nn.Module, images: torch.Tensor, batch_size: int = 16, de
         batch = pad_border(images[start : start + batch_size].to(device).float() / 255.0, border_px)  # never in place
         height, width = batch.shape[-2:]
         if tta:  # pad once, as the network would: every view then sees the same pixels, as tiles do
-            batch = _pad_to_multiple(batch, getattr(model, "multiple_px", 1))
+            batch = pad_to_multiple(batch, getattr(model, "multiple_px", 1))
         views = range(SYMMETRIES if tta else 1)  # symmetry 0 is the identity
         total = 0.0
         for k in views:  # one view at a time: memory stays that of one batch
@@ -344,7 +344,7 @@ def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = D
     # pad once as a whole image is padded (reflected border, then the U-Net's multiple), so
     # that tiles see the same pixels as whole-image inference
     padded = pad_border(image[None].cpu().float(), BORDER_PX)
-    padded = _pad_to_multiple(padded, getattr(model, "multiple_px", 1))[0]
+    padded = pad_to_multiple(padded, getattr(model, "multiple_px", 1))[0]
     tile_h, tile_w = min(tile, padded.shape[1]), min(tile, padded.shape[2])
     rows, cols = tile_starts(padded.shape[1], tile_h, stride), tile_starts(padded.shape[2], tile_w, stride)
     corners = [(y, x) for y in rows for x in cols]

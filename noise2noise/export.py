@@ -38,7 +38,7 @@ class _AnySizeUNet(nn.Module):
         height, width = x.shape[-2:]
         rows_reflect, rows_replicate = _pad_indices(height, self.net.multiple_px, x.device)
         cols_reflect, cols_replicate = _pad_indices(width, self.net.multiple_px, x.device)
-        # as in unet._pad_to_multiple: reflect when both pads are shorter than their sides
+        # as in unet.pad_to_multiple: reflect when both pads are shorter than their sides
         use_reflect = (rows_reflect.min() >= 0) & (cols_reflect.min() >= 0)
         rows = torch.where(use_reflect, rows_reflect, rows_replicate)
         cols = torch.where(use_reflect, cols_reflect, cols_replicate)

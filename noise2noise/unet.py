@@ -70,7 +70,7 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]
-        x = _pad_to_multiple(x, self.multiple_px)
+        x = pad_to_multiple(x, self.multiple_px)
         # in place: a convolution's output is not needed by its backward, and leaky ReLU's own
         # backward needs only its result (slope > 0); it saved 4-8% of a CPU training step
         act = lambda t: F.leaky_relu(t, self.slope, inplace=True)  # noqa: E731
@@ -205,7 +205,7 @@ def _upsample_concat(low: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
     return out.permute(0, 3, 1, 2)  # N×C×H×W, stored channels last
 
 
-def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     height, width = x.shape[-2:]
     pad_h, pad_w = -height % multiple, -width % multiple
     if not (pad_h or pad_w):

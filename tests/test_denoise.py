@@ -27,7 +27,7 @@ from noise2noise.denoise import (
 )
 from noise2noise.errors import N2NError
 from noise2noise.metrics import psnr_db
-from noise2noise.unet import UNet, _pad_to_multiple
+from noise2noise.unet import UNet, pad_to_multiple
 
 # measured in test_tiled_equals_whole_image_inference: at most 0.071 grey levels (of 255)
 # with a 32 px overlap for the trained depth-2 U-Net (docs/denoise.md)
@@ -266,7 +266,7 @@ def test_tta_is_the_mean_of_the_8_views_of_the_padded_image_each_turned_back():
     torch.manual_seed(0)
     model = UNet(3, 3, width=8, depth=2).eval()
     image = torch.rand(2, 3, 37, 31) * 255
-    padded = _pad_to_multiple(image, model.multiple_px)  # once, on the image's own bottom and right
+    padded = pad_to_multiple(image, model.multiple_px)  # once, on the image's own bottom and right
     views = [undo_symmetry(denoise_tensor(model, symmetry(padded, k), border_px=0), k)[..., :37, :31]
              for k in range(SYMMETRIES)]
     ensemble = denoise_tensor(model, image, batch_size=1, tta=True, border_px=0)

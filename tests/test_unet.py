@@ -51,7 +51,9 @@ def test_inference_without_gradients_computes_what_training_computes(memory_form
     with torch.autocast("cpu", dtype=torch.bfloat16):
         slow = net(x)
     assert fast.dtype == slow.dtype
-    torch.testing.assert_close(fast, slow)
+    # on a CPU with native bf16 (AVX512-BF16) oneDNN may sum the one-buffer layout in another order:
+    # outputs near zero then differ by about 1e-4, a bf16 rounding step at 0.03
+    torch.testing.assert_close(fast, slow, rtol=1.6e-2, atol=1e-3)
 
 
 def test_padding_does_not_leak_across_images_of_a_batch():
