@@ -618,10 +618,10 @@ def refuse_unused_settings(cfg: TrainConfig, pairs) -> None:
     default = TrainConfig()
     changed = lambda *names: any(getattr(cfg, n) != getattr(default, n) for n in names)  # noqa: E731
     count = len(pairs) if isinstance(pairs, TensorPairs) else cfg.pairs_per_epoch  # pairs in an epoch
+    whole_pairs = " and ".join(f"{n}={getattr(cfg, n)}" for n in ("crop_px", "pairs_per_epoch") if changed(n))
     unused = [(where, why if "; use " in why else why + "; leave it out") for where, asked, why in (
-        (cfg.data, isinstance(pairs, TensorPairs) and changed("crop_px", "pairs_per_epoch"),
-         f"tensor pairs are trained on whole, each once an epoch, so crop_px={cfg.crop_px} and "
-         f"pairs_per_epoch={cfg.pairs_per_epoch} would not be used"),
+        (cfg.data, isinstance(pairs, TensorPairs) and bool(whole_pairs),
+         f"tensor pairs are trained on whole, each once an epoch, so {whole_pairs} would not be used"),
         (cfg.data, (pairs is not None or cfg.noisy_data) and cfg.val_data is None and changed("val_fraction"),
          f"noisy images have no clean ones to hold out, so val_fraction={cfg.val_fraction} would not be used; "
          "give clean validation images (--val-data)"),

@@ -268,7 +268,7 @@ CASES = [
                  "ab: holds pairs of noisy shots, but --val-data takes clean images", id="val-data-is-a-pairs-folder"),
     # settings these data would not use: trained with exit 0 while config.json recorded them
     pytest.param(lambda t, p, m: train(t, "--data", pkl(t, pair((4, 3, 32, 32))), "--crop-px", "16"),
-                 "tensor pairs are trained on whole, each once an epoch, so crop_px=16",
+                 "tensor pairs are trained on whole, each once an epoch, so crop_px=16 would not be used; leave it out",
                  id="tensor-pairs-with-crop-px"),
     pytest.param(lambda t, p, m: train(t, "--data", pkl(t, pair((4, 3, 32, 32))), "--val-fraction", "0.5"),
                  "noisy images have no clean ones to hold out, so val_fraction=0.5 would not be used",
