@@ -28,6 +28,15 @@ EDGE_FRACTION = 0.25  # of the overlap, ignored at each inner tile edge
 BORDER_PX = 8
 
 
+class NonFiniteOutput(N2NError):
+    """The network's output holds NaN or infinite values: its weights are broken."""
+
+    def __init__(self, precision: str) -> None:
+        low = f", or --precision {precision} overflowed (use --precision fp32)" if precision in ("bf16", "fp16") else ""
+        super().__init__("the network's output is not finite (NaN or infinite): its weights are broken, e.g. by a "
+                         f"training run that diverged (train it again with a lower --lr){low}")
+
+
 MEAN_MATCHES = ("clipped", "unclipped")  # how the noisy images were made (match_means); None: no matching
 _NEWTON_STEPS = 3  # from the unclipped answer: on the retina crop the shift no longer moves after 2
 # Measured with `gaussian` on crops of the 65 held-out photos (docs/zoo/mean_match/crops.py):
@@ -258,6 +267,8 @@ def run_network(model: nn.Module, images: torch.Tensor, batch_size: int = 16, de
                 view = sigma_plane(view, sigma_255[start : start + batch_size].to(device))
             with inference_autocast(device, precision):
                 pred = model(view.contiguous(memory_format=torch.channels_last))
+            if not torch.isfinite(pred).all():  # clamping would turn NaN into a black image
+                raise NonFiniteOutput(precision)
             total = total + undo_symmetry(pred.float().clamp_(0.0, 1.0), k)
         pred = (total / len(views))[..., border_px : height - border_px, border_px : width - border_px]
         out.append(pred.mul_(255.0).to(images.device))

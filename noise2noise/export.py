@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from noise2noise.denoise import NonFiniteOutput
 from noise2noise.errors import N2NError
 from noise2noise.outputs import atomic_write, check_outputs
 
@@ -70,6 +71,9 @@ def export_onnx(model: nn.Module, path: str | Path, opset: int = ONNX_OPSET, ove
     # a network told sigma takes one more channel, the plane of sigma / 50 (unet.sigma_plane)
     example = torch.rand(1, model.in_channels + int(getattr(model, "sigma_input", False)), 2 * multiple + 1,
                          2 * multiple + 3)
+    with torch.no_grad():
+        if not torch.isfinite(graph(example)).all():  # a diverged run's weights: every image would be black
+            raise NonFiniteOutput("fp32")
     dynamic = torch.export.Dim.DYNAMIC
     with torch.no_grad(), _quiet_exporter():
         program = torch.onnx.export(graph, (example,), dynamo=True, opset_version=opset,

@@ -869,7 +869,7 @@ def format_table(table: Table, results: dict[str, dict[str, Any]], n_seeds: int)
     """A markdown table of mean ± std PSNR (dB) over seeds; the best setting in bold."""
     runs = [_cell_runs(cell, results) for cell in table.cells]
     means = [_cell_psnr(rows) if rows and all(r["status"] == "ok" for r in rows) else None for rows in runs]
-    scores = [m[0] if m else -math.inf for m in means]
+    scores = [m[0] if m and math.isfinite(m[0]) else -math.inf for m in means]  # (rows of older versions: NaN)
     best = scores.index(max(scores)) if max(scores) > -math.inf else -1
     texts = [_cell_text(rows, n_seeds, i == best) for i, rows in enumerate(runs)]
     axes = list(table.axes)

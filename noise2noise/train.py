@@ -38,7 +38,7 @@ from noise2noise.data import (
     data_fingerprint,
     held_out_images,
 )
-from noise2noise.denoise import run_network
+from noise2noise.denoise import NonFiniteOutput, run_network
 from noise2noise.devices import autocast, resolve_device
 from noise2noise.errors import N2NError, first_line, say_once
 from noise2noise.evaluate import METHODS, add_noise, compare_methods, evaluate_pairs, known_noise, model_method
@@ -55,8 +55,9 @@ from noise2noise.unet import build_model, embedded_state
 class Diverged(N2NError):
     """The training loss became NaN or infinite."""
 
-    def __init__(self, step: int, lr: float, kept: str = "no checkpoint was written") -> None:
-        super().__init__(f"training diverged at step {step}: the loss is not finite; lower the "
+    def __init__(self, step: int, lr: float, kept: str = "no checkpoint was written",
+                 what: str = "the loss is not finite") -> None:
+        super().__init__(f"training diverged at step {step}: {what}; lower the "
                          f"learning rate (e.g. --lr {lr / 10:.2g}); {kept}")
         self.step, self.lr = step, lr
 
@@ -305,9 +306,21 @@ class _Checkpoints:
         """Stop on a non-finite loss or weights (a finite loss can still end in an infinite update)."""
         if torch.isfinite(loss_sum) and all(torch.isfinite(p).all() for p in state.model.parameters()):
             return
+        raise self.diverged(state)
+
+    def diverged(self, state: TrainState, what: str = "the loss is not finite") -> Diverged:
+        good = "good checkpoint" if what == "the loss is not finite" else "checkpoint with finite weights"
         kept = "no checkpoint was written" if self.saved_step is None else \
-            f"the last good checkpoint (step {self.saved_step}) is kept in {self.path}"
-        raise Diverged(state.step, self.cfg.lr, kept)
+            f"the last {good} (step {self.saved_step}) is kept in {self.path}"  # (its output was not checked)
+        return Diverged(state.step, self.cfg.lr, kept, what)
+
+    def validate(self, state: TrainState, val: Validation, with_ssim: bool = True) -> dict[str, Any]:
+        """``evaluate_pairs`` on the validation pairs; weights whose output is not finite (finite
+        but huge, after too large a step) diverged: they are never saved."""
+        try:
+            return evaluate_pairs(state.network, *val, with_ssim=with_ssim)
+        except NonFiniteOutput:
+            raise self.diverged(state, "the network's output on the validation images is not finite") from None
 
     def save(self, state: TrainState, loss_sum: torch.Tensor, finished: bool) -> None:
         if self.path is None:
@@ -476,7 +489,7 @@ def fit(cfg: TrainConfig, source, val: Validation | tuple[torch.Tensor, torch.Te
                 # ---- validation and checkpoint, every so many seconds of training (not charged)
                 if val is not None and state.train_time_s >= next_eval_s:
                     with clock.paused():
-                        row = evaluate_pairs(state.network, *val, with_ssim=False)
+                        row = checkpoints.validate(state, val, with_ssim=False)
                     log.write({"kind": "val", "step": state.step, "time_s": round(state.train_time_s, 3), **row})
                     bar.set_postfix(val_db=f"{row['psnr_db']:.2f}", refresh=False)
                     next_eval_s = state.train_time_s + cfg.eval_every_s
@@ -502,7 +515,7 @@ def fit(cfg: TrainConfig, source, val: Validation | tuple[torch.Tensor, torch.Te
     state.network.eval()
     metrics = None
     if val is not None:
-        metrics = evaluate_pairs(state.network, *val)
+        metrics = checkpoints.validate(state, val)
         log.write({"kind": "val", "step": state.step, "time_s": round(state.train_time_s, 3), **metrics})
     clock.update_wall_time()
     checkpoints.save(state, loss_sum, finished=True)

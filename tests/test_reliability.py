@@ -164,6 +164,15 @@ def checkpoint_file(t: Path, name: str, **payload) -> Path:
     return t / name
 
 
+def diverged_model(t: Path, model_file: Path) -> Path:
+    """model_file with finite but huge weights, as a too large step leaves them: its output overflows."""
+    model, _ = checkpoint.load_model(model_file)
+    with torch.no_grad():
+        for weight in model.parameters():
+            weight.mul_(1e12)
+    return checkpoint.save(t / "diverged.pt", model, TrainConfig(width=8, depth=2))
+
+
 def run_folder(t: Path, payload: dict) -> Path:
     (t / "run").mkdir()
     torch.save(payload, t / "run" / "checkpoint.pt")
@@ -431,6 +440,11 @@ CASES = [
                                        "--log-every", "1", "--time-budget", "none", "--epochs", "1",
                                        "--pairs-per-epoch", "64"),
                  "diverged at step", id="loss-diverges"),
+    pytest.param(lambda t, p, m: train(t, "--data", p, "--lr", "1e10", "--optimizer", "sgd", "--time-budget", "2 steps",
+                                       "--crop-px", "32", "--batch-size", "4", "--val-whole-images", "0"),
+                 # the loss was finite, the step after it was not: NaN validation, a finished run, exit 0
+                 "diverged at step 2: the network's output on the validation images is not finite",
+                 id="output-diverges"),
     # output folders
     pytest.param(lambda t, p, m: text(t / "run", "a file") and train(t), "run: exists and is not a folder",
                  id="out-is-a-file"),
@@ -482,6 +496,11 @@ CASES = [
     pytest.param(lambda t, p, m: text(t / "afile", "") and ["evaluate", "--model", m, "--data", p,
                                                                    "--max-images", "1", "--out", t / "afile" / "ev"],
                  "cannot write there", id="evaluate-out-unwritable"),
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.png", "--model", diverged_model(t, m)],
+                 "the network's output is not finite (NaN or infinite): its weights are broken",  # was a black image
+                 id="denoise-diverged-model"),
+    pytest.param(lambda t, p, m: ["evaluate", "--model", diverged_model(t, m), "--data", p, "--noise-level", "25"],
+                 "the network's output is not finite", id="evaluate-diverged-model"),
     pytest.param(lambda t, p, m: ["denoise", t / "missing.png", "-o", t / "o.png", "--model", m],
                  "missing.png: no such file or folder", id="denoise-input-missing"),
     pytest.param(lambda t, p, m: folder(t, "in", {"x.png": b"GIF89a junk"}) and
@@ -530,6 +549,8 @@ CASES = [
                  "c.onnx: the output would overwrite this input", id="export-onnx-onto-its-own-model"),
     pytest.param(lambda t, p, m: text(t / "x.onnx", "old") and ["export", "--onnx", t / "x.onnx", "--model", m],
                  "x.onnx: already exists; pass --overwrite to replace it", id="export-onnx-exists"),
+    pytest.param(lambda t, p, m: ["export", "--onnx", t / "x.onnx", "--model", diverged_model(t, m)],
+                 "the network's output is not finite", id="export-diverged-model"),  # wrote it with exit 0
     pytest.param(lambda t, p, m: ["export", "--onnx", t / "model", "--model", m], "model: no file suffix; end the name "
                  "with one of .onnx", id="export-onnx-without-suffix"),
     pytest.param(lambda t, p, m: copy(p / "img1.png", t / "o.png")
