@@ -35,22 +35,23 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
-    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
-        """As argparse's, but an unknown argument is reported by the command it was given to
-        ('n2n train: error: unrecognized arguments: false'), not by 'n2n'."""
-        namespace, extras = self.parse_known_args(args, namespace)
-        if extras:
-            self._command_parser(namespace).error(f"unrecognized arguments: {' '.join(extras)}")
-        return namespace
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _Subcommands)
 
-    def _command_parser(self, namespace: argparse.Namespace) -> argparse.ArgumentParser:
-        """The innermost (sub)command's parser that ``namespace`` was parsed by."""
-        for action in self._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                sub = action.choices.get(getattr(namespace, action.dest, None))
-                if isinstance(sub, OneLineParser):
-                    return sub._command_parser(namespace)
-        return self
+
+class _Subcommands(argparse._SubParsersAction):
+    """Subcommands whose unknown arguments are reported by the command they were given to
+    ('n2n train: error: unrecognized arguments: false'), not by 'n2n'; one placed before the
+    command stays n2n's ('n2n --quiet train')."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        attr = argparse._UNRECOGNIZED_ARGS_ATTR
+        before = len(getattr(namespace, attr, ()))
+        super().__call__(parser, namespace, values, option_string)
+        extras = getattr(namespace, attr, [])[before:]
+        if extras:
+            self.choices[values[0]].error(f"unrecognized arguments: {' '.join(extras)}")
 
 
 def int_at_least(low: int, words: str):

@@ -497,7 +497,8 @@ def output_paths(inputs: list[Path], out: Path, overwrite: bool = False,
         check_out_folder(out, inputs, option="-o")
     if overwrite and skip_existing:
         raise N2NError("--overwrite replaces the outputs that exist and --skip-existing keeps them; pass one of them")
-    existing = {target for _, target in jobs if os.path.lexists(target)}  # a link to a missing file too
+    # a link to a missing file too; a folder is no output to keep (check_outputs refuses it)
+    existing = {target for _, target in jobs if os.path.lexists(target) and not target.is_dir()}
     if skip_existing:
         jobs = [(source, target) for source, target in jobs if target not in existing]
     elif existing and not overwrite and len(jobs) > 1:

@@ -335,6 +335,10 @@ def test_skip_existing_finishes_an_interrupted_folder_run_and_keeps_what_it_wrot
     code, out, err = run(capsys, *argv, "--skip-existing")
     assert code == 0 and "nothing to denoise" in out, err  # kept as it is, not written through
     assert not (tmp_path / "missing.png").exists()
+    (tmp_path / "out" / "c.png").unlink()
+    (tmp_path / "out" / "c.png").mkdir()  # a folder where an image should be is not an output kept
+    code, out, err = run(capsys, *argv, "--skip-existing")
+    assert code == 2 and "c.png: is a folder; give a file name" in err and "wrote" not in out, err
 
 
 @pytest.mark.parametrize("flat", [np.full((40, 36), 1000, np.uint16), np.full((40, 36), 0.5, np.float32)])

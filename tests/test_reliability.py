@@ -416,6 +416,10 @@ CASES = [
                  id="init-weights-other-depth"),
     pytest.param(lambda t, p, m: train(t, "--clip", "false"), "n2n train: error: unrecognized arguments: false",
                  id="bool-option-with-value"),
+    pytest.param(lambda t, p, m: ["--quiet", *train(t)], "n2n: error: unrecognized arguments: --quiet",
+                 id="command-option-before-the-command"),  # was blamed on 'n2n train'
+    pytest.param(lambda t, p, m: ["data", "add-noise", p / "img0.png", "-o", t / "o.png", "--sigma", "5"],
+                 "n2n data add-noise: error: unrecognized arguments: --sigma 5", id="subcommand-unknown-option"),
     pytest.param(lambda t, p, m: train(t, "--config", text(t / "bad.toml", 'clip = "false"\n')),
                  "bad.toml: config field clip='false' must be true or false (a boolean, not text: write false",
                  id="config-file-bool-as-text"),
