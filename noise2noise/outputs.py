@@ -69,17 +69,32 @@ PATH_MAX = 4096  # bytes in a whole path, with its final NUL, on Linux
 NAME_MAX = 255  # bytes in one file or folder name on Linux and macOS file systems (NTFS: 255 UTF-16 units)
 
 
-def refuse_long_names(path: Path, option: str) -> None:
-    """Names over NAME_MAX bytes, and paths of PATH_MAX bytes or more, are refused before any
-    check that touches the path (it raises ENAMETOOLONG)."""
-    length = len(os.fsencode(str(path)))
+# A temporary file's name (_temporary_beside): ".", the name's first bytes, ".", 8 random
+# characters, ".tmp" and the suffix's first bytes; the bytes a path beside or inside an output needs
+_TEMP_STEM_BYTES, _TEMP_SUFFIX_BYTES = 64, 16
+_TEMP_NAME_BYTES = 1 + _TEMP_STEM_BYTES + 1 + 8 + 4 + _TEMP_SUFFIX_BYTES
+
+
+def refuse_long_names(path: Path, option: str, folder: bool = False) -> None:
+    """Names over NAME_MAX bytes, and paths too long to write (PATH_MAX bytes with a temporary
+    file's name beside ``path``, or inside it for a ``folder``), are refused before any check
+    that touches the path (it raises ENAMETOOLONG)."""
+    beside = path if folder else path.parent
+    length = max(len(os.fsencode(str(path))), len(os.fsencode(str(beside))) + 1 + _TEMP_NAME_BYTES)
     if length >= PATH_MAX:
-        raise N2NError(f"{str(path)[:40]}...: the path is {length} bytes long, and the system takes at most "
-                       f"{PATH_MAX - 1}; choose a shorter {option}")
+        raise N2NError(f"{shown_path(path)}: the path is too long to write ({length} bytes with a temporary file "
+                       f"{'in' if folder else 'beside'} it; the system takes at most {PATH_MAX - 1}); choose a "
+                       f"shorter {option}")
     for part in path.parts:
         if len(os.fsencode(part)) > NAME_MAX:
-            raise N2NError(f"{path}: the name {part[:20]}... is {len(os.fsencode(part))} bytes long, and file "
-                           f"systems take at most {NAME_MAX}; choose a shorter {option}")
+            raise N2NError(f"{shown_path(path)}: the name {part[:20]}... is {len(os.fsencode(part))} bytes long, "
+                           f"and file systems take at most {NAME_MAX}; choose a shorter {option}")
+
+
+def shown_path(path: str | Path, limit_bytes: int = 200) -> str:
+    """``path`` for a one-line message: whole if short, else its start and end."""
+    text = str(path)
+    return text if len(os.fsencode(text)) <= limit_bytes else f"{text[:60]}...{text[-60:]}"
 
 
 def _refuse_blocked(folder: Path, shown: Path, option: str) -> list[Path]:
@@ -117,7 +132,7 @@ def check_out_folder(folder: str | Path, inputs: Iterable[str | Path] = (), opti
     """The rules for an output folder, changing nothing: not a file, not inside an input
     folder, creatable. Returns the folders creating it would make, deepest first."""
     folder = Path(folder)
-    refuse_long_names(folder, option)
+    refuse_long_names(folder, option, folder=True)
     if folder.exists() and not folder.is_dir():
         raise N2NError(f"{folder}: exists and is not a folder; choose another {option}")
     _refuse_inputs(folder, inputs, option)
@@ -173,10 +188,12 @@ def _temporary_beside(path: Path) -> Path:
     ``path`` but cut short so that the name stays under NAME_MAX bytes."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{_cut(path.stem, 64)}.", suffix=f".tmp{_cut(path.suffix, 16)}",
+        fd, tmp = tempfile.mkstemp(prefix=f".{_cut(path.stem, _TEMP_STEM_BYTES)}.",
+                                   suffix=f".tmp{_cut(path.suffix, _TEMP_SUFFIX_BYTES)}",
                                    dir=path.parent)
     except OSError as exc:  # a parent that is a file, no permission, a full disk ...
-        raise N2NError(f"{path}: cannot write there ({exc.strerror or exc}); choose another output") from None
+        raise N2NError(f"{shown_path(path)}: cannot write there ({exc.strerror or exc}); choose another "
+                       "output") from None
     os.close(fd)
     return Path(tmp)
 

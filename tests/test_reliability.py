@@ -173,6 +173,15 @@ def diverged_model(t: Path, model_file: Path) -> Path:
     return checkpoint.save(t / "diverged.pt", model, TrainConfig(width=8, depth=2))
 
 
+def deep_path(t: Path, length_bytes: int, name: str = "out") -> Path:
+    """The path t/ddd.../name of ``length_bytes`` bytes from the root, each folder name a legal
+    200 or fewer: its folder nearly as long."""
+    folder, room = t.absolute(), length_bytes - len(name) - 1
+    while len(str(folder)) + 201 < room:
+        folder = folder / ("d" * 200)
+    return folder / ("e" * (room - len(str(folder)) - 1)) / name
+
+
 def run_folder(t: Path, payload: dict) -> Path:
     (t / "run").mkdir()
     torch.save(payload, t / "run" / "checkpoint.pt")
@@ -371,8 +380,12 @@ CASES = [
     pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / ("x" * 252 + ".png"), "--model", m],
                  "is 256 bytes long, and file systems take at most 255", id="denoise-output-name-too-long"),  # exit 1
     pytest.param(lambda t, p, m: ["train", "--data", p, "--out", t.joinpath(*["d" * 200] * 21)],
-                 "bytes long, and the system takes at most 4095; choose a shorter --out",
-                 id="train-out-path-too-long"),  # each name fits; the path does not: exit 1, 4 kB of path
+                 "the path is too long to write (4", id="train-out-path-too-long"),  # exit 1, 4 kB of path
+    pytest.param(lambda t, p, m: ["train", "--data", p, "--out", deep_path(t, 4085)],
+                 "bytes with a temporary file in it; the system takes at most 4095); choose a shorter --out",
+                 id="train-out-path-nearly-too-long"),  # config.json.tmp did not fit: exit 1, 4 kB line
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", deep_path(t, 4085, "o.png"), "--model", m],
+                 "with a temporary file beside it", id="denoise-output-path-nearly-too-long"),
     pytest.param(lambda t, p, m: ["data", "add-noise", p, "-o", t / "n.png"],
                  "photos: is a folder; give one image file", id="add-noise-input-is-a-folder"),  # "no such image file"
     pytest.param(lambda t, p, m: ["denoise", "/dev/null", "-o", t / "n.png", "--model", m],
