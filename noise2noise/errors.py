@@ -54,7 +54,8 @@ def is_disk_full(exc: BaseException) -> bool:
         if isinstance(exc, RuntimeError) and any(m in str(exc).lower() for m in _WRITE_FAILED):
             return True
         seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
+        # as a traceback would show them: a context hidden by "raise ... from None" is not a cause
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
     return False
 
 
