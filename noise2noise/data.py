@@ -209,6 +209,14 @@ class TensorPairs:
             yield Batch(_unit(self.noisy_input[index]), _unit(self.noisy_target[index]))
 
 
+def check_crop(images: list[tuple[str, torch.Tensor]], crop_px: int, setting: str = "--crop-px") -> None:
+    """Every image (name, C×H×W) is at least ``crop_px`` on each side, else its one line."""
+    for name, image in images:
+        if min(image.shape[-2:]) < crop_px:
+            raise N2NError(f"{name}: image is {image.shape[-1]}×{image.shape[-2]} px, smaller "
+                           f"than the {crop_px} px crop; lower {setting} or remove it")
+
+
 class SyntheticPairs:
     """Random crops of clean images with two independent noise draws, fresh every epoch
     (the paper's set-up). Each crop picks an image uniformly, then a position."""
@@ -216,10 +224,7 @@ class SyntheticPairs:
     def __init__(self, images: list[tuple[str, torch.Tensor]], noise, crop_px: int, pairs_per_epoch: int,
                  clean_target: bool = False, target_noise=None, sigma_input: bool = False,
                  sigma_jitter: float = 0.0):
-        for name, image in images:
-            if min(image.shape[-2:]) < crop_px:
-                raise N2NError(f"{name}: image is {image.shape[-1]}×{image.shape[-2]} px, smaller "
-                               f"than the {crop_px} px crop; lower --crop-px or remove it")
+        check_crop(images, crop_px)
         self.images = [image for _, image in images]
         self.noise, self.crop_px, self.pairs_per_epoch = noise, crop_px, pairs_per_epoch
         self.clean_target = clean_target  # noise2clean: the target is the clean crop

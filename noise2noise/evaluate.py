@@ -61,6 +61,11 @@ def evaluation_images(data: str, noise=None, split: str = "all", val_fraction: f
 
     if is_course_file(data):
         noisy, clean = load_reference_pairs(data)
+        wanted = CHANNELS.get(channels)
+        if wanted is not None and noisy.shape[1] != wanted:  # a tensor file's images are taken as they are
+            shipped = {1: " (the shipped one: --model gaussian-gray)", 3: " (the shipped one: --model gaussian)"}
+            raise N2NError(f"{data}: holds {noisy.shape[1]}-channel images, and the model takes {wanted}-channel "
+                           f"ones; evaluate a {noisy.shape[1]}-channel model{shipped.get(noisy.shape[1], '')}")
         return [(f"#{i}", n.float(), c.float()) for i, (n, c) in enumerate(zip(noisy[:max_images], clean))]
     images = split_images(data, split, val_fraction, channels)[:max_images]
     if not images:

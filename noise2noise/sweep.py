@@ -452,6 +452,8 @@ def _preflight(study: Study) -> None:
         for cfg in configs:
             if cfg.data == data:
                 refuse_unused_settings(cfg, pairs)
+        if pairs is None:
+            _check_crops(study, data)
     for start in {cfg.init_weights for cfg in configs if cfg.init_weights is not None}:
         resolve_model(start, "init_weights")  # a missing file would stop the sweep at its first run from it
     for device in {cfg.device for cfg in configs}:
@@ -466,6 +468,21 @@ def _preflight(study: Study) -> None:
             cfg = table.cells[0].configs[0]
             for method in table.baselines if cfg.val_data is None or not is_course_file(cfg.val_data) else ():
                 check_size(method, (cfg.crop_px,), f"[tables.{table.name}] crop_px {cfg.crop_px}", _SMALL_CROPS)
+
+
+def _check_crops(study: Study, data: str) -> None:
+    """Each run on clean images ``data`` crops them at its crop_px: a table whose crops are
+    larger than an image would fail at its first run, after the tables before it had trained.
+    The images are decoded once per way the runs read them (channels, the share held out)."""
+    from noise2noise.data import check_crop, clean_images, held_out_share
+
+    images: dict[tuple, list] = {}  # the training images, per way of reading them
+    for table in study.tables:
+        for cfg in (cfg for cell in table.cells for cfg in cell.configs if cfg.data == data):
+            key = (cfg.channels, held_out_share(cfg))
+            if key not in images:
+                images[key] = clean_images(data, key[1], key[0])[0]
+            check_crop(images[key], cfg.crop_px, f"[tables.{table.name}] crop_px")
 
 
 def _data_record(study: Study) -> dict[str, dict[str, Any]]:

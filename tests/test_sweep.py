@@ -363,6 +363,15 @@ def test_bm3d_on_crops_smaller_than_its_blocks_is_refused_before_any_training(tm
     assert not (tmp_path / "out").exists()
 
 
+def test_crops_larger_than_an_image_are_refused_before_any_training(tmp_path, photo_folder, capsys):
+    # the photos are 75×67 px: the 96 px table failed once the 32 px one had trained
+    study = write_study(tmp_path, photo_folder, '[tables.small]\naxes = { crop_px = [32] }\n'
+                                                '[tables.large]\naxes = { crop_px = [48, 96] }')
+    assert "png: image is 75×67 px, smaller than the 96 px crop; lower [tables.large] crop_px or remove it" \
+        in _refused(capsys, str(study), "--out", str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.skipif(importlib.util.find_spec("bm3d") is not None, reason="bm3d is installed")
 def test_a_missing_baseline_package_is_refused_before_any_training(tmp_path, photo_folder, capsys):
     study = write_study(tmp_path, photo_folder, '[tables.x]\naxes = { loss = ["l2"] }\nbaselines = ["bm3d"]')
