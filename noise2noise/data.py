@@ -112,6 +112,9 @@ def check_tensor(tensor: object, where: str, channels: tuple[int, ...] = (1, 3))
         raise N2NError(f"{where}: shape {tuple(tensor.shape)} holds no pixels; give at least one image of 1×1 or more")
     if not (tensor.dtype == torch.uint8 or tensor.is_floating_point()):
         raise N2NError(f"{where}: expected uint8 or float pixels, got {tensor.dtype}")
+    if tensor.layout != torch.strided:  # sparse: the checks below and the network fail on it with a traceback
+        raise N2NError(f"{where}: a {str(tensor.layout).removeprefix('torch.')} tensor; give a dense one "
+                       "(tensor.to_dense())")
     if tensor.device.type == "meta":
         raise N2NError(f"{where}: a tensor on the 'meta' device holds no pixel values; give a CPU or GPU tensor")
     if tensor.is_floating_point():
@@ -121,7 +124,8 @@ def check_tensor(tensor: object, where: str, channels: tuple[int, ...] = (1, 3))
         if lo < 0 or hi > 255:
             hint = "" if hi > 2 else " (they look like images in -1..1: map them with (x + 1) × 127.5)" \
                 if lo < -0.5 and hi <= 1.05 else " (they look like images in 0..1 with noise: multiply them by 255)"
-            raise N2NError(f"{where}: values must lie in 0..255, found {lo:.3g}..{hi:.3g}{hint}")
+            shown = lambda v: f"{v:.3g}" if f"{v:.3g}" not in ("0", "255") else f"{v:.9g}"  # noqa: E731 (255.00001)
+            raise N2NError(f"{where}: values must lie in 0..255, found {shown(lo)}..{shown(hi)}{hint}")
         if 0 < hi <= 1:
             # images in 0..1 (torchvision's habit) read as black: the result means nothing
             say_once(f"warning: {where}: every value lies in 0..1, but n2n takes images in 0..255 (multiply them by "

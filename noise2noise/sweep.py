@@ -225,6 +225,8 @@ def _check_keys(values: dict[str, Any], known: set[str], where: str) -> None:
 def _load_table(path: Path, name: str, spec: Any, base: dict[str, Any], seeds: list[int],
                 overrides: dict[str, Any]) -> Table:
     where = f"{path} [tables.{name}]"
+    if not name.strip() or len(name.splitlines()) != 1:  # figures and claims name their table by it
+        raise N2NError(f"{path} [tables.{name!r}]: a table needs a name of one line of text, e.g. [tables.optimizer]")
     if not isinstance(spec, dict):
         raise N2NError(f"{where}: expected a table with axes = {{field = [values, ...]}}")
     _check_keys(spec, _TABLE_KEYS, where)
@@ -234,9 +236,11 @@ def _load_table(path: Path, name: str, spec: Any, base: dict[str, Any], seeds: l
     if not isinstance(fixed, dict):
         raise N2NError(f"{where}: set must be a table of config fields, e.g. set = {{ lr = 0.001 }}")
     for axis, values in axes.items():  # a repeated value would train one run and show it as two rows
-        repeated = next((v for i, v in enumerate(values) if v in values[:i]), None)
+        # true == 1 in Python, but clip = [true, 1] is a mistake to name (below), not a repeat; 1 and 1.0 are one
+        seen = [(isinstance(v, bool), v) for v in values]
+        repeated = next((v for i, v in enumerate(values) if seen[i] in seen[:i]), None)
         if repeated is not None:
-            raise N2NError(f"{where}: axis {axis!r} lists {repeated!r} more than once; give each value once")
+            raise N2NError(f"{where}: axis {axis!r} lists {json.dumps(repeated)} more than once; give each value once")
     overlap = sorted(set(axes) & set(fixed))
     if overlap:
         raise N2NError(f"{where}: {overlap[0]!r} is both an axis and in set; give it in one of them")

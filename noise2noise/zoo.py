@@ -234,6 +234,8 @@ def resolve_model(name_or_path: str | Path | None = None, option: str = "--model
     if path.is_dir():
         raise N2NError(f"{path}: a folder without a checkpoint.pt; give a checkpoint file or a run folder (n2n train "
                        "--out)")
+    if os.path.exists(path) and not path.is_file():  # a device, a pipe: it exists, so "no such file" would mislead
+        raise N2NError(f"{path}: not a regular file; give a checkpoint file (.pt) or a run folder (n2n train --out)")
     if not path.is_file():
         names = ", ".join(name for name, model in MODELS.items() if model.trained)
         raise N2NError(f"{path}: no such checkpoint file, nor a shipped model of that name; give a "

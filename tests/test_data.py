@@ -1,4 +1,5 @@
 import pickle
+import re
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -14,6 +15,7 @@ from noise2noise.data import (
     SyntheticPairs,
     TensorPairs,
     build_training_data,
+    check_tensor,
     clean_images,
     export_course,
     load_course_file,
@@ -63,6 +65,15 @@ def test_bad_course_files_get_one_line_naming_the_file(tmp_path, content, messag
     with pytest.raises(N2NError, match=message) as error:
         load_course_file(path)
     assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("tensor,message", [
+    (torch.full((1, 3, 4, 4), 255.00001), "values must lie in 0..255, found 255.000015..255.000015"),  # was 255..255
+    (torch.zeros(1, 3, 4, 4).to_sparse(), "x: a sparse_coo tensor; give a dense one"),  # was a traceback
+])
+def test_check_tensor_names_what_is_wrong_in_one_line(tensor, message):
+    with pytest.raises(N2NError, match=re.escape(message)):
+        check_tensor(tensor, "x")
 
 
 def test_a_malicious_pickle_is_refused_without_running_it(tmp_path):

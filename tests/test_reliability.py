@@ -569,6 +569,8 @@ CASES = [
                  "c.onnx: the output would overwrite this input", id="export-onnx-onto-its-own-model"),
     pytest.param(lambda t, p, m: text(t / "x.onnx", "old") and ["export", "--onnx", t / "x.onnx", "--model", m],
                  "x.onnx: already exists; pass --overwrite to replace it", id="export-onnx-exists"),
+    pytest.param(lambda t, p, m: ["export", "--onnx", t / "x.onnx", "--model", "/dev/null"],
+                 "/dev/null: not a regular file; give a checkpoint file", id="export-model-is-a-device"),  # "no such"
     pytest.param(lambda t, p, m: ["export", "--onnx", t / "x.onnx", "--model", diverged_model(t, m)],
                  "the network's output is not finite", id="export-diverged-model"),  # wrote it with exit 0
     pytest.param(lambda t, p, m: ["export", "--onnx", t / "model", "--model", m], "model: no file suffix; end the name "

@@ -193,6 +193,10 @@ def test_a_device_override_reaches_every_run_but_keeps_its_identity(tmp_path, ph
     ('[tables.x]\naxes = { seed = [1, 2] }', r"\[tables.x\]: seed is set for the whole study"),
     ('[tables.x]\naxes = { loss = [] }', r"\[tables.x\]: axes must map config fields to non-empty lists"),
     ('[tables.x]\naxes = { lr = [0.001, 1e-3] }', r"\[tables.x\]: axis 'lr' lists 0.001 more than once"),
+    ('[tables.x]\naxes = { lr = [1, 1.0] }', r"\[tables.x\]: axis 'lr' lists 1.0 more than once"),
+    ('[tables.x]\naxes = { clip = [true, 1] }', r"\[tables.x\]: config field clip=1 must be true or false"),
+    ('[tables.x]\naxes = { clip = [true, true] }', r"\[tables.x\]: axis 'clip' lists true more than once"),
+    ('[tables.""]\naxes = { clip = [true] }', r"\[tables.''\]: a table needs a name of one line of text"),
     ('[tables.x]\naxes = { lr = [0.001] }\nset = { lr = 0.5 }', r"\[tables.x\]: 'lr' is both an axis and in set"),
     ('[tables.x]\naxis = { loss = ["l1"] }', r"\[tables.x\]: unknown key 'axis'"),
     ('[tables.x]\ntitle = "two\\nlines"\naxes = { loss = ["l1"] }',  # broke the heading in tables.md
