@@ -642,6 +642,9 @@ def refuse_unused_settings(cfg: TrainConfig, pairs) -> None:
          f"an epoch holds {count} pairs, so batch_size={cfg.batch_size} would not be used (every step would train "
          f"on at most {count}); use --batch-size {count} or fewer"
          + ("" if isinstance(pairs, TensorPairs) else f" or --pairs-per-epoch {cfg.batch_size} or more")),
+        (cfg.val_data, cfg.val_data is not None and is_course_file(cfg.val_data) and changed("val_patches"),
+         f"a course val_data.pkl is validated on all its pairs, so val_patches={cfg.val_patches} (crops cut from "
+         "clean images) would not be used"),
         (cfg.val_data, cfg.val_data is not None and changed("val_fraction"),
          f"--val-data is the validation, so val_fraction={cfg.val_fraction} (a share of --data held out) would "
          "not be used"),

@@ -13,6 +13,7 @@ from noise2noise.cli import main
 from noise2noise.data import split_by_image
 
 TINY = ["--width", "8", "--depth", "2", "--batch-size", "8", "--val-patches", "16", "--quiet"]
+TINY_PKL_VAL = [arg for arg in TINY if arg not in ("--val-patches", "16")]  # a val_data.pkl is validated whole
 
 
 def run(capsys, *argv):
@@ -140,9 +141,13 @@ def test_export_course_then_train_on_the_course_files(tmp_path, photo_folder, ca
     assert noisy_1.shape == (24, 3, 32, 32)
     code, stdout, err = run(capsys, "train", "--data", tmp_path / "course" / "train_data.pkl",
                             "--val-data", tmp_path / "course" / "val_data.pkl", "--time-budget", "none",
-                            "--epochs", "1", "--out", tmp_path / "run", *TINY)
+                            "--epochs", "1", "--out", tmp_path / "run", *TINY_PKL_VAL)
     assert code == 0, err
     assert "validation (8 images)" in stdout
+    code, _, err = run(capsys, "train", "--data", tmp_path / "course" / "train_data.pkl",
+                       "--val-data", tmp_path / "course" / "val_data.pkl", "--out", tmp_path / "run2", *TINY)
+    assert code == 2 and "val_data.pkl: a course val_data.pkl is validated on all its pairs, so val_patches=16" \
+        in err  # trained with exit 0 and recorded 16 in config.json
 
 
 def one_error_line(err: str) -> str:
