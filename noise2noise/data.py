@@ -124,13 +124,18 @@ def check_tensor(tensor: object, where: str, channels: tuple[int, ...] = (1, 3))
         if lo < 0 or hi > 255:
             hint = "" if hi > 2 else " (they look like images in -1..1: map them with (x + 1) × 127.5)" \
                 if lo < -0.5 and hi <= 1.05 else " (they look like images in 0..1 with noise: multiply them by 255)"
-            shown = lambda v: f"{v:.3g}" if f"{v:.3g}" not in ("0", "255") else f"{v:.9g}"  # noqa: E731 (255.00001)
-            raise N2NError(f"{where}: values must lie in 0..255, found {shown(lo)}..{shown(hi)}{hint}")
+            raise N2NError(f"{where}: values must lie in 0..255, found {_beyond(lo)}..{_beyond(hi)}{hint}")
         if 0 < hi <= 1:
             # images in 0..1 (torchvision's habit) read as black: the result means nothing
             say_once(f"warning: {where}: every value lies in 0..1, but n2n takes images in 0..255 (multiply them by "
                      "255)")
     return tensor
+
+
+def _beyond(value: float) -> str:
+    """``value`` in as few digits as show it is not the bound 0 or 255 (255.4, not 255)."""
+    return next((text for text in (f"{value:.{digits}g}" for digits in (3, 6, 9)) if float(text) not in (0, 255)),
+                repr(value))
 
 
 def check_pair(a: object, b: object, where: str, channels: tuple[int, ...] = (1, 3)
@@ -216,9 +221,13 @@ class TensorPairs:
 def check_crop(images: list[tuple[str, torch.Tensor]], crop_px: int, setting: str = "--crop-px") -> None:
     """Every image (name, C×H×W) is at least ``crop_px`` on each side, else its one line."""
     for name, image in images:
-        if min(image.shape[-2:]) < crop_px:
-            raise N2NError(f"{name}: image is {image.shape[-1]}×{image.shape[-2]} px, smaller "
-                           f"than the {crop_px} px crop; lower {setting} or remove it")
+        check_crop_size(name, image.shape[-1], image.shape[-2], crop_px, setting)
+
+
+def check_crop_size(name: str, width_px: int, height_px: int, crop_px: int, setting: str = "--crop-px") -> None:
+    if min(width_px, height_px) < crop_px:
+        raise N2NError(f"{name}: image is {width_px}×{height_px} px, smaller than the {crop_px} px crop; lower "
+                       f"{setting} or remove it")
 
 
 class SyntheticPairs:

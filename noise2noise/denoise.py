@@ -289,7 +289,8 @@ def tile_geometry(model: nn.Module, tile_px: int, overlap_px: int) -> tuple[int,
         rounded = f" ({tile} px once rounded down to a multiple of {multiple})" if tile != tile_px else ""
         raise N2NError(f"tile {tile_px} px{rounded} with overlap {overlap_px} px leaves no stride: the overlap must "
                        f"be ≥ 0 and the tile at least {multiple} px (2**depth) longer than the overlap; use a tile "
-                       f"of {max(overlap_px, 0) + multiple} px or more, or a smaller overlap")
+                       f"of {-(-(max(overlap_px, 0) + multiple) // multiple) * multiple} px or more, or a smaller "
+                       "overlap")
     return tile, stride
 
 

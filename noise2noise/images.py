@@ -214,6 +214,26 @@ def read_image(path: str | Path) -> np.ndarray:
     return stack.planes[0]
 
 
+def image_size_px(path: str | Path) -> tuple[int, int]:
+    """(width, height) of a file's images, upright as ``read_stack`` gives them: from the
+    header where Pillow reads one (no pixels decoded, so a sweep can check every file before
+    its first run), else by decoding the file (TIFF, whose stack axes are tifffile's to read)."""
+    from PIL import Image
+
+    path = Path(path)
+    if not _is_tiff(path):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with Image.open(path) as image:
+                    (width, height), orientation = image.size, image.getexif().get(0x0112, 1)
+            return (height, width) if orientation in (5, 6, 7, 8) else (width, height)  # stored sideways
+        except Exception:  # not Pillow's: decoding says what is wrong, as training would
+            pass
+    planes = read_stack(path).planes
+    return planes.shape[2], planes.shape[1]
+
+
 def _is_tiff(path: Path) -> bool:
     with open(path, "rb") as f:
         return f.read(4) in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF

@@ -398,6 +398,7 @@ def run_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = pr
     _preflight(study)
     configs = [cfg for cfg, _ in study.runs().values()]
     inputs = [study.path, *{p for cfg in configs for p in config_inputs(cfg)}]
+    _check_crops(study)
     for start in {cfg.init_weights for cfg in configs if cfg.init_weights is not None}:
         if resolve_model(start, "init_weights").resolve().is_relative_to(out_dir.resolve()):  # best.pt replaces it
             raise N2NError(f"init_weights {start} is inside the study folder {out_dir}, where the sweep writes "
@@ -456,8 +457,6 @@ def _preflight(study: Study) -> None:
         for cfg in configs:
             if cfg.data == data:
                 refuse_unused_settings(cfg, pairs)
-        if pairs is None:
-            _check_crops(study, data)
     for start in {cfg.init_weights for cfg in configs if cfg.init_weights is not None}:
         resolve_model(start, "init_weights")  # a missing file would stop the sweep at its first run from it
     for device in {cfg.device for cfg in configs}:
@@ -474,19 +473,27 @@ def _preflight(study: Study) -> None:
                 check_size(method, (cfg.crop_px,), f"[tables.{table.name}] crop_px {cfg.crop_px}", _SMALL_CROPS)
 
 
-def _check_crops(study: Study, data: str) -> None:
-    """Each run on clean images ``data`` crops them at its crop_px: a table whose crops are
-    larger than an image would fail at its first run, after the tables before it had trained.
-    The images are decoded once per way the runs read them (channels, the share held out)."""
-    from noise2noise.data import check_crop, clean_images, held_out_share
+def _check_crops(study: Study) -> None:
+    """Each run on clean or single noisy images crops its data and validation images at its
+    crop_px: a table whose crops are larger than an image would fail at its first run, after
+    the tables before it had trained. Sizes are read once per file, from its header where it
+    has one (``images.image_size_px``): no pixels are held."""
+    from noise2noise.data import check_crop_size, is_course_file, paired_files
+    from noise2noise.images import image_size_px, list_images
 
-    images: dict[tuple, list] = {}  # the training images, per way of reading them
+    smallest: dict[str, tuple[int, int, Path] | None] = {}  # per folder: its image with the shortest side
     for table in study.tables:
-        for cfg in (cfg for cell in table.cells for cfg in cell.configs if cfg.data == data):
-            key = (cfg.channels, held_out_share(cfg))
-            if key not in images:
-                images[key] = clean_images(data, key[1], key[0])[0]
-            check_crop(images[key], cfg.crop_px, f"[tables.{table.name}] crop_px")
+        for cfg in (cfg for cell in table.cells for cfg in cell.configs):
+            for source in (cfg.data, cfg.val_data):
+                if source is None or source == "embedded" or is_course_file(source):
+                    continue
+                if source not in smallest:  # (a folder of noisy pairs checks its own pairs as it reads them)
+                    sizes = [(*image_size_px(f), f) for f in list_images(source)] \
+                        if paired_files(source) is None else []
+                    smallest[source] = min(sizes, key=lambda s: min(s[:2]), default=None)
+                if smallest[source] is not None:
+                    check_crop_size(str(smallest[source][2]), *smallest[source][:2], cfg.crop_px,
+                                    f"[tables.{table.name}] crop_px")
 
 
 def _data_record(study: Study) -> dict[str, dict[str, Any]]:

@@ -302,40 +302,51 @@ class _Checkpoints:
         self.path = out_dir / "checkpoint.pt" if out_dir is not None else None
         self.cfg, self.saved_step = cfg, None
 
-    def check_finite(self, state: TrainState, loss_sum: torch.Tensor) -> None:
-        """Stop on a non-finite loss or weights (a finite loss can still end in an infinite update)."""
-        if torch.isfinite(loss_sum) and all(torch.isfinite(p).all() for p in state.model.parameters()):
-            return
-        raise self.diverged(state)
+    def check_finite(self, state: TrainState, loss_sum: torch.Tensor, probe: torch.Tensor | None = None) -> None:
+        """Stop on a non-finite loss or weights (a finite loss can still end in an infinite
+        update), or, given ``probe`` (a few training inputs), on a non-finite output: weights
+        left finite but huge by the last step overflow in the next forward pass."""
+        if not (torch.isfinite(loss_sum) and all(torch.isfinite(p).all() for p in state.model.parameters())):
+            raise self.diverged(state)
+        if probe is not None:
+            with torch.no_grad():
+                output = state.network(probe.contiguous(memory_format=torch.channels_last))
+            if not torch.isfinite(output).all():
+                raise self.diverged(state, "the network's output is not finite")
 
     def diverged(self, state: TrainState, what: str = "the loss is not finite") -> Diverged:
-        good = "good checkpoint" if what == "the loss is not finite" else "checkpoint with finite weights"
-        kept = "no checkpoint was written" if self.saved_step is None else \
-            f"the last {good} (step {self.saved_step}) is kept in {self.path}"  # (its output was not checked)
+        if self.saved_step is None:
+            kept = "no checkpoint was written"
+        elif self.saved_step == state.step:  # saved at this step, before validation showed it
+            kept = f"{self.path} holds this step's weights: start the run again with --overwrite"
+        else:
+            kept = f"the last good checkpoint (step {self.saved_step}) is kept in {self.path}"
         return Diverged(state.step, self.cfg.lr, kept, what)
 
     def validate(self, state: TrainState, val: Validation, with_ssim: bool = True) -> dict[str, Any]:
-        """``evaluate_pairs`` on the validation pairs; weights whose output is not finite (finite
-        but huge, after too large a step) diverged: they are never saved."""
+        """``evaluate_pairs`` on the validation pairs; weights whose output is not finite
+        diverged: they are never saved as a finished run."""
         try:
             return evaluate_pairs(state.network, *val, with_ssim=with_ssim)
         except NonFiniteOutput:
             raise self.diverged(state, "the network's output on the validation images is not finite") from None
 
-    def save(self, state: TrainState, loss_sum: torch.Tensor, finished: bool) -> None:
+    def save(self, state: TrainState, loss_sum: torch.Tensor, finished: bool, probe: torch.Tensor | None) -> None:
+        if self.path is None and not finished:
+            return
+        self.check_finite(state, loss_sum, probe)  # a finished run is checked with or without a folder
         if self.path is None:
             return
-        self.check_finite(state, loss_sum)
         state.save(self.path, self.cfg, finished)
         self.saved_step = state.step
 
-    def save_interrupted(self, state: TrainState, loss_sum: torch.Tensor) -> None:
+    def save_interrupted(self, state: TrainState, loss_sum: torch.Tensor, probe: torch.Tensor | None) -> None:
         """On Ctrl-C or SIGTERM, at a step boundary: keep the last completed step, unless it is
         saved already or is not finite (then the last good checkpoint stays)."""
         if self.path is None or self.saved_step == state.step:
             return
         try:
-            self.save(state, loss_sum, finished=False)
+            self.save(state, loss_sum, finished=False, probe=probe)
         except Diverged:
             pass  # the interrupt goes on; a divergence would have stopped the run at its next log
 
@@ -449,6 +460,7 @@ def fit(cfg: TrainConfig, source, val: Validation | tuple[torch.Tensor, torch.Te
     window_steps, window_images, window_start_s = 0, state.images, state.train_time_s
     next_eval_s = state.train_time_s + cfg.eval_every_s if cfg.eval_every_s else math.inf
     next_checkpoint_s = state.train_time_s + cfg.checkpoint_every_s if cfg.checkpoint_every_s else math.inf
+    probe = None  # a few inputs of the last batch: a checkpoint's weights must give a finite output on them
 
     with _DeferredInterrupts() as interrupts, _progress_bar(clock, progress) as bar:
         while not clock.done and interrupts.pending is None:
@@ -468,6 +480,7 @@ def fit(cfg: TrainConfig, source, val: Validation | tuple[torch.Tensor, torch.Te
                 noisy_input, noisy_target = augment(batch.noisy_input, batch.noisy_target, gens)
                 batch = dataclasses.replace(batch, noisy_input=noisy_input, noisy_target=noisy_target)
                 loss_sum += train_step(state, batch, loss_fn, p, cfg.precision, network)
+                probe = batch.noisy_input[:2]
                 state.epoch_batches += 1
                 window_steps += 1
                 clock.tick(len(batch))
@@ -495,7 +508,7 @@ def fit(cfg: TrainConfig, source, val: Validation | tuple[torch.Tensor, torch.Te
                     next_eval_s = state.train_time_s + cfg.eval_every_s
                 if state.train_time_s >= next_checkpoint_s:
                     with clock.paused():
-                        checkpoints.save(state, loss_sum, finished=False)
+                        checkpoints.save(state, loss_sum, finished=False, probe=probe)
                     next_checkpoint_s = state.train_time_s + cfg.checkpoint_every_s
 
                 # ---- Ctrl-C or SIGTERM came during the step: stop at its end (checkpointed below)
@@ -508,7 +521,7 @@ def fit(cfg: TrainConfig, source, val: Validation | tuple[torch.Tensor, torch.Te
         if interrupts.pending is not None:
             if state.step > start_step:  # a completed step: --resume goes on from here, losing nothing
                 clock.update_wall_time()
-                checkpoints.save_interrupted(state, loss_sum)
+                checkpoints.save_interrupted(state, loss_sum, probe)
             interrupts.deliver()
 
     state.model.eval()
@@ -518,7 +531,7 @@ def fit(cfg: TrainConfig, source, val: Validation | tuple[torch.Tensor, torch.Te
         metrics = checkpoints.validate(state, val)
         log.write({"kind": "val", "step": state.step, "time_s": round(state.train_time_s, 3), **metrics})
     clock.update_wall_time()
-    checkpoints.save(state, loss_sum, finished=True)
+    checkpoints.save(state, loss_sum, finished=True, probe=probe)
     if board is not None:
         board.close()
     return TrainResult(state.network, cfg, state.step, state.train_time_s, metrics, out_dir, log.rows,

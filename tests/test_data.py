@@ -69,6 +69,8 @@ def test_bad_course_files_get_one_line_naming_the_file(tmp_path, content, messag
 
 @pytest.mark.parametrize("tensor,message", [
     (torch.full((1, 3, 4, 4), 255.00001), "values must lie in 0..255, found 255.000015..255.000015"),  # was 255..255
+    (torch.full((1, 3, 4, 4), 255.4), "values must lie in 0..255, found 255.4..255.4"),  # not float32's 255.399994
+    (torch.full((1, 3, 4, 4), 300.0), "values must lie in 0..255, found 300..300"),
     (torch.zeros(1, 3, 4, 4).to_sparse(), "x: a sparse_coo tensor; give a dense one"),  # was a traceback
 ])
 def test_check_tensor_names_what_is_wrong_in_one_line(tensor, message):

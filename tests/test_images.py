@@ -1,6 +1,7 @@
 """Decoding images as a viewer shows them (modes, EXIF orientation, CMYK, stacks, float),
 and writing them back: property tests over modes, dtypes, shapes and orientations."""
 
+import functools
 import importlib.util
 import io
 import warnings
@@ -516,6 +517,7 @@ def test_image_stack_of_one_image_round_trips_through_every_format(tmp_path, pho
             np.testing.assert_array_equal(decoded.reshape(image.shape), image)
 
 
+@functools.cache  # one profile: its header holds the second it was made, so two calls can differ
 def _srgb_profile(space: bytes = b"RGB ") -> bytes:
     from PIL import ImageCms
 

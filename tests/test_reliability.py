@@ -466,6 +466,10 @@ CASES = [
                  # the loss was finite, the step after it was not: NaN validation, a finished run, exit 0
                  "diverged at step 2: the network's output on the validation images is not finite",
                  id="output-diverges"),
+    pytest.param(lambda t, p, m: train(t, "--data", pkl(t, pair((8, 3, 32, 32), fill=200)), "--lr", "1e10",
+                                       "--optimizer", "sgd", "--time-budget", "2 steps", "--batch-size", "4"),
+                 # no validation to show it: saved as a finished run, exit 0
+                 "diverged at step 2: the network's output is not finite", id="output-diverges-without-validation"),
     # output folders
     pytest.param(lambda t, p, m: text(t / "run", "a file") and train(t), "run: exists and is not a folder",
                  id="out-is-a-file"),

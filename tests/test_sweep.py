@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+import imageio.v3 as iio
+import numpy as np
 import pytest
 import torch
 
@@ -371,7 +373,15 @@ def test_crops_larger_than_an_image_are_refused_before_any_training(tmp_path, ph
     # the photos are 75×67 px: the 96 px table failed once the 32 px one had trained
     study = write_study(tmp_path, photo_folder, '[tables.small]\naxes = { crop_px = [32] }\n'
                                                 '[tables.large]\naxes = { crop_px = [48, 96] }')
-    assert "png: image is 75×67 px, smaller than the 96 px crop; lower [tables.large] crop_px or remove it" \
+    assert "img0.png: image is 75×67 px, smaller than the 96 px crop; lower [tables.large] crop_px or remove it" \
+        in _refused(capsys, str(study), "--out", str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+    # the validation images are cropped too: a held-out share, or a val_data folder
+    (tmp_path / "val").mkdir()
+    iio.imwrite(tmp_path / "val" / "small.png", np.zeros((40, 44, 3), np.uint8))
+    study.write_text(study.read_text().replace("[base]\n", f"[base]\nval_data = '{tmp_path / 'val'}'\n")
+                     .replace("val_fraction = 0.4\n", "").replace("[48, 96]", "[48]"))
+    assert "small.png: image is 44×40 px, smaller than the 48 px crop; lower [tables.large] crop_px" \
         in _refused(capsys, str(study), "--out", str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
