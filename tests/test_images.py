@@ -22,7 +22,15 @@ from noise2noise.config import TrainConfig
 from noise2noise.data import FolderPairs, Generators, build_training_data, load_pairs
 from noise2noise.denoise import denoise_array, denoise_files
 from noise2noise.errors import N2NError
-from noise2noise.images import ImageStack, list_images, load_folder, read_image, read_stack, write_image
+from noise2noise.images import (
+    ImageStack,
+    image_size_px,
+    list_images,
+    load_folder,
+    read_image,
+    read_stack,
+    write_image,
+)
 
 FAST = settings(max_examples=40, deadline=None, derandomize=True)
 
@@ -755,3 +763,17 @@ def test_a_tiff_without_an_image_says_so(tmp_path):
     (tmp_path / "empty.tif").write_bytes(b"II*\x00\x08\x00\x00\x00" + bytes(6))  # a header and an empty IFD
     with pytest.raises(N2NError, match="empty.tif: a TIFF that holds no image"):  # was "TIFF axes  have no Y and X"
         read_stack(tmp_path / "empty.tif")
+
+
+@pytest.mark.parametrize("name,orientation", [("a.jpg", 1), ("sideways.jpg", 6), ("a.png", 1), ("stack.tif", 1)])
+def test_image_size_from_the_header_is_the_size_decoding_gives(tmp_path, name, orientation):
+    pixels = skimage.data.astronaut()[:24, :40]
+    if name.endswith(".tif"):
+        tifffile.imwrite(tmp_path / name, np.stack([pixels[..., 0]] * 3), photometric="minisblack")  # 3 of 40×24
+    else:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        Image.fromarray(pixels).save(tmp_path / name, exif=exif.tobytes())
+    planes = read_stack(tmp_path / name).planes
+    assert image_size_px(tmp_path / name) == (planes.shape[2], planes.shape[1]) == \
+        ((24, 40) if orientation == 6 else (40, 24))
