@@ -18,7 +18,7 @@ set -euo pipefail
 budget=${1:-}
 shift || true
 models=("$@")
-[ ${#models[@]} -gt 0 ] || models=(gaussian gaussian-gray poisson)
+[ ${#models[@]} -gt 0 ] || models=(gaussian gaussian-correlated gaussian-gray poisson)  # every shipped model
 python=${PYTHON:-python}
 
 "$python" - <<'EOF'

@@ -201,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "the 8 flips/rotations of each image (8x the time; n2n evaluate --tta shows the gain)")
     denoise.add_argument("--noise-level", type=float, default=None, metavar="SIGMA",
                          help="the Gaussian noise's sigma in the images' own units (0..255 for 8-bit images), "
-                              "for a model told sigma (n2n models); default: estimated from each image")
+                              "for a model told sigma (n2n models) and for mean matching (--no-mean-match turns it "
+                              "off); default: estimated from each image")
     denoise.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     denoise.add_argument("--skip-existing", action="store_true", help="leave output files that already exist as "
                          "they are and denoise the other inputs (to finish an interrupted folder run)")
