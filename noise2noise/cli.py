@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--budget", help="time budget per run, overriding the study's, e.g. 30s or 10m")
     sweep.add_argument("--device", help="where every run trains, overriding the study's device "
                        "(auto, cpu, cuda, cuda:N or mps); finished runs count whatever device they used")
-    sweep.add_argument("--jobs", type=int, default=1, help="runs trained at the same time, each in its own "
+    sweep.add_argument("--jobs", type=_positive_int, default=1, help="runs trained at the same time, each in its own "
                        "process with an equal share of the CPU cores (default: 1)")
     sweep.add_argument("--report-only", action="store_true", help="only rewrite the tables and figures")
 
@@ -436,6 +436,8 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
     from noise2noise.devices import resolve_device
     from noise2noise.sweep import load_study, report_sweep, run_sweep
 
+    if args.report_only and args.jobs != 1:
+        raise N2NError(f"--report-only trains no run, so --jobs {args.jobs} would not be used; leave it out")
     if args.device:
         resolve_device(args.device)  # an absent device fails before any run starts
     study = load_study(args.study, budget=args.budget, device=args.device)

@@ -717,6 +717,10 @@ CASES = [
                                                      "tables.md": b"theirs"})
                  and ["sweep", study_file(t, p), "--out", t / "other", "--report-only"],  # rewrote their tables.md
                  "other: holds the results of study other.toml", id="sweep-report-only-into-another-study"),
+    pytest.param(lambda t, p, m: ["sweep", study_file(t, p), "--report-only", "--jobs", "0"],
+                 "argument --jobs: expected a positive integer, got '0'", id="sweep-jobs-zero"),
+    pytest.param(lambda t, p, m: ["sweep", study_file(t, p), "--report-only", "--jobs", "2"],
+                 "--report-only trains no run, so --jobs 2 would not be used", id="sweep-report-only-with-jobs"),
 ]
 
 

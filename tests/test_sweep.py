@@ -22,7 +22,7 @@ import torch
 import noise2noise.data
 from noise2noise.cli import main
 from noise2noise.errors import N2NError
-from noise2noise.sweep import load_study, read_results, run_key
+from noise2noise.sweep import load_study, read_results, run_key, run_sweep
 
 STUDIES = Path(__file__).resolve().parents[1] / "studies"
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -274,8 +274,11 @@ def test_parallel_jobs_record_a_diverged_run(tmp_path, photo_folder, capsys):
 
 def test_jobs_must_be_positive(tmp_path, photo_folder, capsys):
     study = write_study(tmp_path, photo_folder, '[tables.x]\naxes = { loss = ["l2"] }')
-    assert main(["sweep", str(study), "--out", str(tmp_path / "out"), "--jobs", "0"]) == 2
-    assert "--jobs 0: runs trained at the same time must be 1 or more" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="2"):  # the command line's own check
+        main(["sweep", str(study), "--out", str(tmp_path / "out"), "--jobs", "0"])
+    assert "argument --jobs: expected a positive integer, got '0'" in capsys.readouterr().err
+    with pytest.raises(N2NError, match="--jobs 0: runs trained at the same time must be 1 or more"):
+        run_sweep(load_study(study), tmp_path / "out", jobs=0)  # the Python API's
 
 
 def _start_sweep(tmp_path: Path, photo_folder: Path) -> tuple[subprocess.Popen, Path]:
