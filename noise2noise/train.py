@@ -599,6 +599,7 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
             write_json(run.path / "config.json", {**cfg.to_dict(), "code_version": checkpoint.code_version(),
                                                   "data_fingerprint": fingerprint})
         result = fit(cfg, source, val, run.path if run else None, resume=state, progress=progress)
+        _warn_if_worse_than_noisy(result)
         if ranks.is_main:
             result.validation_whole = validate_whole_images(cfg, result.model)
         if run is not None:
@@ -624,6 +625,16 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
         run.finish()  # outside the clean-up above: a finished run is never removed
     result.out_dir = run.out_dir if run is not None else None
     return result
+
+
+def _warn_if_worse_than_noisy(result: TrainResult) -> None:
+    """A run whose output scores below its own noisy input has learnt nothing usable yet
+    (a few steps, a learning rate far off): say so, as its PSNR alone reads like a result."""
+    metrics = result.metrics or {}
+    psnr, noisy = metrics.get("psnr_db"), metrics.get("psnr_noisy_db")
+    if psnr is not None and noisy is not None and math.isfinite(noisy) and psnr < noisy:
+        say_once(f"warning: after {result.steps} steps the denoised validation images ({psnr:.2f} dB) are worse than "
+                 f"the noisy ones ({noisy:.2f} dB); train for longer (--time-budget), or check --lr")
 
 
 def _check_resumable(cfg: TrainConfig, payload: dict[str, Any], channels: int) -> None:

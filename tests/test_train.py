@@ -1,5 +1,7 @@
 import json
+import math
 import re
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -80,6 +82,20 @@ def test_a_run_records_the_code_it_started_with_though_a_commit_lands_meanwhile(
     recorded = [json.loads((run / name).read_text())["code_version"] for name in ("config.json", "results.json")]
     saved = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)["code_version"]
     assert recorded + [saved] == ["aaaaaaaaaaaa"] * 3
+
+
+def test_a_run_whose_output_is_worse_than_its_noisy_input_says_so(tmp_path, photo_folder, capsys):
+    from noise2noise import errors, train
+
+    errors.say_once.cache_clear()
+    cfg = TrainConfig(**TINY, data=str(photo_folder), val_fraction=0.4, time_budget="4 steps")
+    result = run_training(cfg, tmp_path / "run", progress=False)  # 4 steps from random weights: far below
+    assert result.metrics["psnr_db"] < result.metrics["psnr_noisy_db"]
+    assert f"warning: after 4 steps the denoised validation images ({result.metrics['psnr_db']:.2f} dB) are worse " \
+           "than the noisy ones" in capsys.readouterr().err
+    for psnr, noisy in ((25.0, 20.0), (30.0, math.inf)):  # better than its input; no noise to compare with
+        train._warn_if_worse_than_noisy(SimpleNamespace(metrics={"psnr_db": psnr, "psnr_noisy_db": noisy}, steps=9))
+    assert capsys.readouterr().err == ""
 
 
 def test_a_run_folder_holds_config_metrics_checkpoint_results_and_figure(tmp_path, photo_folder):
