@@ -28,8 +28,8 @@ def numbers(low: float = 0.0, words: str = "numbers >= 0") -> Callable[[str], li
             values = [float(item) for item in text.split(",")]
         except ValueError:
             values = []
-        if not values or not all(math.isfinite(v) and v >= low for v in values):
-            raise argparse.ArgumentTypeError(f"expected a comma list of {words}, got {text!r}")
+        if not values or not all(math.isfinite(v) and v >= low for v in values) or len(set(values)) < len(values):
+            raise argparse.ArgumentTypeError(f"expected a comma list of {words}, each once, got {text!r}")
         return values
     return parse
 
@@ -90,3 +90,6 @@ def run(main: Callable[[], object]) -> None:
     except N2NError as exc:
         print(f"error: {first_line(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
+    except KeyboardInterrupt:  # Ctrl-C as the n2n commands end it: a line, not a traceback
+        print("\ninterrupted", file=sys.stderr)
+        raise SystemExit(130) from None

@@ -20,6 +20,7 @@ from pathlib import Path
 import _bench
 
 from noise2noise.config import TrainConfig, parse_duration_s
+from noise2noise.data import check_sources
 from noise2noise.errors import N2NError
 from noise2noise.train import run_training
 
@@ -71,9 +72,12 @@ def main() -> None:
     parser.add_argument("--parallel", action="store_true",
                         help="train the configs at the same time, one process and one thread each")
     args = parser.parse_args()
+    try:
+        eval_every_s = parse_duration_s(args.eval_every)
+    except (N2NError, ValueError):
+        parser.error(f"--eval-every {args.eval_every!r}: expected a duration, e.g. 30s or 2m")
     base = dict(data=args.data, noise="gaussian", noise_level=25.0, crop_px=32, val_patches=500,
-                time_budget=args.budget, eval_every_s=parse_duration_s(args.eval_every),
-                checkpoint_every_s=0.0)
+                time_budget=args.budget, eval_every_s=eval_every_s, checkpoint_every_s=0.0)
     names = args.configs
     if args.tries and "candidate" not in names:
         raise N2NError(f"--try {args.tries[0]}: sets config 'candidate', which --configs {','.join(names)} leaves "
@@ -82,7 +86,7 @@ def main() -> None:
         raise N2NError(f"--try {next(i for i in args.tries if '=' not in i)}: expected FIELD=VALUE, e.g. batch_size=32")
     _bench.check_out_dir(args.out, args.overwrite)  # each run below replaces its folder
     candidate = {key: _value(text) for key, text in (item.split("=", 1) for item in args.tries)}
-    TrainConfig.from_dict({**base, **candidate})  # a bad field fails now, not in a worker
+    check_sources(TrainConfig.from_dict({**base, **candidate}))  # a bad field or folder fails now, not in a worker
     if args.parallel:  # one process and one core per config: same machine, same minutes
         import torch.multiprocessing as mp
 

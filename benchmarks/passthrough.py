@@ -25,6 +25,7 @@ import torch
 from noise2noise.checkpoint import code_version, load_model
 from noise2noise.data import split_images
 from noise2noise.denoise import denoise_image
+from noise2noise.errors import N2NError
 from noise2noise.evaluate import channels_for
 from noise2noise.metrics import psnr_db
 from noise2noise.noise import ChannelCorrelatedGaussianNoise
@@ -57,6 +58,11 @@ def main() -> None:
     levels = args.levels
     if not 0 <= args.channel_correlation <= 1:
         parser.error("--channel-correlation must lie in 0..1")
+    if 0 in levels:  # the share of the noise kept is 0 / 0 without noise
+        parser.error("--levels: give sigmas > 0")
+    if not split_images(args.data, args.split, 0.15)[: args.max_images]:  # checked before any line is printed
+        raise N2NError(f"{args.data}: split {args.split!r} holds no images (0.15 of them are held out); give more "
+                       "photos, or --split all")
     print(f"{args.data} split {args.split}, noise correlated across channels by {args.channel_correlation:g}, "
           f"code {code_version()}")
     by_channels: dict[str, list[torch.Tensor]] = {}  # the photos as each kind of model sees them, read once

@@ -51,6 +51,8 @@ def main() -> None:
                         help="comma list: the fraction of those cells kept, the smoothest")
     args = parser.parse_args()
     levels = args.levels
+    if not all(0 < fraction <= 1 for fraction in args.smooth_fractions):
+        parser.error("--smooth-fractions: give shares of the cells in (0, 1]")
     choices = list(itertools.product(args.margins, args.smooth_fractions))
     estimates = {"plain median": plain_median}
     for margin, fraction in choices:

@@ -21,6 +21,9 @@ from pathlib import Path
 
 import _bench
 
+from noise2noise.checkpoint import code_version
+from noise2noise.errors import N2NError
+
 STUDY = """
 seeds = {seeds}
 time_budget = "{images} images"
@@ -55,9 +58,9 @@ def main() -> None:
     jobs = args.jobs
     data = Path(args.data).resolve()
     if not data.is_dir():
-        sys.exit(f"sweep_jobs.py: {data} is not a folder of photos; pass --data")
+        raise N2NError(f"{data} is not a folder of photos; pass --data")
     print(f"{args.runs} runs of {args.images} images each; {os.cpu_count()} CPUs; commit "
-          f"{subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()}")
+          f"{code_version()}")
     times: dict[int, list[float]] = {j: [] for j in jobs}
     with tempfile.TemporaryDirectory() as tmp:
         study = Path(tmp) / "jobs.toml"
@@ -67,8 +70,10 @@ def main() -> None:
                 out = Path(tmp) / f"out-{j}-{repeat}"
                 load_before = os.getloadavg()[0]
                 start = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "noise2noise", "sweep", str(study), "--out", str(out),
-                                "--jobs", str(j)], check=True, stdout=subprocess.DEVNULL)
+                sweep = subprocess.run([sys.executable, "-m", "noise2noise", "sweep", str(study), "--out", str(out),
+                                        "--jobs", str(j)], stdout=subprocess.DEVNULL)
+                if sweep.returncode:  # its own line is on stderr already
+                    raise N2NError(f"n2n sweep --jobs {j} failed (exit status {sweep.returncode}); see its line above")
                 times[j].append(time.perf_counter() - start)
                 print(f"--jobs {j}: {times[j][-1]:.1f} s (1-min load {load_before:.2f} before, "
                       f"{os.getloadavg()[0]:.2f} after)", flush=True)

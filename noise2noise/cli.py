@@ -313,6 +313,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     from noise2noise.devices import resolve_device
     from noise2noise.evaluate import (
         ESTIMATED_SUFFIX,
+        METHODS,
         TTA_SUFFIX,
         build_methods,
         channels_for,
@@ -354,6 +355,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     if args.tta:  # each model's self-ensemble in the row after it
         names = [m for name in names for m in ([name, name + TTA_SUFFIX] if name in ("n2n", "n2c") else [name])]
     wanted = {name.removesuffix(TTA_SUFFIX).removesuffix(ESTIMATED_SUFFIX) for name in names}
+    unknown = sorted(wanted - {*METHODS, "n2n", "n2c"})
+    if unknown:  # before a model loads: build_methods would not list the models not loaded
+        lower = f"; did you mean {unknown[0].lower()}?" if unknown[0].lower() in {*METHODS, "n2n", "n2c"} else ""
+        raise N2NError(f"--methods: unknown method {unknown[0]!r}; choose from {', '.join(sorted(METHODS))}, n2n (the "
+                       f"--model) and n2c (the --clean-model), n2n and n2c also as NAME{TTA_SUFFIX}{lower}")
     device = resolve_device(args.device)
     models, run_configs = {}, []
     if "n2c" in wanted:

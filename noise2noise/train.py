@@ -634,7 +634,8 @@ def _warn_if_worse_than_noisy(result: TrainResult) -> None:
     psnr, noisy = metrics.get("psnr_db"), metrics.get("psnr_noisy_db")
     if psnr is not None and noisy is not None and math.isfinite(noisy) and psnr < noisy:
         say_once(f"warning: after {result.steps} steps the denoised validation images ({psnr:.2f} dB) are worse than "
-                 f"the noisy ones ({noisy:.2f} dB); train for longer (--time-budget), or check --lr")
+                 f"the noisy ones ({noisy:.2f} dB); train for longer (a larger time budget), or check the learning "
+                 "rate")
 
 
 def _check_resumable(cfg: TrainConfig, payload: dict[str, Any], channels: int) -> None:

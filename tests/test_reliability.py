@@ -410,6 +410,9 @@ CASES = [
                                   "--noise-level", "50", "--split", "val"],
                  "val_data.pkl: a course tensor file holds its own noisy and clean images, so --split, --noise-level "
                  "would not be used; leave them out", id="evaluate-pkl-with-noise-options"),
+    pytest.param(lambda t, p, m: ["evaluate", "--data", p, "--methods", "N2N"],  # listed only bm3d, nlm, noisy
+                 "--methods: unknown method 'N2N'; choose from bm3d, nlm, noisy, n2n (the --model) and n2c",
+                 id="evaluate-method-unknown"),
     pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", pkl(t, pair((4, 1, 32, 32)), "val_data.pkl")],
                  "val_data.pkl: holds 1-channel images, and the model takes 3-channel ones; evaluate a 1-channel "
                  "model (the shipped one: --model gaussian-gray)", id="evaluate-pkl-other-channels"),  # RuntimeError
