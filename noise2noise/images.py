@@ -226,7 +226,13 @@ def image_size_px(path: str | Path) -> tuple[int, int]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 with Image.open(path) as image:
-                    (width, height), orientation = image.size, image.getexif().get(0x0112, 1)
+                    if image.format == "PNG":  # getexif() would decode the pixels, for an eXIf chunk after them
+                        exif = Image.Exif()
+                        if "exif" in image.info:
+                            exif.load(image.info["exif"])
+                    else:
+                        exif = image.getexif()
+                    (width, height), orientation = image.size, exif.get(0x0112, 1)
             return (height, width) if orientation in (5, 6, 7, 8) else (width, height)  # stored sideways
         except Exception:  # not Pillow's: decoding says what is wrong, as training would
             pass

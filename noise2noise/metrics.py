@@ -12,6 +12,9 @@ SSIM_SETTINGS = {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance"
                  "data_range": 1.0}
 
 
+PSNR_MAX_DB = 80.0  # psnr_db of identical images: -10·log10(1e-8)
+
+
 def psnr_db(denoised: torch.Tensor, clean: torch.Tensor) -> float:
     """Course PSNR: images in [0, 1], per image -10·log10(MSE + 1e-8), mean over images.
 

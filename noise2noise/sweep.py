@@ -479,14 +479,18 @@ def _check_crops(study: Study) -> None:
     the tables before it had trained. Sizes are read once per file, from its header where it
     has one (``images.image_size_px``): no pixels are held."""
     from noise2noise.data import check_crop_size, is_course_file, paired_files
-    from noise2noise.images import image_size_px, list_images
+    from noise2noise.images import embedded_images, image_size_px, list_images
 
-    smallest: dict[str, tuple[int, int, Path] | None] = {}  # per folder: its image with the shortest side
+    smallest: dict[str, tuple[int, int, Path | str] | None] = {}  # per folder: its image with the shortest side
     for table in study.tables:
         for cfg in (cfg for cell in table.cells for cfg in cell.configs):
             for source in (cfg.data, cfg.val_data):
-                if source is None or source == "embedded" or is_course_file(source):
+                if source is None or is_course_file(source):
                     continue
+                if source not in smallest and source == "embedded":  # eight photos, decoded in a second
+                    sizes = [(image.shape[-1], image.shape[-2], name) for split in ("train", "test")
+                             for name, image in embedded_images(split)]
+                    smallest[source] = min(sizes, key=lambda s: min(s[:2]))
                 if source not in smallest:  # (a folder of noisy pairs checks its own pairs as it reads them)
                     sizes = [(*image_size_px(f), f) for f in list_images(source)] \
                         if paired_files(source) is None else []

@@ -45,6 +45,7 @@ from noise2noise.evaluate import METHODS, add_noise, compare_methods, evaluate_p
 from noise2noise.figures import sample_figure
 from noise2noise.inits import INITS
 from noise2noise.losses import LOSSES, masked_loss, output_activation
+from noise2noise.metrics import PSNR_MAX_DB
 from noise2noise.noise import build_noise
 from noise2noise.optim import OPTIMIZERS, ema_update_fn, lr_factor
 from noise2noise.outputs import write_json
@@ -632,7 +633,7 @@ def _warn_if_worse_than_noisy(result: TrainResult) -> None:
     (a few steps, a learning rate far off): say so, as its PSNR alone reads like a result."""
     metrics = result.metrics or {}
     psnr, noisy = metrics.get("psnr_db"), metrics.get("psnr_noisy_db")
-    if psnr is not None and noisy is not None and math.isfinite(noisy) and psnr < noisy:
+    if psnr is not None and noisy is not None and noisy < PSNR_MAX_DB and psnr < noisy:  # (no noise: nothing to do)
         say_once(f"warning: after {result.steps} steps the denoised validation images ({psnr:.2f} dB) are worse than "
                  f"the noisy ones ({noisy:.2f} dB); train for longer (a larger time budget), or check the learning "
                  "rate")

@@ -765,7 +765,8 @@ def test_a_tiff_without_an_image_says_so(tmp_path):
         read_stack(tmp_path / "empty.tif")
 
 
-@pytest.mark.parametrize("name,orientation", [("a.jpg", 1), ("sideways.jpg", 6), ("a.png", 1), ("stack.tif", 1)])
+@pytest.mark.parametrize("name,orientation", [("a.jpg", 1), ("sideways.jpg", 6), ("a.png", 1), ("sideways.png", 6),
+                                              ("stack.tif", 1)])
 def test_image_size_from_the_header_is_the_size_decoding_gives(tmp_path, name, orientation):
     pixels = skimage.data.astronaut()[:24, :40]
     if name.endswith(".tif"):

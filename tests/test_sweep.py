@@ -387,6 +387,11 @@ def test_crops_larger_than_an_image_are_refused_before_any_training(tmp_path, ph
     assert "small.png: image is 44×40 px, smaller than the 48 px crop; lower [tables.large] crop_px" \
         in _refused(capsys, str(study), "--out", str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+    # and the bundled photos (chelsea, held out, is 451×300 px)
+    study.write_text(study.read_text().replace(f"data = \"{photo_folder}\"", "data = \"embedded\"")
+                     .replace(f"val_data = '{tmp_path / 'val'}'\n", "val_fraction = 0.4\n").replace("[48]", "[304]"))
+    assert "chelsea: image is 451×300 px, smaller than the 304 px crop; lower [tables.large] crop_px" \
+        in _refused(capsys, str(study), "--out", str(tmp_path / "out"))
 
 
 @pytest.mark.skipif(importlib.util.find_spec("bm3d") is not None, reason="bm3d is installed")
