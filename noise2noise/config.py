@@ -18,6 +18,7 @@ import dataclasses
 import difflib
 import json
 import math
+import os
 import re
 import types
 import typing
@@ -488,6 +489,10 @@ def _requirement(kind: type, optional: bool, limits: Mapping[str, Any]) -> str:
 def _checked_field(f: dataclasses.Field, value: Any) -> Any:
     """``value`` of field ``f`` as its declared type, within its limits; else one N2NError line."""
     kind, optional = FIELD_TYPES[f.name]
+    if not isinstance(value, (str, bytes)) and getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        value = value.item()  # a NumPy or 0-d torch number is the Python number it holds (np.int64(8): 8)
+    if kind is str and isinstance(value, os.PathLike):
+        value = os.fspath(value)  # data=Path("photos"), kept as the text a config file would hold
     if f.name in _BEFORE:  # fields that also take a convenient spelling ('0,50', 600 seconds)
         value = _BEFORE[f.name](value)
     if value is None and optional:

@@ -439,10 +439,16 @@ def denoise_array(model: nn.Module, array, tile_px: int | None = DENOISE_TILE_PX
         return denoise_array(model, array[:, :, None], tile_px, overlap_px, batch_size, progress, tta, precision,
                              noise_level, on_estimate, mean_match)[:, :, 0]
     if array.ndim not in (3, 4) or array.shape[-1] not in (1, 2, 3, 4) or 0 in array.shape:
-        hint = "; a C×H×W array (PyTorch's order) goes in as array.transpose(1, 2, 0)" \
-            if array.ndim == 3 and array.shape[0] in (1, 2, 3, 4) and array.shape[-1] > 4 else ""
+        # a Z×Y×X stack (tifffile.imread) read as C×H×W would mix its slices as colours: name both readings
+        hint = "; a stack of grey images (Z×Y×X, as tifffile reads one) goes in as array[..., None], a C×H×W " \
+            "colour image (PyTorch's order) as array.transpose(1, 2, 0)" \
+            if array.ndim == 3 and array.shape[0] in (1, 2, 3, 4) and array.shape[-1] > 4 else \
+            "; a stack of grey images (Z×Y×X) goes in as array[..., None]" if array.ndim == 3 and 0 not in array.shape \
+            else ""
         raise N2NError(f"expected an H×W×C image or an S×H×W×C stack with C = 1 (grey), 2 (grey+alpha), 3 (RGB) "
                        f"or 4 (RGBA), got shape {array.shape}{hint}")
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))  # big-endian (16-bit PGM, raw buffers): the same values
     if array.dtype not in (np.uint8, np.uint16) and array.dtype.kind != "f":
         raise N2NError(f"pixel type {array.dtype} is not taken; give uint8, uint16 or float pixels")
     finite = array.dtype.kind != "f" or (np.isfinite(array).all()

@@ -644,7 +644,8 @@ def to_chw_255(array: np.ndarray, channels: int, span: tuple[float, float] | Non
         colour = np.repeat(colour, 3, axis=2)
     elif channels == 1 and colour.shape[2] == 3:
         colour = (colour.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
-    tensor = torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1)))
+    # contiguous and writable (a copy of a read-only array, e.g. np.asarray of a Pillow image): torch warns otherwise
+    tensor = torch.from_numpy(np.require(colour.transpose(2, 0, 1), requirements=("C", "W")))
     if array.dtype != np.uint8:
         return tensor
     return tensor.round().to(torch.uint8) if tensor.is_floating_point() else tensor

@@ -405,3 +405,16 @@ def test_a_json_config_with_a_repeated_key_or_an_upper_case_suffix_and_fractiona
     with pytest.raises(N2NError, match=r"time_budget='0.5 steps' is 0.5 steps; a number of steps is whole"):
         TrainConfig(time_budget="0.5 steps")  # trained one step
     assert TrainConfig(time_budget="1.5k images").budget.amount == 1500
+
+
+def test_numpy_and_torch_numbers_and_paths_are_taken_as_the_values_they_hold():
+    import numpy as np
+    import torch
+
+    cfg = TrainConfig(batch_size=np.int64(8), width=torch.tensor(16), val_fraction=np.float16(0.25),
+                      clip=np.bool_(False), data=Path("photos"))  # each was refused: "must be a positive integer"
+    assert (cfg.batch_size, cfg.width, cfg.val_fraction, cfg.clip, cfg.data) == (8, 16, 0.25, False, "photos")
+    assert type(cfg.batch_size) is int and type(cfg.data) is str
+    json.dumps(cfg.to_dict())  # config.json holds plain values
+    with pytest.raises(N2NError, match="batch_size=8.5 must be a positive integer"):
+        TrainConfig(batch_size=np.float64(8.5))

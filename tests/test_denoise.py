@@ -591,6 +591,17 @@ def test_a_tile_that_rounds_below_its_overlap_is_refused_naming_the_rounding():
     assert tile_geometry(types.SimpleNamespace(multiple_px=32), 80, 16) == (64, 32)  # 32 px of overlap, not 0
 
 
+def test_denoise_array_takes_big_endian_and_read_only_arrays_as_they_are(recwarn):
+    from noise2noise.denoise import denoise_array
+
+    grey = np.random.default_rng(0).integers(0, 65536, (9, 7)).astype(np.uint16)
+    big_endian = grey.astype(">u2")  # a 16-bit PGM or a raw buffer: it was refused as "pixel type >u2"
+    big_endian.flags.writeable = False  # np.asarray of a Pillow image: torch warned over two lines
+    out = denoise_array(identity(1), big_endian, tile_px=None)
+    assert out.dtype == np.uint16 and np.abs(out.astype(int) - grey).max() <= 257
+    assert not [w for w in recwarn if "not writable" in str(w.message)]
+
+
 def test_denoise_array_takes_a_2d_grey_image_and_refuses_shapes_and_values_it_cannot_give_back():
     from noise2noise.denoise import denoise_array
 
@@ -621,8 +632,11 @@ def test_denoise_array_takes_a_2d_grey_image_and_refuses_shapes_and_values_it_ca
     (lambda m, x: denoise_tensor("gaussian", x), "model: expected a network"),
     (lambda m, x: denoise_tensor(m, x, device="tpu"), "device 'tpu' is not known"),
     (lambda m, x: denoise_image(m, x.numpy()[0]), "expected one C×H×W torch tensor, got ndarray"),
-    (lambda m, x: denoise_array(m, x.numpy()[0]), "got shape (3, 24, 20); a C×H×W array (PyTorch's order) goes in "
-                                                  "as array.transpose(1, 2, 0)"),
+    (lambda m, x: denoise_array(m, x.numpy()[0]), "got shape (3, 24, 20); a stack of grey images (Z×Y×X, as "
+                                                  "tifffile reads one) goes in as array[..., None], a C×H×W colour "
+                                                  "image (PyTorch's order) as array.transpose(1, 2, 0)"),
+    (lambda m, x: denoise_array(m, np.zeros((6, 24, 20), np.uint16)), "got shape (6, 24, 20); a stack of grey "
+                                                                      "images (Z×Y×X) goes in as array[..., None]"),
 ])
 def test_the_python_denoising_functions_refuse_what_they_cannot_use_in_one_line(call, message):
     model = UNet(in_channels=3, width=8, depth=2)
