@@ -582,7 +582,10 @@ def load_pairs(source: str, crop_px: int, pairs_per_epoch: int,
     channels = common_channels([stack for pair in stacks for stack in pair], channels)
     pairs = []
     for (first, second), (stack_1, stack_2) in zip(files, stacks):
-        if stack_1.planes.shape[3] != stack_2.planes.shape[3] or stack_1.planes.dtype != stack_2.planes.dtype:
+        # float shots of two widths (float32 beside float64) share one min..max map as they are: the same depth
+        same_depth = stack_1.planes.dtype == stack_2.planes.dtype or stack_1.planes.dtype.kind == \
+            stack_2.planes.dtype.kind == "f"
+        if stack_1.planes.shape[3] != stack_2.planes.shape[3] or not same_depth:
             raise N2NError(f"{second}: a {stack_2.describe()}, but its partner {first} is a {stack_1.describe()}; "
                            "the two shots of a pair must have the same channels and bit depth")
         if len(stack_1.planes) != len(stack_2.planes):

@@ -495,6 +495,17 @@ def test_a_folder_of_stacks_trains_on_every_slice(tmp_path, photo):
     assert torch.equal(images[2][1][0], torch.from_numpy(photo[32:64, :40, 0]))
 
 
+def test_float32_and_float64_shots_of_a_pair_are_one_bit_depth(tmp_path, photo):
+    # both go through one min..max map as they are: they were refused as of different bit depths
+    clean = photo[:40, :48, 1].astype(np.float64) / 255
+    tifffile.imwrite(tmp_path / "cells_1.tif", clean.astype(np.float32))
+    tifffile.imwrite(tmp_path / "cells_2.tif", clean + 0.01)
+    source = load_pairs(str(tmp_path), crop_px=32, pairs_per_epoch=8)
+    first, second = source.images[0][:1], source.images[0][1:]
+    torch.testing.assert_close(second - first, torch.full_like(first, 0.01 * 255 / (clean.max() + 0.01 - clean.min())),
+                               rtol=0, atol=1e-3)
+
+
 def test_paired_stacks_in_a_and_b_share_one_intensity_map_per_slice(tmp_path, photo):
     for side in "AB":
         (tmp_path / side).mkdir()
