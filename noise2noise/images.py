@@ -361,6 +361,9 @@ def _read_tiff(path: Path) -> ImageStack:
 
     with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
         series = [s for s in tif.series if s.kind != "reduced" and not s.keyframe.is_reduced]
+        if len(series) < len(tif.series) or any(getattr(s, "levels", [None])[1:] for s in series):
+            say_once(f"note: {path}: its reduced-resolution copies (a pyramid or a thumbnail) are not read; only the "
+                     "full-resolution image is, and an output written from it holds that alone")
         if not series or not series[0].shape or 0 in series[0].shape:
             raise N2NError(f"{path}: a TIFF that holds no image")
         if len(series) != 1:

@@ -789,3 +789,19 @@ def test_image_size_from_the_header_is_the_size_decoding_gives(tmp_path, name, o
     planes = read_stack(tmp_path / name).planes
     assert image_size_px(tmp_path / name) == (planes.shape[2], planes.shape[1]) == \
         ((24, 40) if orientation == 6 else (40, 24))
+
+
+def test_a_tiff_pyramid_or_thumbnail_is_named_as_not_read(tmp_path, capsys):
+    from noise2noise import errors
+
+    errors.say_once.cache_clear()
+    data = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)
+    with tifffile.TiffWriter(tmp_path / "pyramid.tif") as tif:  # an OME-style level in a SubIFD
+        tif.write(data, subifds=1)
+        tif.write(data[::2, ::2], subfiletype=1)
+    tifffile.imwrite(tmp_path / "plain.tif", data)
+    assert read_stack(tmp_path / "plain.tif").planes.shape == read_stack(tmp_path / "pyramid.tif").planes.shape \
+        == (1, 64, 64, 1)
+    err = capsys.readouterr().err  # the level was dropped from outputs without a word
+    assert "pyramid.tif: its reduced-resolution copies (a pyramid or a thumbnail) are not read" in err
+    assert "plain.tif" not in err
