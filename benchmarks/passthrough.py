@@ -60,18 +60,20 @@ def main() -> None:
         parser.error("--channel-correlation must lie in 0..1")
     if 0 in levels:  # the share of the noise kept is 0 / 0 without noise
         parser.error("--levels: give sigmas > 0")
-    if not split_images(args.data, args.split, 0.15)[: args.max_images]:  # checked before any line is printed
-        raise N2NError(f"{args.data}: split {args.split!r} holds no images (0.15 of them are held out); give more "
-                       "photos, or --split all")
-    print(f"{args.data} split {args.split}, noise correlated across channels by {args.channel_correlation:g}, "
-          f"code {code_version()}")
+    models = {name: load_model(resolve_model(name))[0] for name in args.models.split(",")}
     by_channels: dict[str, list[torch.Tensor]] = {}  # the photos as each kind of model sees them, read once
-    for name in args.models.split(","):
-        model, _ = load_model(resolve_model(name))
+    for name, model in models.items():
         channels = channels_for({name: model})
         if channels not in by_channels:
             images = split_images(args.data, args.split, 0.15, channels)[: args.max_images]
+            if not images:  # checked before any line is printed
+                raise N2NError(f"{args.data}: split {args.split!r} holds no images (0.15 of them are held out); give "
+                               "more photos, or --split all")
             by_channels[channels] = [image.float() for _, image in images]
+    print(f"{args.data} split {args.split}, noise correlated across channels by {args.channel_correlation:g}, "
+          f"code {code_version()}")
+    for name, model in models.items():
+        channels = channels_for({name: model})
         print(f"\n{name} ({model.in_channels} channel(s), {len(by_channels[channels])} photos)")
         print(" sigma  noise kept  PSNR dB  noise kept per photo")
         for sigma in levels:

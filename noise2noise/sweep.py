@@ -398,7 +398,6 @@ def run_sweep(study: Study, out_dir: str | Path, say: Callable[[str], None] = pr
     _preflight(study)
     configs = [cfg for cfg, _ in study.runs().values()]
     inputs = [study.path, *{p for cfg in configs for p in config_inputs(cfg)}]
-    _check_crops(study)
     for start in {cfg.init_weights for cfg in configs if cfg.init_weights is not None}:
         if resolve_model(start, "init_weights").resolve().is_relative_to(out_dir.resolve()):  # best.pt replaces it
             raise N2NError(f"init_weights {start} is inside the study folder {out_dir}, where the sweep writes "
@@ -457,6 +456,7 @@ def _preflight(study: Study) -> None:
         for cfg in configs:
             if cfg.data == data:
                 refuse_unused_settings(cfg, pairs)
+    _check_crops(study)
     for start in {cfg.init_weights for cfg in configs if cfg.init_weights is not None}:
         resolve_model(start, "init_weights")  # a missing file would stop the sweep at its first run from it
     for device in {cfg.device for cfg in configs}:
@@ -476,28 +476,36 @@ def _preflight(study: Study) -> None:
 def _check_crops(study: Study) -> None:
     """Each run on clean or single noisy images crops its data and validation images at its
     crop_px: a table whose crops are larger than an image would fail at its first run, after
-    the tables before it had trained. Sizes are read once per file, from its header where it
-    has one (``images.image_size_px``): no pixels are held."""
-    from noise2noise.data import check_crop_size, is_course_file, paired_files
-    from noise2noise.images import embedded_images, image_size_px, list_images
+    the tables before it had trained. Sizes are read once per source, from file headers where
+    they have one (``images.image_size_px``): no pixels are held."""
+    from noise2noise.data import check_crop_size, is_course_file
 
-    smallest: dict[str, tuple[int, int, Path | str] | None] = {}  # per folder: its image with the shortest side
+    smallest: dict[str, tuple[str, int, int] | None] = {}  # per source: its image with the shortest side
     for table in study.tables:
         for cfg in (cfg for cell in table.cells for cfg in cell.configs):
             for source in (cfg.data, cfg.val_data):
                 if source is None or is_course_file(source):
                     continue
-                if source not in smallest and source == "embedded":  # eight photos, decoded in a second
-                    sizes = [(image.shape[-1], image.shape[-2], name) for split in ("train", "test")
-                             for name, image in embedded_images(split)]
-                    smallest[source] = min(sizes, key=lambda s: min(s[:2]))
-                if source not in smallest:  # (a folder of noisy pairs checks its own pairs as it reads them)
-                    sizes = [(*image_size_px(f), f) for f in list_images(source)] \
-                        if paired_files(source) is None else []
-                    smallest[source] = min(sizes, key=lambda s: min(s[:2]), default=None)
+                if source not in smallest:
+                    smallest[source] = _smallest_image(source)
                 if smallest[source] is not None:
-                    check_crop_size(str(smallest[source][2]), *smallest[source][:2], cfg.crop_px,
-                                    f"[tables.{table.name}] crop_px")
+                    check_crop_size(*smallest[source], cfg.crop_px, f"[tables.{table.name}] crop_px")
+
+
+def _smallest_image(source: str) -> tuple[str, int, int] | None:
+    """(name, width, height) of the image of 'embedded' or a folder with the shortest side; None
+    for a folder of noisy pairs (it checks its own pairs as it reads them)."""
+    from noise2noise.data import paired_files
+    from noise2noise.images import embedded_images, image_size_px, list_images
+
+    if source == "embedded":  # eight photos, decoded in a second
+        sizes = [(name, image.shape[-1], image.shape[-2]) for split in ("train", "test")
+                 for name, image in embedded_images(split)]
+    elif paired_files(source) is None:
+        sizes = [(str(f), *image_size_px(f)) for f in list_images(source)]
+    else:
+        return None
+    return min(sizes, key=lambda size: min(size[1:]), default=None)
 
 
 def _data_record(study: Study) -> dict[str, dict[str, Any]]:
