@@ -6,7 +6,8 @@ The rules (``check_outputs``, ``check_out_folder``):
 - an output is never one of the command's inputs, nor inside an input folder (where it
   would overwrite an original, or be read back as input by the next run), --overwrite or not;
 - a file's suffix picks its format, so it must have one the writer knows;
-- the folder it goes in exists or can be made (no file in the way).
+- the folder it goes in exists or can be made (no file in the way, a file can be created in
+  its nearest existing folder).
 """
 
 from __future__ import annotations
@@ -105,6 +106,12 @@ def _refuse_blocked(folder: Path, shown: Path, option: str) -> list[Path]:
         raise N2NError(f"{shown}: cannot write there, {ancestor} is a file; choose another {option}")
     if not os.access(ancestor, os.W_OK):
         raise N2NError(f"{shown}: cannot write there ({ancestor} is read-only for you); choose another {option}")
+    try:  # os.access answers yes to root everywhere, /proc and read-only mounts too: try a file
+        fd, probe = tempfile.mkstemp(prefix=".n2n-probe.", dir=ancestor)
+    except OSError as exc:
+        raise N2NError(f"{shown}: cannot write there ({exc.strerror or exc}); choose another {option}") from None
+    os.close(fd)
+    os.unlink(probe)
     return missing
 
 
