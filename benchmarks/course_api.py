@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from noise2noise.course import Model
-from noise2noise.data import export_course, load_course_file
+from noise2noise.data import export_course, load_course_file, load_reference_pairs
 from noise2noise.denoise import denoise_tensor
 from noise2noise.devices import resolve_device
 from noise2noise.errors import N2NError
@@ -94,7 +94,8 @@ def course_pairs(args: argparse.Namespace) -> tuple[tuple[torch.Tensor, torch.Te
     if args.train_data or args.val_data:
         if not (args.train_data and args.val_data):
             raise N2NError("give both --train-data and --val-data, or neither (then --data is exported)")
-        train, val = load_course_file(args.train_data), load_course_file(args.val_data)
+        # the reference check warns when --val-data's second tensor looks noisy (the files swapped)
+        train, val = load_course_file(args.train_data), load_reference_pairs(args.val_data)
         return (train[0][: args.pairs], train[1][: args.pairs]), val
     with tempfile.TemporaryDirectory() as folder:  # as `n2n data export-course` writes them
         train_path, val_path = export_course(args.data, folder, args.pairs, args.val_pairs, 32, "gaussian",

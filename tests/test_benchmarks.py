@@ -87,3 +87,25 @@ def test_a_stopped_quality_run_keeps_the_earlier_result_and_its_own_finished_lev
     assert out.read_text() == "an earlier result" and capsys.readouterr().err.strip() == "interrupted"
     partial = json.loads((tmp_path / "result.partial.json").read_text())
     assert not partial["complete"] and {row["level"] for row in partial["rows"]} == {15.0}
+
+
+def test_course_api_warns_when_its_val_file_holds_two_noisy_shots(tmp_path, capsys):
+    # --train-data and --val-data swapped ran without a word; scores were against a noisy image
+    sys.path.insert(0, str(BENCHMARKS))
+    import argparse
+
+    import course_api
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    clean = torch.full((16, 3, 32, 32), 128.0)
+    shots = [(clean + 25 * torch.randn(clean.shape, generator=generator)).clamp(0, 255).to(torch.uint8)
+             for _ in range(3)]
+    torch.save((shots[0], shots[1]), tmp_path / "train_data.pkl")
+    torch.save((shots[2], clean.to(torch.uint8)), tmp_path / "val_data.pkl")
+    for train, val, warned in (("train_data.pkl", "val_data.pkl", False), ("val_data.pkl", "train_data.pkl", True)):
+        args = argparse.Namespace(train_data=tmp_path / train, val_data=tmp_path / val, pairs=8)
+        (train_pairs, val_pairs) = course_api.course_pairs(args)
+        assert train_pairs[0].shape == (8, 3, 32, 32) and val_pairs[0].shape == (16, 3, 32, 32)
+        said = capsys.readouterr().err
+        assert ("looks noisy too" in said) == warned, said
