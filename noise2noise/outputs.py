@@ -98,21 +98,39 @@ def shown_path(path: str | Path, limit_bytes: int = 200) -> str:
     return text if len(os.fsencode(text)) <= limit_bytes else f"{text[:60]}...{text[-60:]}"
 
 
-def _refuse_blocked(folder: Path, shown: Path, option: str) -> list[Path]:
-    """``folder`` exists or can be made (no file in the way, not read-only); returns the
-    folders to make, deepest first. Errors name ``shown``, the path the user gave."""
+def _refuse_blocked(folder: Path, shown: Path, option: str, probed: set[Path] | None = None) -> list[Path]:
+    """``folder`` exists or can be made (no file in the way, not read-only, a file can be
+    created in its nearest existing folder); returns the folders to make, deepest first.
+    Errors name ``shown``, the path the user gave. ``probed``: folders already tried by this
+    check, each tried once however many outputs go there."""
     ancestor, missing = _first_existing(folder)
     if not ancestor.is_dir():
         raise N2NError(f"{shown}: cannot write there, {ancestor} is a file; choose another {option}")
     if not os.access(ancestor, os.W_OK):
         raise N2NError(f"{shown}: cannot write there ({ancestor} is read-only for you); choose another {option}")
-    try:  # os.access answers yes to root everywhere, /proc and read-only mounts too: try a file
-        fd, probe = tempfile.mkstemp(prefix=".n2n-probe.", dir=ancestor)
-    except OSError as exc:
-        raise N2NError(f"{shown}: cannot write there ({exc.strerror or exc}); choose another {option}") from None
-    os.close(fd)
-    os.unlink(probe)
+    if probed is None or ancestor not in probed:
+        _probe(ancestor, shown, option)
+        if probed is not None:
+            probed.add(ancestor)
     return missing
+
+
+def _probe(folder: Path, shown: Path, option: str) -> None:
+    """Create and remove one empty file in ``folder``: os.access says yes to root everywhere,
+    /proc included. Named like a temporary file (hidden, '.tmp'), which run folders ignore
+    and a resumed run removes, should an interrupt leave it."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".n2n-probe.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise N2NError(f"{shown}: the disk is full ({folder}); free some space or choose another "
+                           f"{option}") from None
+        raise N2NError(f"{shown}: cannot write there (no file can be created in {folder}: "
+                       f"{exc.strerror or exc}); choose another {option}") from None
+    try:
+        os.close(fd)
+    finally:
+        os.unlink(probe)
 
 
 def check_outputs(targets: Iterable[str | Path], inputs: Iterable[str | Path] = (), overwrite: bool = False,
@@ -121,6 +139,7 @@ def check_outputs(targets: Iterable[str | Path], inputs: Iterable[str | Path] = 
     command either writes everything it should or changes nothing. ``inputs``: the files
     and folders the command reads; ``suffixes``: the ones its writer knows (lowercase)."""
     known = tuple(suffixes) if suffixes is not None else None
+    probed: set[Path] = set()
     for target in map(Path, targets):
         if known is not None and target.suffix.lower() not in known:
             what = f"unknown suffix {target.suffix!r}" if target.suffix else "no file suffix"
@@ -130,7 +149,7 @@ def check_outputs(targets: Iterable[str | Path], inputs: Iterable[str | Path] = 
         _refuse_inputs(target, inputs, option)
         if target.is_dir():
             raise N2NError(f"{target}: is a folder; give a file name, or choose another {option}")
-        _refuse_blocked(target.parent, target, option)
+        _refuse_blocked(target.parent, target, option, probed)
         if os.path.lexists(target) and not overwrite:  # a link to a missing file too: it is the user's
             raise N2NError(f"{target}: already exists; pass --overwrite to replace it, or choose another output")
 
@@ -199,6 +218,8 @@ def _temporary_beside(path: Path) -> Path:
                                    suffix=f".tmp{_cut(path.suffix, _TEMP_SUFFIX_BYTES)}",
                                    dir=path.parent)
     except OSError as exc:  # a parent that is a file, no permission, a full disk ...
+        if is_disk_full(exc):
+            raise N2NError(f"{shown_path(path)}: the disk is full; free some space or choose another output") from None
         raise N2NError(f"{shown_path(path)}: cannot write there ({exc.strerror or exc}); choose another "
                        "output") from None
     os.close(fd)

@@ -268,6 +268,7 @@ class RunFolder:
         if folder_contents(out_dir):  # another run wrote here after the check
             lock.release()
             check_new_run(out_dir, overwrite, inputs)
+            lock = FolderLock(out_dir).acquire()  # what it wrote is gone again: go on, holding the lock
         return cls(out_dir, out_dir, [lock], created)
 
     @classmethod

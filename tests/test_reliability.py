@@ -407,9 +407,6 @@ CASES = [
     pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", p, "--out", "/proc/n2n-table.json"],
                  "/proc/n2n-table.json: cannot write there", id="evaluate-out-where-no-file-can-be-made",
                  marks=pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="Linux /proc")),
-    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", "/proc/n2n-out.png", "--model", m],
-                 "/proc/n2n-out.png: cannot write there", id="denoise-out-where-no-file-can-be-made",
-                 marks=pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="Linux /proc")),
     pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", p, "--seed=-1"],
                  "seed=-1 must be an integer in 0..", id="evaluate-seed-negative"),
     pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", pkl(t, pair((4, 3, 32, 32)), "val_data.pkl"),
@@ -1527,3 +1524,79 @@ def test_a_failed_rename_of_files_written_together_names_the_one_that_failed(tmp
     assert str(error.value).startswith(f"{tmp_path / 'b.pkl'}: writing failed (Input/output error); "
                                        f"{tmp_path / 'a.pkl'} already written, the rest not")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pkl"]  # no temporary file left
+
+
+def test_the_output_check_tries_each_folder_once_names_a_full_disk_and_leaves_no_probe(tmp_path, monkeypatch):
+    """The check creates and removes a file where outputs go (os.access says yes to root, /proc
+    too): once per folder, not once per output; ENOSPC there is told as a full disk."""
+    import tempfile
+
+    from noise2noise.errors import N2NError
+    from noise2noise.outputs import check_out_folder, check_outputs
+
+    real_mkstemp, made = tempfile.mkstemp, []
+
+    def counted(*args, **kwargs):
+        made.append(kwargs.get("dir"))
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", counted)
+    (tmp_path / "b").mkdir()
+    check_outputs([tmp_path / "a" / f"{i}.png" for i in range(50)] + [tmp_path / "b" / "x.png"])
+    assert sorted(map(str, made)) == sorted([str(tmp_path), str(tmp_path / "b")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"] and not any((tmp_path / "b").iterdir())
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "mkstemp", full_disk)
+    for check in (lambda: check_outputs([tmp_path / "o.png"]), lambda: check_out_folder(tmp_path / "run")):
+        with pytest.raises(N2NError, match=r"the disk is full \(.*\); free some space or choose another"):
+            check()
+
+
+def test_a_left_probe_file_does_not_make_an_empty_run_folder_look_used(tmp_path, photo_folder, capsys):
+    """A probe is named as a temporary file, which a run folder may hold: an interrupt between
+    its creation and removal must not make an empty folder refuse a new run."""
+    from noise2noise.outputs import check_out_folder
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "seen").mkdir()
+    names = []
+    real_unlink = os.unlink
+    os.unlink = lambda path: (names.append(Path(path).name), real_unlink(path))
+    try:
+        check_out_folder(tmp_path / "run" / "seen")
+    finally:
+        os.unlink = real_unlink
+    (tmp_path / "run" / "seen").rmdir()
+    (tmp_path / "run" / names[0]).write_bytes(b"")  # as if an interrupt had left it
+    code, _, err = run(capsys, *train(tmp_path, "--data", photo_folder, "--time-budget", "2 steps"))
+    assert code == 0, err
+    assert (tmp_path / "run" / "results.json").is_file()
+
+
+def test_a_new_run_folder_that_changed_and_changed_back_while_locking_stays_locked(tmp_path, monkeypatch):
+    """A file that came and went between the check and the lock (another command's probe)
+    made RunFolder.create release its lock and return a run folder that held none."""
+    from noise2noise import rundir
+    from noise2noise.errors import N2NError
+
+    out, visitor = tmp_path / "run", tmp_path / "run" / "visitor.txt"
+    real_acquire, real_refuse = rundir.FolderLock.acquire, rundir.refuse_if_locked
+
+    def acquire_then_a_file_appears(self):
+        lock = real_acquire(self)
+        visitor.write_bytes(b"")
+        monkeypatch.setattr(rundir.FolderLock, "acquire", real_acquire)
+        return lock
+
+    def the_file_goes_again(folder):
+        visitor.unlink(missing_ok=True)
+        return real_refuse(folder)
+
+    monkeypatch.setattr(rundir.FolderLock, "acquire", acquire_then_a_file_appears)
+    monkeypatch.setattr(rundir, "refuse_if_locked", the_file_goes_again)
+    rundir.RunFolder.create(out)
+    with pytest.raises(N2NError, match="in use by another n2n run"):
+        rundir.FolderLock(out).acquire()
