@@ -1,5 +1,8 @@
 """Synthetic periodic textures over natural crops (experiment; not product code)."""
-import math, sys, torch
+import math
+import sys
+
+import torch
 import torch.nn.functional as F
 
 
@@ -22,9 +25,9 @@ def textures(base: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     wave = torch.tanh(wave * (1 + sharp)) / torch.tanh(1 + sharp)
     # a second, crossing wave for half the crops (checks, weaves)
     theta2 = theta + math.pi / 2 + (torch.rand(n, generator=g) - 0.5) * 0.6
-    period2 = period * torch.exp((torch.rand(n, generator=g) - 0.5))
-    wave2 = torch.sin(2 * math.pi * (xx * torch.cos(theta2)[:, None, None] + yy * torch.sin(theta2)[:, None, None] + warp)
-                      / period2[:, None, None])
+    period2 = period * torch.exp(torch.rand(n, generator=g) - 0.5)
+    u2 = xx * torch.cos(theta2)[:, None, None] + yy * torch.sin(theta2)[:, None, None] + warp
+    wave2 = torch.sin(2 * math.pi * u2 / period2[:, None, None])
     wave = wave + (torch.rand(n, 1, 1, generator=g) < 0.5) * 0.6 * wave2
     # where: the whole crop, or a soft half-plane
     nx, ny = torch.cos(theta * 1.7 + 1), torch.sin(theta * 1.7 + 1)
@@ -40,7 +43,9 @@ def textures(base: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     shade = blurred * (1 - mask[:, None]) + blurred * mask[:, None]
     detail = (b - blurred) * (1 - mask[:, None])
     out = shade + detail + (amplitude * wave * mask)[:, None] * colour[:, :, None, None]
-    return out.clamp(0, 255).to(base.dtype) if base.dtype.is_floating_point else out.round().clamp(0, 255).to(base.dtype)
+    if base.dtype.is_floating_point:
+        return out.clamp(0, 255).to(base.dtype)
+    return out.round().clamp(0, 255).to(base.dtype)
 
 
 def install(share: float) -> None:

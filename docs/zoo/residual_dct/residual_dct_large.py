@@ -5,10 +5,13 @@ only, block means left to the network; hard threshold (h) or empirical Wiener (w
 
     PYTHONPATH=. python docs/zoo/residual_dct/residual_dct_large.py 15 FILES...
 """
-import math, sys
+import math
+import sys
 from pathlib import Path
+
 import torch
 import torch.nn.functional as F
+
 from noise2noise.checkpoint import load_model
 from noise2noise.denoise import denoise_tensor
 from noise2noise.images import read_image, to_chw_255
@@ -39,7 +42,8 @@ def kept(residual, sigma, tau, block, stride, wiener=False):
     counts = F.fold(F.unfold(torch.ones_like(padded), block, stride=stride), padded.shape[-2:], block, stride=stride)
     return (summed / counts)[0, :, block - 1: block - 1 + h, block - 1: block - 1 + w]
 
-sigma = float(sys.argv[1]); files = sys.argv[2:]
+sigma = float(sys.argv[1])
+files = sys.argv[2:]
 model, _ = load_model("gaussian")
 score = lambda im, cl: psnr_db(im.clamp(0, 255)[None] / 255, cl[None] / 255)
 for f in files:
