@@ -453,10 +453,28 @@ def clean_images(source: str, val_fraction: float, channels: str = "auto") -> tu
     if source == "embedded":
         _refuse_embedded_folder()
         return embedded_images("train", channels), embedded_images("test", channels)
+    _refuse_pairs_folder(source)
     files = list_images(source)
     train_files, val_files = split_by_image(files, val_fraction)
     by_file = dict(zip(files, load_stacks(source, files, channels)))
     return [i for f in train_files for i in by_file[f]], [i for f in val_files for i in by_file[f]]
+
+
+def _refuse_pairs_folder(source: str) -> None:
+    """Clean photos are asked for: a folder that `n2n train` reads as pairs of noisy shots
+    would get noise added to noisy images (export-course) or be scored against as clean
+    (evaluate). Folders that are not clearly pairs (a file without its partner, a mix) stay
+    clean photos here."""
+    if not Path(source).is_dir():
+        return
+    try:
+        pairs = paired_files(source)
+    except N2NError:
+        return
+    if pairs:
+        raise N2NError(f"{source}: holds {len(pairs)} pair(s) of noisy shots (files named name_1.*/name_2.*, or A/ "
+                       "and B/), as `n2n train` reads it, but clean photos are needed here; give a folder of clean "
+                       "photos, or rename these files if they are clean")
 
 
 def with_halved_copies(images: list[tuple[str, torch.Tensor]], scales: int,

@@ -407,6 +407,15 @@ CASES = [
     pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", p, "--out", "/proc/n2n-table.json"],
                  "/proc/n2n-table.json: cannot write there", id="evaluate-out-where-no-file-can-be-made",
                  marks=pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="Linux /proc")),
+    # a folder of noisy pairs, as train reads it, was taken as clean photos: noise added to noisy shots, or
+    # methods scored against a noisy shot, with exit 0
+    pytest.param(lambda t, p, m: ["data", "export-course", folder(t, "shots", {f"s{i}_{k}.png": png_bytes(t, p)
+                                                                            for i in range(2) for k in (1, 2)}),
+                                  "--out", t / "c", "--pairs", "8", "--val-pairs", "4"],
+                 "shots: holds 2 pair(s) of noisy shots", id="export-course-of-a-pairs-folder"),
+    pytest.param(lambda t, p, m: ["evaluate", "--methods", "noisy", "--data", folder(t, "shots", {
+        "A/s.png": png_bytes(t, p), "B/s.png": png_bytes(t, p)})],
+                 "shots: holds 1 pair(s) of noisy shots", id="evaluate-on-a-pairs-folder"),
     pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", p, "--seed=-1"],
                  "seed=-1 must be an integer in 0..", id="evaluate-seed-negative"),
     pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", pkl(t, pair((4, 3, 32, 32)), "val_data.pkl"),
