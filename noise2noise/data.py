@@ -186,6 +186,18 @@ def load_tensor_pairs(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
     return check_pair(first, second, str(path))
 
 
+def check_independent_shots(identical: int, count: int, where: str) -> None:
+    """Pairs whose two images are the same pixels teach a network to return its input:
+    refused when every pair is so, a warning when some are."""
+    if identical and identical == count:
+        raise N2NError(f"{where}: the two images of {'the pair' if count == 1 else f'all {count} pairs'} are "
+                       "identical, from which a network learns to return its input; give two independent noisy "
+                       "shots of each scene (or clean images, to which noise is added)")
+    if identical:
+        say_once(f"warning: {where}: the two images of {identical} of {count} pairs are identical; those pairs "
+                 "teach the network to keep noise: remove them")
+
+
 class TensorPairs:
     """Fixed pairs (noisy_input[i], noisy_target[i]), shuffled each epoch."""
 
@@ -195,6 +207,9 @@ class TensorPairs:
         self.noisy_input, self.noisy_target = (t.detach() for t in check_pair(noisy_input, noisy_target, where,
                                                                                channels))
         self.channels = self.noisy_input.shape[1]
+        same = sum(int((a == b).flatten(1).all(1).sum()) for a, b in zip(self.noisy_input.split(4096),
+                                                                          self.noisy_target.split(4096)))
+        check_independent_shots(same, len(self), where)
 
     def __len__(self) -> int:
         return self.noisy_input.shape[0]
@@ -326,6 +341,8 @@ class FolderPairs(SyntheticPairs):
                 size = lambda x: "×".join(map(str, (x.shape[-1], x.shape[-2], x.shape[0])))  # noqa: E731
                 raise N2NError(f"{second_name}: {size(second)} (W×H×C) but its partner {first_name} is "
                                f"{size(first)}; the two shots of a pair must be aligned")
+        check_independent_shots(sum(torch.equal(first, second) for _, _, first, second in pairs), len(pairs),
+                                pairs[0][0] if len(pairs) == 1 else str(Path(pairs[0][0]).parent))
         # both shots stacked along channels, so one crop cuts both at the same place
         super().__init__([(first_name, torch.cat([first, second])) for first_name, _, first, second in pairs],
                          None, crop_px, pairs_per_epoch)

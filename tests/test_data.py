@@ -89,11 +89,12 @@ def test_a_malicious_pickle_is_refused_without_running_it(tmp_path):
 
 def test_tensor_pairs_shuffle_together_and_cover_an_epoch(course_pairs):
     a = torch.arange(20, dtype=torch.float32).view(20, 1, 1, 1).expand(20, 3, 2, 2).contiguous()
-    pairs = TensorPairs(a, a.clone())
+    pairs = TensorPairs(a, a + 100)  # the target: the input plus 100, so the pairs can be followed
     batches = list(pairs.batches(6, Generators.seeded(0, CPU)))
     assert [len(b) for b in batches] == [6, 6, 6, 2]
     inputs = torch.cat([b.noisy_input for b in batches])
-    assert torch.equal(inputs, torch.cat([b.noisy_target for b in batches]))  # pairs stay aligned
+    targets = torch.cat([b.noisy_target for b in batches])
+    assert torch.allclose(inputs * 255 + 100, targets * 255, atol=1e-3)  # pairs stay aligned
     assert sorted((inputs[:, 0, 0, 0] * 255).round().tolist()) == list(range(20))
     assert not torch.equal(inputs[:, 0, 0, 0] * 255, torch.arange(20.0))  # shuffled
 
@@ -464,3 +465,15 @@ def test_tensor_messages_name_the_channels_and_a_0_1_range_with_strong_noise():
              + torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 50 / 255)
     with pytest.raises(N2NError, match=r"they look like images in 0..1 with noise: multiply them by 255"):
         check_tensor(noisy, "x.pkl")  # was told (x + 1) × 127.5, which maps 0..1 onto 127..255
+
+
+def test_pairs_with_some_identical_images_are_warned_about(capsys):
+    """An identical pair teaches the network to return its input (all identical: refused)."""
+    from noise2noise.errors import say_once
+
+    say_once.cache_clear()
+    a = torch.arange(4, dtype=torch.float32).view(4, 1, 1, 1).expand(4, 3, 2, 2).contiguous()
+    b = a + 1
+    b[2] = a[2]
+    TensorPairs(a, b, where="pairs.pt")
+    assert "warning: pairs.pt: the two images of 1 of 4 pairs are identical" in capsys.readouterr().err

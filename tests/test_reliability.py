@@ -76,8 +76,12 @@ def pkl(t: Path, content, name: str = "train_data.pkl") -> Path:
 
 
 def pair(shape_a, shape_b=None, dtype=U8, fill=None):
+    """Two tensors whose images differ in their first value (identical pairs are refused on their own)."""
     make = (lambda s: torch.full(s, fill, dtype=dtype)) if fill is not None else (lambda s: torch.zeros(s, dtype=dtype))
-    return make(shape_a), make(shape_b or shape_a)
+    second = make(shape_b or shape_a)
+    if second.numel():
+        second.view(second.shape[0], -1)[:, 0] = 1 if fill in (None, 0) else 0
+    return make(shape_a), second
 
 
 def text(path: Path, content: str) -> Path:
@@ -407,6 +411,14 @@ CASES = [
     pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", p, "--out", "/proc/n2n-table.json"],
                  "/proc/n2n-table.json: cannot write there", id="evaluate-out-where-no-file-can-be-made",
                  marks=pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="Linux /proc")),
+    # identical pairs (a frame copied twice, one tensor passed twice) trained a network that returns its input
+    pytest.param(lambda t, p, m: train(t, "--data", pkl(t, (torch.zeros(4, 3, 8, 8, dtype=U8),) * 2), "--time-budget",
+                                       "2 steps"),
+                 "train_data.pkl: the two images of all 4 pairs are identical", id="tensor-pairs-identical"),
+    pytest.param(lambda t, p, m: train(t, "--data", folder(t, "shots", {"A/s.png": png_bytes(t, p),
+                                                                       "B/s.png": png_bytes(t, p)}),
+                                       "--time-budget", "2 steps"),
+                 "s.png: the two images of the pair are identical", id="folder-pair-identical"),
     # a folder of noisy pairs, as train reads it, was taken as clean photos: noise added to noisy shots, or
     # methods scored against a noisy shot, with exit 0
     pytest.param(lambda t, p, m: ["data", "export-course", folder(t, "shots", {f"s{i}_{k}.png": png_bytes(t, p)

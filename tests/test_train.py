@@ -275,9 +275,9 @@ def test_whole_image_validation_tells_a_network_told_sigma_the_known_level(photo
 def test_real_noisy_pairs_cannot_train_a_network_told_sigma(tmp_path, photo):
     import imageio.v3 as iio
 
-    for name in ("A", "B"):
+    for name, shot in (("A", photo), ("B", photo[::-1].copy())):
         (tmp_path / name).mkdir()
-        iio.imwrite(tmp_path / name / "shot.png", photo)
+        iio.imwrite(tmp_path / name / "shot.png", shot)
     with pytest.raises(N2NError, match="holds pairs of noisy images; sigma_input = true needs noise of a known level"):
         run_training(TrainConfig(**TINY, data=str(tmp_path), epochs=1, time_budget=None, sigma_input=True),
                      progress=False)
