@@ -16,7 +16,7 @@ from torch import nn
 from noise2noise.augment import SYMMETRIES, symmetry, undo_symmetry
 from noise2noise.config import DENOISE_OVERLAP_PX, DENOISE_TILE_BATCH, DENOISE_TILE_PX
 from noise2noise.devices import check_precision, inference_autocast, resolve_device
-from noise2noise.errors import N2NError, say_once
+from noise2noise.errors import N2NError, check_flags, say_once
 from noise2noise.noise import clipped_gaussian_mean_255, estimate_sigma_255
 from noise2noise.unet import pad_to_multiple, sigma_plane
 
@@ -232,6 +232,7 @@ def denoise_tensor(model: nn.Module, images: torch.Tensor, batch_size: int = 16,
     (``match_means``), the images taken as 'clipped' to 0..255 or 'unclipped'; None: not.
     Checks what it is given (``check_call``, ``check_images``); ``run_network`` does the work."""
     check_call(model, batch_size, border_px=border_px)
+    check_flags("denoise_tensor", tta=tta)
     check_images(images, model, "denoise_tensor(images)")
     device = resolve_device(device) if isinstance(device, str) else device
     return run_network(model, images, batch_size, device, border_px, tta, precision, sigma_255, mean_match)
@@ -342,6 +343,7 @@ def denoise_image(model: nn.Module, image: torch.Tensor, tile_px: int | None = D
     from tqdm.auto import tqdm
 
     check_call(model, batch_size, tile_px, overlap_px)
+    check_flags("denoise_image", progress=progress, tta=tta)
     if not isinstance(image, torch.Tensor) or image.ndim != 3:
         shape = f"shape {tuple(image.shape)}" if isinstance(image, torch.Tensor) else type(image).__name__
         raise N2NError(f"denoise_image(image): expected one C×H×W torch tensor, got {shape} (NumPy images: use "
@@ -434,6 +436,7 @@ def denoise_array(model: nn.Module, array, tile_px: int | None = DENOISE_TILE_PX
     from noise2noise.images import from_chw_255, intensity_span, is_grey, scale_to_255, to_chw_255
 
     check_call(model, batch_size, tile_px, overlap_px)
+    check_flags("denoise_array", progress=progress, tta=tta, mean_match=mean_match)
     array = np.asarray(array)
     if array.ndim == 2:  # H×W: one grey image
         return denoise_array(model, array[:, :, None], tile_px, overlap_px, batch_size, progress, tta, precision,
@@ -551,6 +554,10 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
         # so grey photos saved as RGB (images.is_grey) go to the grey network too
         return grey_model if grey_model is not None and grey else model
 
+    check_flags("denoise_files", progress=progress, tta=tta, overwrite=overwrite, mean_match=mean_match,
+                skip_existing=skip_existing)
+    if isinstance(inputs, (str, os.PathLike)):  # one path: iterating a string would read '/' for '/photo.png'
+        inputs = [inputs]
     if batch_size < 1 or (tile_px or 0) < 0 or overlap_px < 0:
         raise N2NError(f"batch size {batch_size}, tile {tile_px} px, overlap {overlap_px} px: the batch size "
                        "must be a positive integer, the tile and the overlap >= 0")

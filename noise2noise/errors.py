@@ -20,6 +20,18 @@ class N2NError(Exception):
     """A user-facing error; the CLI prints ``error: <message>`` and exits with status 2."""
 
 
+def check_flags(caller: str, **flags: object) -> None:
+    """Yes/no arguments of the Python API are True or False (NumPy's too): a string such as
+    'no' is true to Python, and overwrite='no' replaced a finished run."""
+    for name, value in flags.items():
+        try:
+            is_flag = not isinstance(value, (str, bytes)) and value in (True, False)
+        except (TypeError, ValueError):  # an array has no single truth value
+            is_flag = False
+        if not is_flag:
+            raise N2NError(f"{caller}: {name}={value!r} must be True or False")
+
+
 @functools.cache
 def say_once(line: str) -> None:
     """Print a ``note:`` or ``warning:`` line for the user on stderr, once per process (a folder

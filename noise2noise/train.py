@@ -40,7 +40,7 @@ from noise2noise.data import (
 )
 from noise2noise.denoise import NonFiniteOutput, run_network
 from noise2noise.devices import autocast, resolve_device
-from noise2noise.errors import N2NError, first_line, say_once
+from noise2noise.errors import N2NError, check_flags, first_line, say_once
 from noise2noise.evaluate import METHODS, add_noise, compare_methods, evaluate_pairs, known_noise, model_method
 from noise2noise.figures import sample_figure
 from noise2noise.inits import INITS
@@ -549,6 +549,7 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
     ``rundir`` for how the folder is checked, locked, replaced and resumed). ``extend``:
     with ``resume``, a larger budget (``EXTENDABLE`` fields) to train an interrupted or
     finished run on for longer; the schedule is laid over the new budget."""
+    check_flags("run_training", resume=resume, overwrite=overwrite, progress=progress)
     if not isinstance(cfg, TrainConfig) and not (cfg is None and resume):  # None: the resumed run's own
         raise N2NError(f"run_training: expected a TrainConfig (TrainConfig.from_dict(d) for a dict), got "
                        f"{type(cfg).__name__}")

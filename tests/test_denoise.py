@@ -650,3 +650,28 @@ def test_torch_s_own_device_names_are_taken():
     images = torch.rand(1, 3, 16, 16) * 255
     for device in ("cpu:0", torch.device("cpu", 0)):
         assert denoise_tensor(model, images, device=device).shape == images.shape
+
+
+def test_yes_no_arguments_must_be_true_or_false_and_one_path_is_one_input(tmp_path, trained_unet, photo):
+    """overwrite='no' is true to Python: it replaced an existing file (and a finished run, in
+    run_training); a single path was iterated character by character ('/' walked the disk)."""
+    from noise2noise import run_training
+
+    iio.imwrite(tmp_path / "in.png", photo[:40, :40])
+    (tmp_path / "out.png").write_bytes(b"mine")
+    x = torch.from_numpy(photo[:40, :40]).permute(2, 0, 1)[None].float()
+    calls = {
+        "denoise_files": lambda: denoise_files(trained_unet, [tmp_path / "in.png"], tmp_path / "out.png",
+                                               overwrite="no", progress=False),
+        "denoise_tensor": lambda: denoise_tensor(trained_unet, x, tta="no"),
+        "denoise_image": lambda: denoise_image(trained_unet, x[0], tta="yes"),
+        "denoise_array": lambda: denoise_array(trained_unet, photo[:40, :40], mean_match="no"),
+        "run_training": lambda: run_training(TrainConfig(), tmp_path / "run", overwrite="no"),
+    }
+    for caller, call in calls.items():
+        with pytest.raises(N2NError, match=rf"^{caller}: \w+='(no|yes)' must be True or False$"):
+            call()
+    assert (tmp_path / "out.png").read_bytes() == b"mine" and not (tmp_path / "run").exists()
+    assert denoise_tensor(trained_unet, x, tta=np.bool_(False)).shape == x.shape  # NumPy's booleans are fine
+    written = denoise_files(trained_unet, str(tmp_path / "in.png"), tmp_path / "one.png", progress=False)
+    assert written == [tmp_path / "one.png"] and iio.imread(written[0]).shape == (40, 40, 3)
