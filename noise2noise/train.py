@@ -562,7 +562,13 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
         raise N2NError("--resume continues the run in --out and --overwrite replaces it; pass one of them")
     state = rundir.load_resume_state(out_dir, extending=bool(extend)) if resume else None  # the same on every rank
     if state is not None:
-        cfg = TrainConfig.from_dict(state["config"], source=str(Path(out_dir) / "checkpoint.pt"))
+        given, cfg = cfg, TrainConfig.from_dict(state["config"], source=str(Path(out_dir) / "checkpoint.pt"))
+        changed = [] if given is None else [f.name for f in dataclasses.fields(cfg)
+                                             if getattr(given, f.name) != getattr(cfg, f.name)]
+        if changed:  # the CLI refuses the same (--resume with other options); this was ignored without a word
+            raise N2NError(f"run_training(resume=True) continues {out_dir} with its saved config, and the one given "
+                           f"differs in {', '.join(changed)}; pass cfg=None (a larger budget: extend="
+                           "{'time_budget': ...}), or start a new run in another out_dir")
         if extend:
             cfg = extended_config(cfg, extend, state, out_dir)
     run = None

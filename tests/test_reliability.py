@@ -1621,3 +1621,17 @@ def test_a_new_run_folder_that_changed_and_changed_back_while_locking_stays_lock
     rundir.RunFolder.create(out)
     with pytest.raises(N2NError, match="in use by another n2n run"):
         rundir.FolderLock(out).acquire()
+
+
+def test_run_training_resume_refuses_a_config_that_differs_from_the_runs(tmp_path, model_file):
+    """The CLI refuses --resume with other options; the Python API trained on with the saved
+    config and said nothing of the one it was given."""
+    from noise2noise import run_training
+    from noise2noise.errors import N2NError
+
+    run_folder(tmp_path, resumable(model_file))
+    saved = TrainConfig(width=8, depth=2)
+    with pytest.raises(N2NError, match=r"continues .*run with its saved config, and the one given differs in width, "
+                                       r"lr; pass cfg=None"):
+        run_training(saved.replace(lr=0.5, width=16), tmp_path / "run", resume=True, progress=False)
+    assert checkpoint.load(tmp_path / "run" / "checkpoint.pt")["step"] == 10  # untouched
