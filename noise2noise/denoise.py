@@ -158,14 +158,17 @@ def pad_border(images: torch.Tensor, border_px: int) -> torch.Tensor:
     return torch.nn.functional.pad(images, (border_px,) * 4, mode=mode)
 
 
-def checked_noise_levels(levels, count: int, units: str) -> torch.Tensor:
+def checked_noise_levels(levels, count: int, units: str, most: float = math.inf) -> torch.Tensor:
     """Gaussian noise levels as a float tensor of ``count`` (one level serves every image); one
-    line for a NaN, infinite or negative level, or a count that is neither 1 nor ``count``."""
+    line for a NaN, infinite or negative level, one above ``most`` (a sigma beyond the whole
+    range turned the image black), or a count that is neither 1 nor ``count``."""
     flat = torch.as_tensor(levels, dtype=torch.float32).flatten()
-    if flat.numel() not in (1, count) or not bool(torch.isfinite(flat).all()) or bool((flat < 0).any()):
+    if (flat.numel() not in (1, count) or not bool(torch.isfinite(flat).all()) or bool((flat < 0).any())
+            or bool((flat > most).any())):
         shown = levels if isinstance(levels, (int, float)) else flat.tolist()
         per_image = f" (one, or one per image: {count})" if count > 1 else ""
-        raise N2NError(f"noise level {shown!r} must be a finite sigma >= 0 in {units}{per_image}, "
+        upto = f", at most {most:g} (the whole range)" if most < math.inf else ""
+        raise N2NError(f"noise level {shown!r} must be a finite sigma >= 0 in {units}{per_image}{upto}, "
                        "or left out to estimate it")
     return flat.expand(count)
 
@@ -251,7 +254,7 @@ def run_network(model: nn.Module, images: torch.Tensor, batch_size: int = 16, de
     mean_match = _applied_match(model, mean_match, *images.shape[-2:])
     if told_sigma or mean_match:
         sigma_255 = estimate_sigma_255(images) if sigma_255 is None else sigma_255
-        sigma_255 = checked_noise_levels(sigma_255, images.shape[0], "0..255 units")
+        sigma_255 = checked_noise_levels(sigma_255, images.shape[0], "0..255 units", most=255.0)
     was_training = model.training
     model.eval()
     out = []

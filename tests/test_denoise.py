@@ -675,3 +675,14 @@ def test_yes_no_arguments_must_be_true_or_false_and_one_path_is_one_input(tmp_pa
     assert denoise_tensor(trained_unet, x, tta=np.bool_(False)).shape == x.shape  # NumPy's booleans are fine
     written = denoise_files(trained_unet, str(tmp_path / "in.png"), tmp_path / "one.png", progress=False)
     assert written == [tmp_path / "one.png"] and iio.imread(written[0]).shape == (40, 40, 3)
+
+
+def test_a_sigma_beyond_the_whole_range_is_refused_by_the_tensor_functions():
+    """denoise_tensor(sigma_255=1e6) returned a black image (denoise_array and the CLI refused it)."""
+    told_sigma, _ = checkpoint.load_model("gaussian-gray")
+    x = torch.full((1, 1, 24, 24), 127.0)
+    for call in (lambda: denoise_tensor(told_sigma, x, sigma_255=1000),
+                 lambda: denoise_image(told_sigma, x[0], sigma_255=1e6)):
+        with pytest.raises(N2NError, match=r"must be a finite sigma >= 0 in 0..255 units, at most 255 \(the whole range\)"):
+            call()
+    assert denoise_tensor(told_sigma, x, sigma_255=255).shape == x.shape
