@@ -237,6 +237,8 @@ def denoise_tensor(model: nn.Module, images: torch.Tensor, batch_size: int = 16,
     check_call(model, batch_size, border_px=border_px)
     check_flags("denoise_tensor", tta=tta)
     check_images(images, model, "denoise_tensor(images)")
+    if isinstance(device, numbers.Integral) and not isinstance(device, bool):  # torch's 0 is cuda:0
+        device = f"cuda:{device}"
     device = resolve_device(device) if isinstance(device, str) else device
     return run_network(model, images, batch_size, device, border_px, tta, precision, sigma_255, mean_match)
 
@@ -248,7 +250,7 @@ def run_network(model: nn.Module, images: torch.Tensor, batch_size: int = 16, de
     """``denoise_tensor`` without its checks, for images this package made or checked itself
     (tiles, validation crops, evaluation images with unclipped noise)."""
     _check_mean_match(mean_match)
-    device = device or next(model.parameters()).device
+    device = device if device is not None else next(model.parameters()).device
     told_sigma = getattr(model, "sigma_input", False)
     # only where it applies: estimating sigma for a course batch of small crops would cost time for nothing
     mean_match = _applied_match(model, mean_match, *images.shape[-2:])

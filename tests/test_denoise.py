@@ -686,3 +686,10 @@ def test_a_sigma_beyond_the_whole_range_is_refused_by_the_tensor_functions():
         with pytest.raises(N2NError, match=r"must be a finite sigma >= 0 in 0..255 units, at most 255 \(the whole range\)"):
             call()
     assert denoise_tensor(told_sigma, x, sigma_255=255).shape == x.shape
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+def test_device_0_means_the_first_gpu_as_in_torch(trained_unet):
+    """device=0 was read as 'not given' and ran on the model's device without a word."""
+    with pytest.raises(N2NError, match="device 'cuda:0' requested but no CUDA GPU is available"):
+        denoise_tensor(trained_unet, torch.full((1, 3, 24, 24), 127.0), device=0)
