@@ -568,6 +568,13 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
                        "must be a positive integer, the tile and the overlap >= 0")
     if noise_level is not None:  # a bad level fails before any file is read
         checked_noise_levels(noise_level, 1, "the images' own units (0..255 for 8-bit images)")
+        users = [m for m in (model, grey_model) if m is not None
+                 and (getattr(m, "sigma_input", False) or (mean_match and getattr(m, "mean_match", False)))]
+        if not users:  # as other unused settings are refused, rather than ignored
+            why = ("its means are not matched (it is not trained for Gaussian noise)" if mean_match
+                   else "mean matching is off (--no-mean-match)")
+            raise N2NError(f"noise level {noise_level:g} would not be used: the network is not told sigma and "
+                           f"{why}; leave the noise level out")
     if tile_px:
         tile_geometry(model, tile_px, overlap_px)  # bad options fail before any file is read
     check_precision(precision)  # so does an unknown precision

@@ -378,6 +378,11 @@ CASES = [
         "-o", t / "out", "--model", "gaussian-gray", "--noise-level", "25"],
                  "a.tif: noise level 25 is in the image's own units, and this float32 image spans 0..1: that is sigma "
                  "6375 on 0..255", id="denoise-noise-level-beyond-the-image-range"),
+    # a level that no part of the denoising uses was taken and ignored, with exit 0
+    pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.png", "--model", "gaussian", "--noise-level",
+                                  "25", "--no-mean-match"],
+                 "noise level 25 would not be used: the network is not told sigma and mean matching is off",
+                 id="denoise-noise-level-unused"),
     pytest.param(lambda t, p, m: ["data", "add-noise", folder(t, "flat", {"f.png": np.full((20, 20), 1000, np.uint16)})
                                   / "f.png", "-o", t / "n.png"],
                  "f.png: every pixel is 1000; the noise level of a uint16 image is in 1/255 of its own min..max range",
