@@ -269,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_noise.add_argument("--noise", default="gaussian", help="noise model (default: gaussian)")
     add_noise.add_argument("--noise-level", default=None, help="noise level (default: the noise's own)")
     add_noise.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    for subcommands in (commands, data_commands):  # a missing one is named by its choices, not by its dest
+        subcommands.metavar = "{" + ",".join(subcommands.choices) + "}"
     return parser
 
 

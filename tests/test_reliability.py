@@ -378,6 +378,7 @@ CASES = [
         "-o", t / "out", "--model", "gaussian-gray", "--noise-level", "25"],
                  "a.tif: noise level 25 is in the image's own units, and this float32 image spans 0..1: that is sigma "
                  "6375 on 0..255", id="denoise-noise-level-beyond-the-image-range"),
+    pytest.param(lambda t, p, m: ["data"], "required: {export-course,add-noise}", id="data-without-a-command"),
     # a level that no part of the denoising uses was taken and ignored, with exit 0
     pytest.param(lambda t, p, m: ["denoise", p / "img0.png", "-o", t / "o.png", "--model", "gaussian", "--noise-level",
                                   "25", "--no-mean-match"],
