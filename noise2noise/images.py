@@ -551,10 +551,13 @@ def write_image(path: str | Path, image: np.ndarray | ImageStack) -> Path:
     if "dpi" in meta and max(meta["dpi"]) <= _MAX_DPI.get(suffix, 0) and min(meta["dpi"]) >= 0.5:
         options["dpi"] = meta["dpi"]  # else dropped: a value the format cannot hold would be written wrapped
     try:
-        return atomic_write(path, lambda tmp: iio.imwrite(tmp, pixels, extension=suffix, **options))
+        # encoded in memory, then written as bytes: imageio writing a file itself closed it again on a full
+        # disk, in a destructor, and printed that second failure as a traceback after the one-line error
+        encoded = iio.imwrite("<bytes>", pixels, extension=suffix, **options)
     except (OSError, TypeError, ValueError, OverflowError) as exc:  # a mode a format refuses that _WRITABLE missed
         raise N2NError(f"{path}: cannot write this {stack.describe()} ({first_line(exc)}); TIFF (.tif) takes every "
                        "bit depth and alpha") from None
+    return atomic_write(path, lambda tmp: tmp.write_bytes(encoded))
 
 
 def _icc(stack: ImageStack) -> bytes | None:

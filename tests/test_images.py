@@ -805,3 +805,22 @@ def test_a_tiff_pyramid_or_thumbnail_is_named_as_not_read(tmp_path, capsys):
     err = capsys.readouterr().err  # the level was dropped from outputs without a word
     assert "pyramid.tif: its reduced-resolution copies (a pyramid or a thumbnail) are not read" in err
     assert "plain.tif" not in err
+
+
+def test_a_full_disk_while_writing_an_image_is_one_line(tmp_path, monkeypatch, capsys):
+    """imageio wrote the file itself: on a full disk its destructor closed the file again and
+    printed 'Exception ignored in PluginV3.__del__' with a traceback after the error line."""
+    import gc
+    import pathlib
+
+    from noise2noise.errors import N2NError
+    from noise2noise.images import write_image
+
+    def full_disk(self, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", full_disk)
+    with pytest.raises(N2NError, match=r"x.png: the disk is full; free some space"):
+        write_image(tmp_path / "x.png", np.zeros((40, 40, 3), np.uint8))
+    gc.collect()
+    assert list(tmp_path.iterdir()) == [] and "Exception ignored" not in capsys.readouterr().err
