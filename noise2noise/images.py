@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from noise2noise.errors import N2NError, first_line, say_once
+from noise2noise.errors import N2NError, first_line, is_disk_full, say_once
 from noise2noise.outputs import atomic_write
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".jfif", ".jpe")  # .jfif: browsers' JPEGs
@@ -555,6 +555,9 @@ def write_image(path: str | Path, image: np.ndarray | ImageStack) -> Path:
         # disk, in a destructor, and printed that second failure as a traceback after the one-line error
         encoded = iio.imwrite("<bytes>", pixels, extension=suffix, **options)
     except (OSError, TypeError, ValueError, OverflowError) as exc:  # a mode a format refuses that _WRITABLE missed
+        if is_disk_full(exc):  # some plugins encode through a temporary file
+            raise N2NError(f"{path}: the disk is full; free some space or choose another output (nothing was "
+                           "written)") from None
         raise N2NError(f"{path}: cannot write this {stack.describe()} ({first_line(exc)}); TIFF (.tif) takes every "
                        "bit depth and alpha") from None
     return atomic_write(path, lambda tmp: tmp.write_bytes(encoded))

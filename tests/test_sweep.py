@@ -508,7 +508,7 @@ def test_study_files_that_would_mislead_are_refused_before_any_run(swept, tmp_pa
     study, out = swept[0], shutil.copytree(swept[1], tmp_path / "study")
     text = study.read_text()
     pairs = tmp_path / "pairs.pt"
-    torch.save((torch.rand(8, 3, 32, 32) * 255,) * 2, pairs)
+    torch.save((torch.rand(8, 3, 32, 32) * 255, torch.rand(8, 3, 32, 32) * 255), pairs)
     cases = [
         (text.replace("[base]", "[base]\nseed = 7"), "[base]: seed is set for the whole study"),  # trained seed 0
         (text.replace("[base]", '[base]\ntime_budget = "1h"'), "time_budget is given at the top and in [base]"),
