@@ -484,6 +484,8 @@ def _refuse_pairs_folder(source: str) -> None:
     clean photos here."""
     if not Path(source).is_dir():
         return
+    if not (Path(source) / "A").is_dir() or not (Path(source) / "B").is_dir():
+        _refuse_nested_pairs(Path(source))  # noisy shots among the photos: refused, as train refuses them
     try:
         pairs = paired_files(source)
     except N2NError:
@@ -560,6 +562,13 @@ def is_course_file(source: str) -> bool:
 _SHOT = re.compile(r"(?P<scene>.+)_(?P<shot>[12])")
 
 
+def _refuse_nested_pairs(folder: Path) -> None:
+    nested = sorted(a.parent for a in folder.rglob("A") if a.is_dir() and (a.parent / "B").is_dir())
+    if nested:  # read as clean photos, each noisy shot would get noise added
+        raise N2NError(f"{nested[0]}: holds A/ and B/ pairs inside {folder}; give --data {nested[0]} to train on "
+                       "those pairs, or move them out to use the rest as clean photos")
+
+
 def paired_files(folder: str | Path) -> list[tuple[Path, Path]] | None:
     """The two noisy shots of each scene in a folder of pairs, sorted: ``A/name`` with
     ``B/name``, or ``name_1.*`` with ``name_2.*`` when every file is named so; None for a
@@ -572,10 +581,7 @@ def paired_files(folder: str | Path) -> list[tuple[Path, Path]] | None:
             raise N2NError(f"{folder / have / name}: no partner {folder / lack / name}; A/ and B/ must "
                            "hold the same file names")
         return [(shots[0][name], shots[1][name]) for name in sorted(shots[0])]
-    nested = sorted(a.parent for a in folder.rglob("A") if a.is_dir() and (a.parent / "B").is_dir())
-    if nested:  # read as clean photos, each noisy shot would get noise added
-        raise N2NError(f"{nested[0]}: holds A/ and B/ pairs inside {folder}; give --data {nested[0]} to train on "
-                       "those pairs, or move them out to train on the rest as clean photos")
+    _refuse_nested_pairs(folder)
     files = list_images(folder)
     matches = [_SHOT.fullmatch(f.stem) for f in files]
     if not all(matches):

@@ -573,7 +573,8 @@ def denoise_files(model: nn.Module, inputs: list[Path], out: Path, tile_px: int 
         if not users:  # as other unused settings are refused, rather than ignored
             why = ("its means are not matched (it is not trained for Gaussian noise)" if mean_match
                    else "mean matching is off (--no-mean-match)")
-            raise N2NError(f"noise level {noise_level:g} would not be used: the network is not told sigma and "
+            shown = float(torch.as_tensor(noise_level, dtype=torch.float64).flatten()[0])  # one level, checked above
+            raise N2NError(f"noise level {shown:g} would not be used: the network is not told sigma and "
                            f"{why}; leave the noise level out")
     if tile_px:
         tile_geometry(model, tile_px, overlap_px)  # bad options fail before any file is read

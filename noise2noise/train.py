@@ -563,8 +563,9 @@ def run_training(cfg: TrainConfig | None, out_dir: str | Path | None = None, res
     state = rundir.load_resume_state(out_dir, extending=bool(extend)) if resume else None  # the same on every rank
     if state is not None:
         given, cfg = cfg, TrainConfig.from_dict(state["config"], source=str(Path(out_dir) / "checkpoint.pt"))
-        changed = [] if given is None else [f.name for f in dataclasses.fields(cfg)
-                                             if getattr(given, f.name) != getattr(cfg, f.name)]
+        changed = [] if given is None else [f.name for f in dataclasses.fields(cfg)  # a budget may have grown
+                                             if getattr(given, f.name) != getattr(cfg, f.name)
+                                             and not (extend and f.name in EXTENDABLE)]
         if changed:  # the CLI refuses the same (--resume with other options); this was ignored without a word
             raise N2NError(f"run_training(resume=True) continues {out_dir} with its saved config, and the one given "
                            f"differs in {', '.join(changed)}; pass cfg=None (a larger budget: extend="

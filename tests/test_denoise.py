@@ -693,3 +693,11 @@ def test_device_0_means_the_first_gpu_as_in_torch(trained_unet):
     """device=0 was read as 'not given' and ran on the model's device without a word."""
     with pytest.raises(N2NError, match="device 'cuda:0' requested but no CUDA GPU is available"):
         denoise_tensor(trained_unet, torch.full((1, 3, 24, 24), 127.0), device=0)
+
+
+def test_an_unused_noise_level_is_refused_whatever_shape_it_is_given_in(tmp_path, trained_unet, photo):
+    """A one-element array made the refusal itself fail (TypeError formatting it)."""
+    iio.imwrite(tmp_path / "in.png", photo[:40, :40])
+    for level in (25, [25.0], np.array([25.0]), torch.tensor(25.0)):
+        with pytest.raises(N2NError, match=r"^noise level 25 would not be used: the network is not told sigma"):
+            denoise_files(trained_unet, [tmp_path / "in.png"], tmp_path / "o.png", noise_level=level, progress=False)

@@ -434,6 +434,10 @@ CASES = [
     pytest.param(lambda t, p, m: ["evaluate", "--methods", "noisy", "--data", folder(t, "shots", {
         "A/s.png": png_bytes(t, p), "B/s.png": png_bytes(t, p)})],
                  "shots: holds 1 pair(s) of noisy shots", id="evaluate-on-a-pairs-folder"),
+    pytest.param(lambda t, p, m: ["data", "export-course", folder(t, "mixed", {
+        "photo.png": png_bytes(t, p), "x/A/s.png": png_bytes(t, p), "x/B/s.png": png_bytes(t, p)}),
+        "--out", t / "c", "--pairs", "8", "--val-pairs", "4"],
+                 "mixed/x: holds A/ and B/ pairs inside", id="export-course-with-pairs-inside"),
     pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", p, "--seed=-1"],
                  "seed=-1 must be an integer in 0..", id="evaluate-seed-negative"),
     pytest.param(lambda t, p, m: ["evaluate", "--model", m, "--data", pkl(t, pair((4, 3, 32, 32)), "val_data.pkl"),
@@ -1641,3 +1645,16 @@ def test_run_training_resume_refuses_a_config_that_differs_from_the_runs(tmp_pat
                                        r"lr; pass cfg=None"):
         run_training(saved.replace(lr=0.5, width=16), tmp_path / "run", resume=True, progress=False)
     assert checkpoint.load(tmp_path / "run" / "checkpoint.pt")["step"] == 10  # untouched
+
+
+def test_run_training_extends_a_run_twice_from_the_same_config(tmp_path, photo_folder):
+    """The first extension saved its budget, and the second, with the same cfg, was refused as
+    'differs in time_budget'."""
+    from noise2noise import run_training
+
+    cfg = TrainConfig(data=str(photo_folder), width=8, depth=2, time_budget="2 steps", batch_size=2, crop_px=16,
+                      val_patches=4, val_whole_images=0, pairs_per_epoch=8, device="cpu")
+    run_training(cfg, tmp_path / "run", progress=False)
+    for steps in (4, 6):
+        run_training(cfg, tmp_path / "run", resume=True, extend={"time_budget": f"{steps} steps"}, progress=False)
+        assert checkpoint.load(tmp_path / "run" / "checkpoint.pt")["step"] == steps
