@@ -484,10 +484,10 @@ def _refuse_pairs_folder(source: str) -> None:
     clean photos here."""
     if not Path(source).is_dir():
         return
-    if not (Path(source) / "A").is_dir() or not (Path(source) / "B").is_dir():
-        _refuse_nested_pairs(Path(source))  # noisy shots among the photos: refused, as train refuses them
     try:
         pairs = paired_files(source)
+    except _PairsInside:  # noisy shots among the photos: refused, as train refuses them
+        raise
     except N2NError:
         return
     if pairs:
@@ -562,10 +562,14 @@ def is_course_file(source: str) -> bool:
 _SHOT = re.compile(r"(?P<scene>.+)_(?P<shot>[12])")
 
 
+class _PairsInside(N2NError):
+    """A folder holds A/ and B/ pairs below its top: no reader takes it as photos or as pairs."""
+
+
 def _refuse_nested_pairs(folder: Path) -> None:
     nested = sorted(a.parent for a in folder.rglob("A") if a.is_dir() and (a.parent / "B").is_dir())
     if nested:  # read as clean photos, each noisy shot would get noise added
-        raise N2NError(f"{nested[0]}: holds A/ and B/ pairs inside {folder}; give --data {nested[0]} to train on "
+        raise _PairsInside(f"{nested[0]}: holds A/ and B/ pairs inside {folder}; give --data {nested[0]} to train on "
                        "those pairs, or move them out to use the rest as clean photos")
 
 
